@@ -1,0 +1,76 @@
+// Every reason a packet can be dropped, declared once.
+//
+// The enum, the counter names in --stats-json, the readable table and (later) the telemetry
+// metric names all come from this one list. A packet that the engine does not send or filter
+// ends under exactly one of these reasons; there is no catch-all. Add a reason here, never a
+// silent drop anywhere else. The list lives in the bottom layer so that encap/, decap/ and
+// engine/ all return the same type.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace mirrorpipe {
+
+// X(name, description)
+#define MIRRORPIPE_DROP_REASONS(X)                                                             \
+  /* encapsulation (encap/) */                                                                 \
+  X(gwlb_not_ip, "frame has no valid IPv4/IPv6 header; GWLB Geneve carries IP packets only")  \
+  X(too_big, "outer packet would exceed the 65535 bytes its IP length field can say")          \
+  X(no_headroom, "buffer headroom cannot hold the outer header")                               \
+  /* decapsulation (decap/) */                                                                 \
+  X(headers_truncated, "tunnel headers cut short by the end of the captured bytes")            \
+  X(not_ip, "outer frame is not IPv4 or IPv6 (after up to two VLAN tags)")                     \
+  X(ip_bad_header, "outer IP header malformed (version, IHL, extension header)")               \
+  X(ip_fragment, "outer IP packet is a fragment; VXLAN/Geneve endpoints never fragment")       \
+  X(ip_bad_length, "outer IP length shorter than its header or longer than the frame")         \
+  X(ip_bad_checksum, "outer IPv4 header checksum wrong (--verify-checksums)")                  \
+  X(not_udp, "outer IP packet is not UDP")                                                     \
+  X(not_tunnel_port, "UDP destination port is neither a VXLAN nor a Geneve port")              \
+  X(udp_bad_length, "UDP length shorter than 8 or longer than the IP payload")                 \
+  X(udp_bad_checksum, "outer UDP checksum wrong (--verify-checksums)")                         \
+  X(vxlan_no_vni_flag, "VXLAN I flag clear (RFC 7348 section 5)")                              \
+  X(geneve_bad_version, "Geneve version is not 0 (RFC 8926 section 3.4)")                      \
+  X(geneve_oam, "Geneve O bit set: control packet, not data (RFC 8926 section 3.4)")           \
+  X(geneve_options_overrun, "Geneve options run past opt_len or the UDP payload")              \
+  X(geneve_critical_option, "Geneve critical option not understood (RFC 8926 section 3.5)")    \
+  X(inner_runt, "inner frame shorter than an Ethernet header, or empty L3 payload")            \
+  /* engine runtime (engine/) */                                                               \
+  X(frame_exceeds_mbuf, "captured frame larger than the largest packet buffer")                \
+  X(no_mbuf, "packet buffer pool exhausted")                                                   \
+  X(tx_full, "output queue full: the port did not accept the packet")
+
+enum class DropReason : uint8_t {
+  kNone = 0,  // not dropped
+#define MIRRORPIPE_X(name, desc) name,
+  MIRRORPIPE_DROP_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+};
+
+inline constexpr size_t kDropReasonCount = 0
+#define MIRRORPIPE_X(name, desc) +1
+    MIRRORPIPE_DROP_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+    ;
+
+// Index 0 is kNone; reasons are 1..kDropReasonCount.
+inline constexpr std::array<std::string_view, kDropReasonCount + 1> kDropReasonNames = {
+    "none",
+#define MIRRORPIPE_X(name, desc) #name,
+    MIRRORPIPE_DROP_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+};
+
+inline constexpr std::array<std::string_view, kDropReasonCount + 1> kDropReasonDescriptions = {
+    "not dropped",
+#define MIRRORPIPE_X(name, desc) desc,
+    MIRRORPIPE_DROP_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+};
+
+constexpr std::string_view drop_reason_name(DropReason r) noexcept {
+  return kDropReasonNames[static_cast<size_t>(r)];
+}
+
+}  // namespace mirrorpipe

@@ -1,0 +1,91 @@
+// The per-packet encapsulation writer.
+//
+// Invariants (hot path): no allocation, no exceptions, no logging; reads the frame's headers
+// only through the FrameMeta that parse_frame() filled; writes only into the headroom in front
+// of the payload and never touches the payload bytes (PacketLength truncation shortens the
+// packet, it does not rewrite it; inner checksums stay as they were, as AWS does).
+#pragma once
+
+#include <cstring>
+
+#include "encap/drop_reason.h"
+#include "encap/flow.h"
+#include "encap/packet_ref.h"
+#include "encap/tunnel.h"
+#include "encap/wire/checksum.h"
+#include "encap/wire/ipv4.h"
+#include "encap/wire/ipv6.h"
+#include "encap/wire/l4.h"
+
+namespace mirrorpipe {
+
+// Wraps `pkt` (an Ethernet frame) in the target's outer headers. On success `pkt` describes the
+// outer frame; on a drop it is unchanged and the reason is returned.
+inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
+                              PacketRef& pkt) noexcept {
+  using namespace wire;
+  // What follows the tunnel header: the whole frame, or (gwlb) its L3 packet exactly, without
+  // the Ethernet header, VLAN tags and Ethernet padding.
+  uint32_t skip = 0;
+  uint32_t wire_len = pkt.wire_len;
+  uint32_t len = pkt.len;
+  if (t.kind == TunnelKind::kGwlb) {
+    if (meta.ip_version == 0) return DropReason::gwlb_not_ip;
+    skip = meta.l3_offset;
+    wire_len -= skip;
+    len -= skip;
+    if (meta.l3_length != 0 && meta.l3_length < wire_len) wire_len = meta.l3_length;
+    if (len > wire_len) len = wire_len;
+  }
+  // AWS PacketLength: keep the first N bytes of what follows the tunnel header.
+  if (t.packet_length != 0 && wire_len > t.packet_length) {
+    wire_len = t.packet_length;
+    if (len > wire_len) len = wire_len;
+  }
+
+  const uint32_t ip_payload = t.length_bytes - t.udp_offset + wire_len;
+  const uint32_t ip_length = t.ipv6 ? ip_payload : ip_payload + kIpv4MinHeaderBytes;
+  if (ip_length > kIpv4MaxTotalLengthBytes) return DropReason::too_big;  // IPv6: payload length
+  if (pkt.headroom + skip < t.length_bytes) return DropReason::no_headroom;
+
+  // Commit: from here on the packet is rewritten.
+  pkt.data += skip;
+  pkt.headroom += skip;
+  pkt.len = len;
+  pkt.wire_len = wire_len;
+  pkt.prepend(t.length_bytes);
+  uint8_t* out = pkt.data;
+  std::memcpy(out, t.bytes.data(), t.length_bytes);
+
+  auto* udp = reinterpret_cast<UdpHeader*>(out + t.udp_offset);
+  udp->src_port.set(hash_to_port(meta.flow_hash, t.sport_lo, t.sport_hi));
+  udp->length.set(static_cast<uint16_t>(ip_payload));
+
+  if (t.kind == TunnelKind::kGwlb) {
+    auto* g = reinterpret_cast<GeneveHeader*>(out + t.tunnel_offset);
+    g->protocol_type.set(meta.ip_version == 4 ? ethertype::kIpv4 : ethertype::kIpv6);
+    // The flow cookie is the symmetric flow hash: both directions of a flow share it.
+    reinterpret_cast<Be32*>(out + t.cookie_offset)->set(meta.flow_hash);
+  }
+
+  if (t.ipv6) {
+    reinterpret_cast<Ipv6Header*>(out + t.ip_offset)->payload_length.set(static_cast<uint16_t>(ip_payload));
+  } else {
+    auto* ip = reinterpret_cast<Ipv4Header*>(out + t.ip_offset);
+    ip->total_length.set(static_cast<uint16_t>(ip_length));
+    // RFC 1624: the template's sum with the one word that changed added in.
+    ip->checksum.set_raw(checksum_finish(t.ip_checksum_base + ip->total_length.raw()));
+  }
+
+  if (t.udp_checksum) {
+    // Pseudo-header (addresses, protocol, UDP length) + UDP header + tunnel header + payload.
+    // A capture cut short cannot give the bytes it lacks: the sum covers the bytes present.
+    uint64_t sum = t.pseudo_header_sum + udp->length.raw();
+    sum = checksum_partial(out + t.udp_offset, pkt.len - t.udp_offset, sum);
+    uint16_t c = checksum_finish(sum);
+    udp->checksum.set_raw(c == 0 ? 0xffff : c);  // RFC 768: 0 means "no checksum"
+  }
+  return DropReason::kNone;
+}
+
+}  // namespace mirrorpipe

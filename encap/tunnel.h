@@ -1,0 +1,95 @@
+// Tunnel targets: what a user configures, and the outer-header template built from it once.
+//
+// Control path (this file and tunnel.cpp): may allocate and throw std::invalid_argument with a
+// message for the user. The per-packet writer is encap.h.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "encap/wire/ethernet.h"
+#include "encap/wire/geneve.h"
+#include "encap/wire/vxlan.h"
+
+namespace mirrorpipe {
+
+enum class TunnelKind : uint8_t {
+  kVxlan,   // AWS VPC Traffic Mirroring: VXLAN, inner Ethernet frame
+  kGwlb,    // AWS Gateway Load Balancer: Geneve, VNI 0, inner L3, class 0x0108 options
+  kGeneve,  // generic Geneve, Ethernet payload (0x6558), configurable VNI and options
+};
+
+enum class UdpChecksumMode : uint8_t {
+  kAuto,  // zero over IPv4 (RFC 7348 section 5, AWS), computed over IPv6 (RFC 6935/6936)
+  kOn,
+  kOff,   // also over IPv6: the user takes the RFC 6936 conditions on themselves
+};
+
+struct IpAddress {
+  bool v6 = false;
+  std::array<uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes
+};
+
+// Parses dotted IPv4 or IPv6 text; throws std::invalid_argument.
+IpAddress parse_ip(const std::string& text);
+wire::MacAddress parse_mac(const std::string& text);
+
+struct GeneveOption {
+  uint16_t option_class = 0;
+  uint8_t type = 0;
+  std::vector<uint8_t> data;  // a multiple of 4 bytes, at most 124
+};
+
+// Parses CLASS:TYPE:HEXDATA, e.g. "0x0108:3:0a0b0c0d"; throws std::invalid_argument.
+GeneveOption parse_geneve_option(const std::string& text);
+
+struct TunnelConfig {
+  TunnelKind kind = TunnelKind::kVxlan;
+  wire::MacAddress src_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+  wire::MacAddress dst_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
+  IpAddress src_ip;
+  IpAddress dst_ip;
+  uint8_t ttl = 255;  // AWS Traffic Mirroring and GWLB both send TTL 255
+  uint8_t dscp = 0;
+  bool df = false;    // AWS sends DF clear
+  uint16_t dst_port = 0;  // 0: the kind's default (4789, or 6081 for Geneve)
+  uint16_t sport_lo = 49152;  // RFC 7348 section 5 recommends 49152-65535
+  uint16_t sport_hi = 65535;
+  UdpChecksumMode udp_checksum = UdpChecksumMode::kAuto;
+  uint32_t vni = 0;                 // vxlan, geneve; gwlb is always 0
+  uint64_t gwlb_endpoint_id = 0;    // gwlb option type 1
+  uint64_t gwlb_attachment_id = 0;  // gwlb option type 2
+  std::vector<GeneveOption> geneve_options;  // geneve only
+  uint32_t packet_length = 0;       // AWS PacketLength: bytes kept after the tunnel header; 0 = all
+};
+
+// Largest outer header: Ethernet 14 + IPv6 40 + UDP 8 + Geneve 8 + 252 bytes of options.
+inline constexpr uint32_t kMaxOuterHeaderBytes = 14 + 40 + 8 + 8 + wire::kGeneveMaxOptionsBytes;
+
+// The outer headers of one target, built once; per packet the writer copies `bytes` and patches
+// the lengths, the IPv4 checksum, the UDP source port and the kind's per-packet fields.
+struct alignas(64) OuterTemplate {
+  std::array<uint8_t, kMaxOuterHeaderBytes> bytes{};
+  uint16_t length_bytes = 0;      // Ethernet through the end of the tunnel header
+  uint16_t ip_offset = 14;
+  uint16_t udp_offset = 0;
+  uint16_t tunnel_offset = 0;
+  uint16_t cookie_offset = 0;     // gwlb: the flow cookie option data
+  uint16_t sport_lo = 0;
+  uint16_t sport_hi = 0;
+  uint32_t packet_length = 0;
+  uint64_t ip_checksum_base = 0;  // IPv4: header sum with total length and checksum zero
+  uint64_t pseudo_header_sum = 0; // addresses + protocol, for the UDP checksum
+  TunnelKind kind = TunnelKind::kVxlan;
+  bool ipv6 = false;
+  bool udp_checksum = false;
+};
+
+// Validates the configuration and builds the template; throws std::invalid_argument.
+OuterTemplate build_outer_template(const TunnelConfig& config);
+
+const char* tunnel_kind_name(TunnelKind kind) noexcept;
+
+}  // namespace mirrorpipe

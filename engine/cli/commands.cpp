@@ -1,0 +1,290 @@
+#include "engine/cli/commands.h"
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/cli/stats.h"
+#include "engine/runtime/eal.h"
+#include "engine/runtime/file_port.h"
+#include "engine/runtime/worker.h"
+
+namespace mirrorpipe {
+namespace {
+
+// A usage error found after CLI11's own checks: exit code 2.
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// Decimal, or hexadecimal with 0x. No octal: "010" is ten.
+uint64_t parse_uint(const std::string& text, uint64_t max, const std::string& what) {
+  const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  const std::string digits = hex ? text.substr(2) : text;
+  if (digits.empty() || digits.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "0123456789") !=
+                            std::string::npos) {
+    throw UsageError(what + ": '" + text + "' is not a number (decimal, or hex with 0x)");
+  }
+  uint64_t v = 0;
+  try {
+    v = std::stoull(digits, nullptr, hex ? 16 : 10);
+  } catch (const std::out_of_range&) {
+    throw UsageError(what + ": '" + text + "' is out of range");
+  }
+  if (v > max) throw UsageError(what + ": '" + text + "' is larger than " + std::to_string(max));
+  return v;
+}
+
+struct CommonOptions {
+  std::string input;
+  std::string output;
+  std::string stats_json;
+};
+
+struct EncapOptions {
+  std::string tunnel = "vxlan";
+  std::string src_ip, dst_ip;
+  std::string src_mac = "02:00:00:00:00:01";
+  std::string dst_mac = "02:00:00:00:00:02";
+  std::string vni = "0";
+  std::string dst_port;
+  std::string sport_range = "49152-65535";
+  std::string ttl = "255";
+  std::string dscp = "0";
+  bool df = false;
+  bool udp_checksum = false;
+  bool no_udp_checksum = false;
+  std::string packet_length = "0";
+  std::string gwlb_endpoint_id = "0";
+  std::string gwlb_attachment_id = "0";
+  std::vector<std::string> geneve_options;
+};
+
+struct DecapOptions {
+  std::vector<std::string> vxlan_ports;
+  std::vector<std::string> geneve_ports;
+  bool verify_checksums = false;
+};
+
+TunnelConfig tunnel_config_from(const EncapOptions& o) {
+  TunnelConfig c;
+  if (o.tunnel == "vxlan") c.kind = TunnelKind::kVxlan;
+  else if (o.tunnel == "gwlb") c.kind = TunnelKind::kGwlb;
+  else if (o.tunnel == "geneve") c.kind = TunnelKind::kGeneve;
+  else throw UsageError("--tunnel: '" + o.tunnel + "' is not vxlan, gwlb or geneve");
+  try {
+    c.src_ip = parse_ip(o.src_ip);
+    c.dst_ip = parse_ip(o.dst_ip);
+    c.src_mac = parse_mac(o.src_mac);
+    c.dst_mac = parse_mac(o.dst_mac);
+    for (const auto& g : o.geneve_options) c.geneve_options.push_back(parse_geneve_option(g));
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  c.vni = static_cast<uint32_t>(parse_uint(o.vni, 0xffffff, "--vni"));
+  if (!o.dst_port.empty()) {
+    c.dst_port = static_cast<uint16_t>(parse_uint(o.dst_port, 65535, "--dst-port"));
+    if (c.dst_port == 0) throw UsageError("--dst-port: 0 is not a port");
+  }
+  const auto dash = o.sport_range.find('-');
+  if (dash == std::string::npos) throw UsageError("--sport-range: expected LO-HI, got '" + o.sport_range + "'");
+  c.sport_lo = static_cast<uint16_t>(parse_uint(o.sport_range.substr(0, dash), 65535, "--sport-range"));
+  c.sport_hi = static_cast<uint16_t>(parse_uint(o.sport_range.substr(dash + 1), 65535, "--sport-range"));
+  if (c.sport_lo > c.sport_hi || c.sport_lo == 0) {
+    throw UsageError("--sport-range: '" + o.sport_range + "' must be LO-HI with 1 <= LO <= HI <= 65535");
+  }
+  c.ttl = static_cast<uint8_t>(parse_uint(o.ttl, 255, "--ttl"));
+  if (c.ttl == 0) throw UsageError("--ttl: 0 would be discarded by the first router");
+  c.dscp = static_cast<uint8_t>(parse_uint(o.dscp, 63, "--dscp"));
+  c.df = o.df;
+  if (o.udp_checksum && o.no_udp_checksum) throw UsageError("--udp-checksum and --no-udp-checksum exclude each other");
+  c.udp_checksum = o.udp_checksum ? UdpChecksumMode::kOn
+                   : o.no_udp_checksum ? UdpChecksumMode::kOff
+                                       : UdpChecksumMode::kAuto;
+  c.packet_length = static_cast<uint32_t>(parse_uint(o.packet_length, 65535, "--packet-length"));
+  c.gwlb_endpoint_id = parse_uint(o.gwlb_endpoint_id, UINT64_MAX, "--gwlb-endpoint-id");
+  c.gwlb_attachment_id = parse_uint(o.gwlb_attachment_id, UINT64_MAX, "--gwlb-attachment-id");
+  if (c.kind != TunnelKind::kGwlb && (c.gwlb_endpoint_id || c.gwlb_attachment_id)) {
+    throw UsageError("--gwlb-endpoint-id and --gwlb-attachment-id apply to --tunnel gwlb only");
+  }
+  if (c.kind == TunnelKind::kGwlb && c.src_ip.v6) {
+    throw UsageError("--tunnel gwlb: a Gateway Load Balancer's outer header is IPv4 only; "
+                     "--src-ip/--dst-ip must be IPv4");
+  }
+  return c;
+}
+
+DecapConfig decap_config_from(const DecapOptions& o) {
+  DecapConfig c;
+  auto fill = [](const std::vector<std::string>& in, std::array<uint16_t, kMaxTunnelPorts>& ports,
+                 uint8_t& count, const char* flag) {
+    if (in.empty()) return;
+    if (in.size() > kMaxTunnelPorts) {
+      throw UsageError(std::string(flag) + ": at most " + std::to_string(kMaxTunnelPorts) + " ports");
+    }
+    count = 0;
+    for (const auto& p : in) {
+      const auto v = static_cast<uint16_t>(parse_uint(p, 65535, flag));
+      if (v == 0) throw UsageError(std::string(flag) + ": 0 is not a port");
+      ports[count++] = v;
+    }
+  };
+  fill(o.vxlan_ports, c.vxlan_ports, c.vxlan_port_count, "--vxlan-port");
+  fill(o.geneve_ports, c.geneve_ports, c.geneve_port_count, "--geneve-port");
+  for (uint8_t i = 0; i < c.vxlan_port_count; ++i) {
+    for (uint8_t j = 0; j < c.geneve_port_count; ++j) {
+      if (c.vxlan_ports[i] == c.geneve_ports[j]) {
+        throw UsageError("port " + std::to_string(c.vxlan_ports[i]) + " is both a VXLAN and a Geneve port");
+      }
+    }
+  }
+  c.verify_checksums = o.verify_checksums;
+  return c;
+}
+
+void write_stats(const std::string& where, const nlohmann::json& j) {
+  if (where.empty()) return;
+  if (where == "-") {
+    std::cout << j.dump(2) << std::endl;
+    return;
+  }
+  std::ofstream f(where);
+  if (!f) throw std::runtime_error("cannot write stats to '" + where + "'");
+  f << j.dump(2) << "\n";
+  if (!f) throw std::runtime_error("writing stats to '" + where + "' failed");
+}
+
+// File mode: one worker on the calling lcore, file ports on both sides.
+int run_file_mode(const std::string& command, const CommonOptions& io, const PipelineConfig& cfg,
+                  nlohmann::json description) {
+  eal_init(eal_file_mode_args());
+  WorkerCounters counters;
+  {
+    const FilePools pools = create_file_pools();
+    PcapReader reader(io.input, pools);
+    PcapWriter writer(io.output, reader.nanosecond_timestamps());
+    std::atomic<bool> stop{false};
+    worker_run(cfg, reader, writer, counters, stop);
+  }
+  nlohmann::json j = counters_json(counters);
+  j["command"] = command;
+  j["input"] = io.input;
+  j["output"] = io.output;
+  for (auto& [k, v] : description.items()) j[k] = v;
+  write_stats(io.stats_json, j);
+  std::cerr << "mirrorpipe " << command << ": " << io.input << " -> " << io.output << "\n";
+  print_counters_table(std::cerr, counters);
+  eal_cleanup();
+  return kExitOk;
+}
+
+void add_common(CLI::App* app, CommonOptions& io) {
+  app->add_option("-r,--read", io.input, "input capture (pcap or pcapng, Ethernet)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app->add_option("-w,--write", io.output, "output capture (pcap, Ethernet)")->required();
+  app->add_option("--stats-json", io.stats_json,
+                  "write the counters as JSON to FILE ('-' for stdout)");
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{
+      "mirrorpipe: AWS traffic-mirroring encapsulation engine (VXLAN, GWLB Geneve, Geneve)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "mirrorpipe 0.1.0");
+
+  CommonOptions encap_io;
+  EncapOptions eo;
+  auto* encap = app.add_subcommand(
+      "encap", "wrap every frame of a capture in a tunnel, as a mirror source would send it");
+  add_common(encap, encap_io);
+  encap->add_option("--tunnel", eo.tunnel,
+                    "vxlan: AWS Traffic Mirroring VXLAN (inner Ethernet frame); gwlb: GWLB "
+                    "Geneve (VNI 0, inner IP packet, class 0x0108 options); geneve: generic "
+                    "Geneve with an Ethernet payload")
+      ->capture_default_str();
+  encap->add_option("--src-ip", eo.src_ip, "outer source address, IPv4 or IPv6")->required();
+  encap->add_option("--dst-ip", eo.dst_ip, "outer destination address, same family")->required();
+  encap->add_option("--src-mac", eo.src_mac, "outer source MAC")->capture_default_str();
+  encap->add_option("--dst-mac", eo.dst_mac, "outer destination MAC")->capture_default_str();
+  encap->add_option("--vni", eo.vni, "VNI, 0-16777215 (gwlb: always 0)")->capture_default_str();
+  encap->add_option("--dst-port", eo.dst_port,
+                    "UDP destination port [default: 4789 for vxlan, 6081 for gwlb and geneve]");
+  encap->add_option("--sport-range", eo.sport_range,
+                    "UDP source ports LO-HI; the symmetric flow hash picks one per flow")
+      ->capture_default_str();
+  encap->add_option("--ttl", eo.ttl, "outer TTL / hop limit")->capture_default_str();
+  encap->add_option("--dscp", eo.dscp, "outer DSCP")->capture_default_str();
+  encap->add_flag("--df", eo.df, "set DF on the outer IPv4 header [default: clear, as AWS sends]");
+  encap->add_flag("--udp-checksum", eo.udp_checksum,
+                  "compute the outer UDP checksum [default: zero over IPv4, computed over IPv6]");
+  encap->add_flag("--no-udp-checksum", eo.no_udp_checksum,
+                  "send a zero UDP checksum over IPv6 too (RFC 6935/6936 conditions apply)");
+  encap->add_option("--packet-length", eo.packet_length,
+                    "AWS PacketLength: keep the first N bytes after the tunnel header; 0 keeps all")
+      ->capture_default_str();
+  encap->add_option("--gwlb-endpoint-id", eo.gwlb_endpoint_id,
+                    "gwlb option type 1, 64-bit (decimal or 0x hex)")
+      ->capture_default_str();
+  encap->add_option("--gwlb-attachment-id", eo.gwlb_attachment_id,
+                    "gwlb option type 2, 64-bit (decimal or 0x hex)")
+      ->capture_default_str();
+  encap->add_option("--geneve-option", eo.geneve_options,
+                    "geneve option CLASS:TYPE:HEXDATA (data a multiple of 4 bytes); repeatable");
+
+  CommonOptions decap_io;
+  DecapOptions dopt;
+  auto* decap = app.add_subcommand(
+      "decap", "strip VXLAN, Geneve and VXLAN-in-Geneve, writing the inner frames");
+  add_common(decap, decap_io);
+  decap->add_option("--vxlan-port", dopt.vxlan_ports, "VXLAN UDP port; repeatable [default: 4789]");
+  decap->add_option("--geneve-port", dopt.geneve_ports,
+                    "Geneve UDP port; repeatable [default: 6081]");
+  decap->add_flag("--verify-checksums", dopt.verify_checksums,
+                  "drop packets whose outer IPv4 header or non-zero UDP checksum is wrong "
+                  "[default: not verified; captures carry offload artefacts]");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  try {
+    if (encap->parsed()) {
+      PipelineConfig cfg;
+      cfg.mode = PipelineMode::kEncap;
+      const TunnelConfig tc = tunnel_config_from(eo);
+      try {
+        cfg.outer = build_outer_template(tc);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
+      return run_file_mode("encap", encap_io, cfg,
+                           {{"tunnel", tunnel_kind_name(tc.kind)}, {"vni", tc.vni}});
+    }
+    PipelineConfig cfg;
+    cfg.mode = PipelineMode::kDecap;
+    cfg.decap = decap_config_from(dopt);
+    return run_file_mode("decap", decap_io, cfg, nlohmann::json::object());
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "mirrorpipe: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "mirrorpipe: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}
+
+}  // namespace mirrorpipe

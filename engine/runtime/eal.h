@@ -1,0 +1,32 @@
+// DPDK EAL start-up and the process-wide packet-buffer pools. The EAL starts once per process.
+#pragma once
+
+#include <string>
+#include <vector>
+
+struct rte_mempool;
+
+namespace mirrorpipe {
+
+// Starts the EAL with `args` (argv[0] is added). Throws std::runtime_error on failure.
+void eal_init(const std::vector<std::string>& args);
+void eal_cleanup() noexcept;
+
+// EAL options for file mode, tests and benches: no hugepages, no PCI, no shared config, quiet.
+std::vector<std::string> eal_file_mode_args();
+
+// Buffers for file ports: frames up to a standard jumbo frame go in the small pool; larger ones
+// (GRO captures hold 9-64 KB frames) in the large pool, whose buffers are as big as an mbuf can
+// be (its length fields are 16 bits).
+struct FilePools {
+  rte_mempool* small = nullptr;
+  rte_mempool* large = nullptr;
+  unsigned small_capacity_bytes = 0;  // largest frame a small buffer holds after the headroom
+  unsigned large_capacity_bytes = 0;
+};
+FilePools create_file_pools();
+
+// Headroom reserved in front of every received frame: room for the largest outer header.
+inline constexpr unsigned kFileHeadroomBytes = 512;
+
+}  // namespace mirrorpipe

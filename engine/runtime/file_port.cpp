@@ -1,0 +1,160 @@
+#include "engine/runtime/file_port.h"
+
+#include <rte_mbuf.h>
+
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+#include "engine/runtime/mbuf.h"
+
+namespace mirrorpipe {
+namespace {
+
+// libpcap converts every timestamp to the precision a handle was opened with and does not say
+// which the file had; the pcap magic number and the pcapng if_tsresol option do.
+bool file_has_nanosecond_timestamps(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  uint8_t buf[512];
+  const size_t n = std::fread(buf, 1, sizeof(buf), f);
+  std::fclose(f);
+  if (n < 4) return false;
+  uint32_t magic;
+  std::memcpy(&magic, buf, 4);
+  if (magic == 0xa1b23c4d || magic == 0x4d3cb2a1) return true;  // pcap, nanosecond
+  if (magic != 0x0a0d0d0a || n < 28) return false;                // not pcapng
+  // pcapng: Section Header Block, then the first Interface Description Block.
+  uint32_t bom;
+  std::memcpy(&bom, buf + 8, 4);
+  const bool swapped = bom == 0x4d3c2b1a;
+  auto rd32 = [&](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, buf + at, 4);
+    return swapped ? __builtin_bswap32(v) : v;
+  };
+  auto rd16 = [&](size_t at) {
+    uint16_t v;
+    std::memcpy(&v, buf + at, 2);
+    return swapped ? __builtin_bswap16(v) : v;
+  };
+  const size_t idb = rd32(4);
+  if (idb + 16 > n || rd32(idb) != 1) return false;
+  const size_t idb_end = idb + rd32(idb + 4) - 4;
+  for (size_t at = idb + 16; at + 4 <= idb_end && at + 4 <= n;) {
+    const uint16_t code = rd16(at);
+    const uint16_t len = rd16(at + 2);
+    if (code == 0) break;
+    if (code == 9 && len == 1 && at + 5 <= n) {  // if_tsresol
+      const uint8_t r = buf[at + 4];
+      return (r & 0x80) ? false : r >= 9;
+    }
+    at += 4 + ((len + 3u) & ~3u);
+  }
+  return false;  // default resolution: microseconds
+}
+
+}  // namespace
+
+PcapReader::PcapReader(const std::string& path, const FilePools& pools)
+    : pools_(pools), path_(path) {
+  char err[PCAP_ERRBUF_SIZE] = {};
+  pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
+  if (!pcap_) throw std::invalid_argument("cannot read '" + path + "': " + err);
+  const int dlt = pcap_datalink(pcap_);
+  if (dlt != DLT_EN10MB) {
+    const char* name = pcap_datalink_val_to_name(dlt);
+    pcap_close(pcap_);
+    pcap_ = nullptr;
+    throw std::invalid_argument("'" + path + "' has link type " + (name ? name : "?") + " (" +
+                                std::to_string(dlt) + "); mirrorpipe reads Ethernet (EN10MB) only");
+  }
+  nano_ = file_has_nanosecond_timestamps(path);
+}
+
+PcapReader::~PcapReader() {
+  if (pcap_) pcap_close(pcap_);
+}
+
+uint16_t PcapReader::rx_burst(rte_mbuf** pkts, uint16_t n, WorkerCounters& c) {
+  uint16_t got = 0;
+  while (got < n && !finished_) {
+    pcap_pkthdr* hdr = nullptr;
+    const u_char* data = nullptr;
+    const int r = pcap_next_ex(pcap_, &hdr, &data);
+    if (r == PCAP_ERROR_BREAK) {
+      finished_ = true;
+      break;
+    }
+    if (r != 1) {
+      throw std::runtime_error("reading '" + path_ + "': " + pcap_geterr(pcap_));
+    }
+    const uint32_t caplen = hdr->caplen;
+    rte_mempool* pool = caplen <= pools_.small_capacity_bytes ? pools_.small : pools_.large;
+    if (caplen > pools_.large_capacity_bytes) {
+      ++c.rx;
+      c.rx_bytes += caplen;
+      c.drop(DropReason::frame_exceeds_mbuf);
+      continue;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    if (!m) {
+      ++c.rx;
+      c.rx_bytes += caplen;
+      c.drop(DropReason::no_mbuf);
+      continue;
+    }
+    m->data_off = kFileHeadroomBytes;
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), data, caplen);
+    m->data_len = static_cast<uint16_t>(caplen);
+    m->pkt_len = caplen;
+    auto& meta = mbuf_meta(m);
+    meta.timestamp_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
+                        static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds: see open
+    meta.wire_len = hdr->len > caplen ? hdr->len : caplen;
+    pkts[got++] = m;
+  }
+  return got;
+}
+
+PcapWriter::PcapWriter(const std::string& path, bool nano) : nano_(nano), path_(path) {
+  dead_ = pcap_open_dead_with_tstamp_precision(
+      DLT_EN10MB, 262144, nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
+  if (!dead_) throw std::runtime_error("libpcap: cannot create a capture handle");
+  dumper_ = pcap_dump_open(dead_, path.c_str());
+  if (!dumper_) {
+    const std::string err = pcap_geterr(dead_);
+    pcap_close(dead_);
+    dead_ = nullptr;
+    throw std::invalid_argument("cannot write '" + path + "': " + err);
+  }
+}
+
+PcapWriter::~PcapWriter() {
+  if (dumper_) pcap_dump_close(dumper_);
+  if (dead_) pcap_close(dead_);
+}
+
+uint16_t PcapWriter::tx_burst(rte_mbuf** pkts, uint16_t n) {
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const auto& meta = mbuf_meta(m);
+    pcap_pkthdr hdr{};
+    hdr.ts.tv_sec = static_cast<time_t>(meta.timestamp_ns / 1000000000ull);
+    const uint64_t frac = meta.timestamp_ns % 1000000000ull;
+    hdr.ts.tv_usec = static_cast<suseconds_t>(nano_ ? frac : frac / 1000);
+    hdr.caplen = rte_pktmbuf_data_len(m);
+    hdr.len = meta.wire_len;
+    pcap_dump(reinterpret_cast<u_char*>(dumper_), &hdr, rte_pktmbuf_mtod(m, const u_char*));
+  }
+  rte_pktmbuf_free_bulk(pkts, n);
+  return n;
+}
+
+void PcapWriter::flush() {
+  if (pcap_dump_flush(dumper_) != 0) {
+    throw std::runtime_error("writing '" + path_ + "' failed");
+  }
+}
+
+}  // namespace mirrorpipe
