@@ -37,7 +37,6 @@ namespace mirrorpipe {
   X(geneve_critical_option, "Geneve critical option not understood (RFC 8926 section 3.5)")    \
   X(inner_runt, "inner frame shorter than an Ethernet header, or empty L3 payload")            \
   /* engine runtime (engine/) */                                                               \
-  X(frame_exceeds_mbuf, "captured frame larger than the largest packet buffer")                \
   X(no_mbuf, "packet buffer pool exhausted")                                                   \
   X(tx_full, "output queue full: the port did not accept the packet")
 

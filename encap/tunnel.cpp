@@ -179,7 +179,8 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   t.sport_hi = c.sport_hi;
   t.packet_length = c.packet_length;
   t.udp_checksum = c.udp_checksum == UdpChecksumMode::kOn ||
-                   (c.udp_checksum == UdpChecksumMode::kAuto && t.ipv6);
+                   (c.udp_checksum == UdpChecksumMode::kAuto &&
+                    (t.ipv6 || c.kind == TunnelKind::kGwlb));
   const uint16_t dst_port =
       c.dst_port ? c.dst_port
                  : (c.kind == TunnelKind::kVxlan ? kVxlanDefaultPort : kGeneveDefaultPort);

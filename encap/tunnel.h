@@ -22,7 +22,9 @@ enum class TunnelKind : uint8_t {
 };
 
 enum class UdpChecksumMode : uint8_t {
-  kAuto,  // zero over IPv4 (RFC 7348 section 5, AWS), computed over IPv6 (RFC 6935/6936)
+  // vxlan and geneve over IPv4: zero (RFC 7348 section 5; what AWS Traffic Mirroring sends).
+  // gwlb: computed, as in the GWLB capture (suricata-bug-6402). IPv6: computed (RFC 6935/6936).
+  kAuto,
   kOn,
   kOff,   // also over IPv6: the user takes the RFC 6936 conditions on themselves
 };

@@ -227,7 +227,8 @@ int run_cli(int argc, char** argv) {
   encap->add_option("--dscp", eo.dscp, "outer DSCP")->capture_default_str();
   encap->add_flag("--df", eo.df, "set DF on the outer IPv4 header [default: clear, as AWS sends]");
   encap->add_flag("--udp-checksum", eo.udp_checksum,
-                  "compute the outer UDP checksum [default: zero over IPv4, computed over IPv6]");
+                  "compute the outer UDP checksum [default: vxlan and geneve over IPv4 send zero, as AWS "
+                  "Traffic Mirroring does; gwlb and IPv6 compute it]");
   encap->add_flag("--no-udp-checksum", eo.no_udp_checksum,
                   "send a zero UDP checksum over IPv6 too (RFC 6935/6936 conditions apply)");
   encap->add_option("--packet-length", eo.packet_length,

@@ -44,7 +44,7 @@ FilePools create_file_pools() {
                              rte_strerror(rte_errno));
   }
   p.small_capacity_bytes = small_room - kFileHeadroomBytes;
-  p.large_capacity_bytes = large_room - kFileHeadroomBytes;
+  p.large_buffer_bytes = large_room;
   return p;
 }
 

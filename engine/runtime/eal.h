@@ -22,7 +22,7 @@ struct FilePools {
   rte_mempool* small = nullptr;
   rte_mempool* large = nullptr;
   unsigned small_capacity_bytes = 0;  // largest frame a small buffer holds after the headroom
-  unsigned large_capacity_bytes = 0;
+  unsigned large_buffer_bytes = 0;    // whole large buffer: the most a frame can keep
 };
 FilePools create_file_pools();
 

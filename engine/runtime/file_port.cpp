@@ -2,6 +2,7 @@
 
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -89,22 +90,23 @@ uint16_t PcapReader::rx_burst(rte_mbuf** pkts, uint16_t n, WorkerCounters& c) {
     if (r != 1) {
       throw std::runtime_error("reading '" + path_ + "': " + pcap_geterr(pcap_));
     }
-    const uint32_t caplen = hdr->caplen;
-    rte_mempool* pool = caplen <= pools_.small_capacity_bytes ? pools_.small : pools_.large;
-    if (caplen > pools_.large_capacity_bytes) {
-      ++c.rx;
-      c.rx_bytes += caplen;
-      c.drop(DropReason::frame_exceeds_mbuf);
-      continue;
-    }
-    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    // An mbuf holds at most 65535 bytes (16-bit lengths). A larger frame keeps its first
+    // 65535 bytes and its true wire length, exactly like a capture cut by its snaplen: no
+    // valid tunnel packet is that large (its IP length field stops at 65535), so decap drops
+    // it for its lengths and encap for its size, each under their own reason.
+    const uint32_t caplen = std::min<uint32_t>(hdr->caplen, pools_.large_buffer_bytes);
+    const bool small = caplen <= pools_.small_capacity_bytes;
+    rte_mbuf* m = rte_pktmbuf_alloc(small ? pools_.small : pools_.large);
     if (!m) {
       ++c.rx;
       c.rx_bytes += caplen;
       c.drop(DropReason::no_mbuf);
       continue;
     }
-    m->data_off = kFileHeadroomBytes;
+    // Headroom for the outer header; a frame near the mbuf limit gets what is left, and encap
+    // drops it as no_headroom if that is too little.
+    m->data_off = static_cast<uint16_t>(
+        std::min<uint32_t>(kFileHeadroomBytes, m->buf_len - caplen));
     std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), data, caplen);
     m->data_len = static_cast<uint16_t>(caplen);
     m->pkt_len = caplen;

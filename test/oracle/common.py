@@ -1,0 +1,63 @@
+"""Helpers shared by the oracle tests: run mirrorpipe, read captures, report failures."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from scapy.utils import RawPcapReader
+
+
+class Checker:
+    def __init__(self, name):
+        self.name = name
+        self.failures = 0
+        self.checks = 0
+
+    def check(self, cond, msg):
+        self.checks += 1
+        if not cond:
+            self.failures += 1
+            if self.failures <= 40:
+                print("FAIL: " + msg)
+
+    def done(self):
+        print("%s: %d checks, %d failed" % (self.name, self.checks, self.failures))
+        sys.exit(1 if self.failures else 0)
+
+
+def read_records(path):
+    """[(bytes, wire_len, (sec, frac))] with libpcap-independent reading (scapy)."""
+    out = []
+    for data, meta in RawPcapReader(path):
+        if hasattr(meta, "sec"):
+            ts = (meta.sec, meta.usec)
+            wire = meta.wirelen
+        else:  # pcapng
+            ts = (meta.tshigh, meta.tslow)
+            wire = meta.wirelen
+        out.append((bytes(data), wire, ts))
+    return out
+
+
+def run_mirrorpipe(binary, args, expect_rc=0):
+    """Runs mirrorpipe with --stats-json; returns (rc, stats dict or None, stderr)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        stats_path = f.name
+    try:
+        p = subprocess.run([binary] + args + ["--stats-json", stats_path], capture_output=True,
+                           text=True, timeout=120)
+        stats = None
+        if p.returncode == 0:
+            with open(stats_path) as f:
+                stats = json.load(f)
+        if p.returncode != expect_rc:
+            print(p.stdout)
+            print(p.stderr)
+        return p.returncode, stats, p.stderr
+    finally:
+        os.unlink(stats_path)
+
+
+def accounting_holds(stats):
+    return stats["packets_in"] == stats["packets_out"] + stats["filtered"] + sum(stats["dropped"].values())

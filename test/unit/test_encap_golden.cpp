@@ -1,0 +1,183 @@
+// Golden bytes: the writers against frames scapy built (test/golden/make_golden.py), on the
+// bundled sample. The configurations here repeat that script's cases.
+#include <catch2/catch.hpp>
+
+#include "encap/encap.h"
+#include "engine/pipeline/pipeline.h"
+#include "pcap_file.h"
+
+using namespace mirrorpipe;
+using namespace mirrorpipe::test;
+
+namespace {
+
+void check_golden(const std::string& name, const TunnelConfig& tc) {
+  const auto input = read_pcap(source_path("pcaps/sample-mix.pcap"));
+  const auto expected = read_pcap(source_path("test/golden/encap-" + name + ".pcap"));
+  PipelineConfig cfg;
+  cfg.outer = build_outer_template(tc);
+  size_t e = 0;
+  for (size_t i = 0; i < input.size(); ++i) {
+    Buffer buf(input[i]);
+    const DropReason r = process_packet(cfg, buf.ref);
+    if (r != DropReason::kNone) continue;
+    INFO(name << ": input frame " << i + 1);
+    REQUIRE(e < expected.size());
+    CHECK(to_hex(buf.ref.data, buf.ref.len) ==
+          to_hex(expected[e].bytes.data(), expected[e].bytes.size()));
+    CHECK(buf.ref.wire_len == expected[e].wire_len);
+    ++e;
+  }
+  CHECK(e == expected.size());
+}
+
+TunnelConfig base(TunnelKind kind, const char* src, const char* dst) {
+  TunnelConfig c;
+  c.kind = kind;
+  c.src_ip = parse_ip(src);
+  c.dst_ip = parse_ip(dst);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("golden: VXLAN as AWS Traffic Mirroring sends it") {
+  auto c = base(TunnelKind::kVxlan, "172.31.0.238", "172.31.17.188");
+  c.vni = 5569041;
+  check_golden("vxlan-aws", c);
+}
+
+TEST_CASE("golden: VXLAN with every option changed") {
+  auto c = base(TunnelKind::kVxlan, "10.0.0.1", "10.0.0.2");
+  c.vni = 0xffffff;
+  c.dst_port = 8472;
+  c.sport_lo = 1000;
+  c.sport_hi = 1999;
+  c.ttl = 64;
+  c.dscp = 46;
+  c.df = true;
+  c.udp_checksum = UdpChecksumMode::kOn;
+  c.src_mac = parse_mac("0a:1b:2c:3d:4e:5f");
+  c.dst_mac = parse_mac("06:05:04:03:02:01");
+  check_golden("vxlan-custom", c);
+}
+
+TEST_CASE("golden: VXLAN over IPv6, UDP checksum computed by default") {
+  auto c = base(TunnelKind::kVxlan, "2600:1f18::1", "2600:1f18::2");
+  c.vni = 7;
+  c.dscp = 10;
+  check_golden("vxlan-ipv6", c);
+}
+
+TEST_CASE("golden: VXLAN over IPv6 with the zero checksum asked for") {
+  auto c = base(TunnelKind::kVxlan, "fd00::1", "fd00::2");
+  c.vni = 8;
+  c.udp_checksum = UdpChecksumMode::kOff;
+  check_golden("vxlan-ipv6-nocsum", c);
+}
+
+TEST_CASE("golden: VXLAN with PacketLength truncation") {
+  auto c = base(TunnelKind::kVxlan, "172.31.0.238", "172.31.17.188");
+  c.vni = 1;
+  c.packet_length = 96;
+  check_golden("vxlan-truncate", c);
+}
+
+TEST_CASE("golden: GWLB Geneve") {
+  auto c = base(TunnelKind::kGwlb, "10.0.10.74", "10.0.8.64");
+  c.gwlb_endpoint_id = 0x31e129cdc0cd8633;
+  c.gwlb_attachment_id = 0x0102030405060708;
+  check_golden("gwlb", c);
+}
+
+TEST_CASE("golden: GWLB Geneve truncated, zero UDP checksum") {
+  auto c = base(TunnelKind::kGwlb, "10.0.10.74", "10.0.8.64");
+  c.gwlb_endpoint_id = 1;
+  c.gwlb_attachment_id = 2;
+  c.packet_length = 64;
+  c.udp_checksum = UdpChecksumMode::kOff;
+  check_golden("gwlb-truncate", c);
+}
+
+TEST_CASE("golden: generic Geneve with options") {
+  auto c = base(TunnelKind::kGeneve, "192.0.2.1", "192.0.2.2");
+  c.vni = 0xabcdef;
+  c.geneve_options = {parse_geneve_option("0x0100:1:01020304"),
+                      parse_geneve_option("0xff72:127:00112233445566778899aabb")};
+  check_golden("geneve", c);
+}
+
+TEST_CASE("golden: generic Geneve over IPv6 on another port") {
+  auto c = base(TunnelKind::kGeneve, "2001:db8::1", "2001:db8::2");
+  c.vni = 5;
+  c.dst_port = 7000;
+  check_golden("geneve-ipv6", c);
+}
+
+TEST_CASE("encap: drops are named and leave the packet untouched") {
+  const auto input = read_pcap(source_path("pcaps/sample-mix.pcap"));
+  SECTION("gwlb refuses a frame without IP") {
+    auto c = base(TunnelKind::kGwlb, "10.0.0.1", "10.0.0.2");
+    PipelineConfig cfg;
+    cfg.outer = build_outer_template(c);
+    Record arp{input[18].bytes, input[18].wire_len};  // frame 19: ARP request
+    Buffer buf(arp);
+    const auto before = buf.bytes();
+    CHECK(process_packet(cfg, buf.ref) == DropReason::gwlb_not_ip);
+    CHECK(buf.bytes() == before);
+  }
+  SECTION("no headroom") {
+    auto c = base(TunnelKind::kVxlan, "10.0.0.1", "10.0.0.2");
+    PipelineConfig cfg;
+    cfg.outer = build_outer_template(c);
+    Buffer buf(input[0], 49);
+    CHECK(process_packet(cfg, buf.ref) == DropReason::no_headroom);
+    Buffer enough(input[0], 50);
+    CHECK(process_packet(cfg, enough.ref) == DropReason::kNone);
+  }
+  SECTION("an outer packet over 65535 bytes is too big") {
+    auto c = base(TunnelKind::kVxlan, "10.0.0.1", "10.0.0.2");
+    PipelineConfig cfg;
+    cfg.outer = build_outer_template(c);
+    // VXLAN over IPv4 adds 36 bytes inside the IP length: 65499 fits, 65500 does not.
+    Record big{std::vector<uint8_t>(65500, 0), 65500};
+    big.bytes[12] = 0x08;
+    big.bytes[13] = 0x06;
+    Buffer b1(big);
+    CHECK(process_packet(cfg, b1.ref) == DropReason::too_big);
+    big.bytes.resize(65499);
+    big.wire_len = 65499;
+    Buffer b2(big);
+    CHECK(process_packet(cfg, b2.ref) == DropReason::kNone);
+    CHECK(b2.ref.len == 65499 + 50);
+  }
+}
+
+namespace {
+std::string error_of(const TunnelConfig& c) {
+  try {
+    (void)build_outer_template(c);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+}  // namespace
+
+TEST_CASE("tunnel config: invalid settings are refused with a reason") {
+  auto c = base(TunnelKind::kGwlb, "fd00::1", "fd00::2");
+  CHECK_THAT(error_of(c), Catch::Contains("always IPv4"));
+  c = base(TunnelKind::kVxlan, "10.0.0.1", "fd00::2");
+  CHECK_THAT(error_of(c), Catch::Contains("must both be IPv4 or both IPv6"));
+  c = base(TunnelKind::kVxlan, "10.0.0.1", "10.0.0.2");
+  c.vni = 1u << 24;
+  CHECK_THROWS(build_outer_template(c));
+  CHECK_THROWS(parse_geneve_option("1:2:abc"));         // odd hex digits
+  CHECK_THROWS(parse_geneve_option("1:2:abcdef"));      // not a multiple of 4 bytes
+  CHECK_THROWS(parse_geneve_option("0x10000:2:abcd1234"));
+  CHECK_THROWS(parse_ip("10.0.0.256"));
+  CHECK_THROWS(parse_mac("02:00:00:00:00"));
+  c = base(TunnelKind::kGeneve, "10.0.0.1", "10.0.0.2");
+  for (int i = 0; i < 3; ++i) c.geneve_options.push_back(parse_geneve_option("1:1:" + std::string(248, 'a')));
+  CHECK_THAT(error_of(c), Catch::Contains("at most 252"));
+}
