@@ -255,6 +255,12 @@ int run_cli(int argc, char** argv) {
                   "drop packets whose outer IPv4 header or non-zero UDP checksum is wrong "
                   "[default: not verified; captures carry offload artefacts]");
 
+  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "encap" &&
+      std::string(argv[1]) != "decap") {
+    std::cerr << "mirrorpipe: unknown command '" << argv[1]
+              << "' (expected encap or decap; see --help)\n";
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
