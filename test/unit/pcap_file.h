@@ -64,7 +64,8 @@ inline std::string to_hex(const uint8_t* p, size_t n) {
 struct Buffer {
   std::vector<uint8_t> mem;
   PacketRef ref;
-  Buffer(const Record& r, uint32_t headroom = 512) : mem(headroom + r.bytes.size() + 64) {
+  // Exactly headroom + frame: a sanitizer build catches any read past the frame.
+  Buffer(const Record& r, uint32_t headroom = 512) : mem(headroom + r.bytes.size()) {
     std::copy(r.bytes.begin(), r.bytes.end(), mem.begin() + headroom);
     ref = PacketRef{mem.data() + headroom, static_cast<uint32_t>(r.bytes.size()), r.wire_len, headroom};
   }
