@@ -33,8 +33,9 @@ def read_records(path):
         if hasattr(meta, "sec"):
             ts = (meta.sec, meta.usec)
             wire = meta.wirelen
-        else:  # pcapng
-            ts = (meta.tshigh, meta.tslow)
+        else:  # pcapng: a count of tsresol units, as (seconds, fraction in those units)
+            t = (meta.tshigh << 32) | meta.tslow
+            ts = (t // meta.tsresol, t % meta.tsresol)
             wire = meta.wirelen
         out.append((bytes(data), wire, ts))
     return out

@@ -2,9 +2,10 @@
 
 Written from RFC 7348, RFC 8926 and docs (wire-formats.md), not from mirrorpipe's code: the
 outer Ethernet/VLAN/IP/UDP layers are read with scapy, the VXLAN and Geneve headers by hand
-from the bytes. expected(frame, wire_len) returns (reason, inner, layers) where reason is
-"none" or the name of the drop reason, inner the delivered frame's bytes, and layers a list of
-(kind, vni) outermost first.
+from the bytes. expected(frame, wire_len) returns (reason, inner, layers, inner_wire) where reason is
+"none" or the name of the drop reason, inner the delivered frame's bytes (what the capture holds),
+layers a list of (kind, vni) outermost first, and inner_wire the delivered frame's length on the
+wire (the UDP datagram ends it; more than len(inner) when the capture was cut by its snaplen).
 """
 import struct
 
@@ -67,69 +68,69 @@ def _vxlan(buf, udp_off, udp_end):
     vni = int.from_bytes(buf[h + 4:h + 7], "big")
     if udp_end - (h + 8) < 14:
         return "inner_runt", None, None
-    return "none", buf[h + 8:min(udp_end, len(buf))], vni
+    return "none", buf[h + 8:min(udp_end, len(buf))], (vni, udp_end - (h + 8))
 
 
 def expected(buf, wire_len, vxlan_ports=(4789,), geneve_ports=(6081,)):
     buf = bytes(buf)
     wire_len = max(wire_len, len(buf))
     if len(buf) < 14:
-        return "headers_truncated", None, []
+        return "headers_truncated", None, [], 0
     etype, off = struct.unpack_from("!H", buf, 12)[0], 14
     for _ in range(2):
         if etype not in VLAN_TPIDS:
             break
         if len(buf) < off + 4:
-            return "headers_truncated", None, []
+            return "headers_truncated", None, [], 0
         etype, off = struct.unpack_from("!H", buf, off + 2)[0], off + 4
     if etype not in (0x0800, 0x86DD):
-        return "not_ip", None, []
+        return "not_ip", None, [], 0
     r, uo, ue = _ip_udp(buf, off, wire_len, etype == 0x86DD)
     if r != "none":
-        return r, None, []
+        return r, None, [], 0
     dport = struct.unpack_from("!H", buf, uo + 2)[0]
     if dport in vxlan_ports:
-        r, inner, vni = _vxlan(buf, uo, ue)
-        return r, inner, [("vxlan", vni)] if r == "none" else []
+        r, inner, info = _vxlan(buf, uo, ue)
+        return (r, inner, [("vxlan", info[0])], info[1]) if r == "none" else (r, None, [], 0)
     if dport not in geneve_ports:
-        return "not_tunnel_port", None, []
+        return "not_tunnel_port", None, [], 0
     g = uo + 8
     if ue - g < 8:
-        return "udp_bad_length", None, []
+        return "udp_bad_length", None, [], 0
     if len(buf) < g + 8:
-        return "headers_truncated", None, []
+        return "headers_truncated", None, [], 0
     if buf[g] >> 6 != 0:
-        return "geneve_bad_version", None, []
+        return "geneve_bad_version", None, [], 0
     optlen = (buf[g] & 0x3F) * 4
     if optlen > ue - g - 8:
-        return "geneve_options_overrun", None, []
+        return "geneve_options_overrun", None, [], 0
     if len(buf) < g + 8 + optlen:
-        return "headers_truncated", None, []
+        return "headers_truncated", None, [], 0
     at, end = g + 8, g + 8 + optlen
     while at < end:
         if end - at < 4:
-            return "geneve_options_overrun", None, []
+            return "geneve_options_overrun", None, [], 0
         olen = 4 + (buf[at + 3] & 0x1F) * 4
         if olen > end - at:
-            return "geneve_options_overrun", None, []
+            return "geneve_options_overrun", None, [], 0
         if buf[at + 2] & 0x80:
-            return "geneve_critical_option", None, []
+            return "geneve_critical_option", None, [], 0
         at += olen
     if buf[g + 1] & 0x80:
-        return "geneve_oam", None, []
+        return "geneve_oam", None, [], 0
     proto = struct.unpack_from("!H", buf, g + 2)[0]
     vni = int.from_bytes(buf[g + 4:g + 7], "big")
     payload = g + 8 + optlen
     if proto == 0x6558:
         if ue - payload < 14:
-            return "inner_runt", None, []
-        return "none", buf[payload:min(ue, len(buf))], [("geneve", vni)]
+            return "inner_runt", None, [], 0
+        return "none", buf[payload:min(ue, len(buf))], [("geneve", vni)], ue - payload
     if ue == payload:
-        return "inner_runt", None, []
+        return "inner_runt", None, [], 0
     if proto in (0x0800, 0x86DD):
         r, nuo, nue = _ip_udp(buf, payload, ue, proto == 0x86DD)
         if r == "none" and struct.unpack_from("!H", buf, nuo + 2)[0] in vxlan_ports:
-            r, inner, nvni = _vxlan(buf, nuo, nue)
-            return r, inner, [("geneve", vni), ("vxlan", nvni)] if r == "none" else []
+            r, inner, info = _vxlan(buf, nuo, nue)
+            return (r, inner, [("geneve", vni), ("vxlan", info[0])], info[1]) if r == "none" else (r, None, [], 0)
     eth = buf[0:6] + buf[6:12] + struct.pack("!H", proto)
-    return "none", eth + buf[payload:min(ue, len(buf))], [("geneve", vni)]
+    return "none", eth + buf[payload:min(ue, len(buf))], [("geneve", vni)], 14 + ue - payload
