@@ -189,7 +189,10 @@ FrameMeta parse_frame(Bytes frame) noexcept {
 
   if (type == ethertype::kIpv4) {
     const auto* ip = header_at<Ipv4Header>(frame, off);
-    if (ip && ip->version() == 4 && ip->ihl_bytes() >= kIpv4MinHeaderBytes) {
+    // A total length below the header length is not an IPv4 packet (0 is: TSO and BIG TCP
+    // captures leave it 0, and the packet then runs to the end of the frame).
+    if (ip && ip->version() == 4 && ip->ihl_bytes() >= kIpv4MinHeaderBytes &&
+        (ip->total_length_bytes() == 0 || ip->total_length_bytes() >= ip->ihl_bytes())) {
       m.ip_version = 4;
       m.l3_length = ip->total_length_bytes();
       m.l4_proto = ip->protocol;

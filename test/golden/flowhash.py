@@ -4,6 +4,7 @@ An independent implementation: the golden generator uses it to predict the outer
 port and the GWLB flow cookie, so that the expected bytes never come from mirrorpipe itself.
 
 Specification:
+  IPv4  valid when version 4, IHL >= 5 and total length 0 or >= IHL; otherwise non-IP.
   key   TCP/UDP/SCTP: addresses, protocol, ports; ICMP/ICMPv6 echo: addresses, protocol, echo
         identifier (as both ports); other IP, fragments, unwalked IPv6 extensions: addresses,
         protocol (ports 0); non-IP: the two MACs and the innermost EtherType.
@@ -73,7 +74,9 @@ def flow_hash(frame: bytes) -> int:
         etype = struct.unpack_from("!H", frame, off + 2)[0]
         off += 4
         tags += 1
-    if etype == 0x0800 and len(frame) >= off + 20 and frame[off] >> 4 == 4 and (frame[off] & 15) >= 5:
+    total = struct.unpack_from("!H", frame, off + 2)[0] if len(frame) >= off + 4 else 0
+    if (etype == 0x0800 and len(frame) >= off + 20 and frame[off] >> 4 == 4 and (frame[off] & 15) >= 5
+            and (total == 0 or total >= (frame[off] & 15) * 4)):
         ihl = (frame[off] & 15) * 4
         proto = frame[off + 9]
         frag = struct.unpack_from("!H", frame, off + 6)[0] & 0x3FFF
