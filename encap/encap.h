@@ -74,10 +74,15 @@ inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
     auto* ip = reinterpret_cast<Ipv4Header*>(out + t.ip_offset);
     ip->total_length.set(static_cast<uint16_t>(ip_length));
     // RFC 1624: the template's sum with the one word that changed added in.
-    ip->checksum.set_raw(checksum_finish(t.ip_checksum_base + ip->total_length.raw()));
+    if (!t.ip_checksum_offload) {
+      ip->checksum.set_raw(checksum_finish(t.ip_checksum_base + ip->total_length.raw()));
+    }
   }
 
-  if (t.udp_checksum) {
+  if (t.udp_checksum && t.udp_checksum_offload) {
+    // The NIC sums the datagram into the pseudo-header sum found in the field.
+    udp->checksum.set_raw(checksum_fold(t.pseudo_header_sum + udp->length.raw()));
+  } else if (t.udp_checksum) {
     // Pseudo-header (addresses, protocol, UDP length) + UDP header + tunnel header + payload.
     // A capture cut short cannot give the bytes it lacks: the sum covers the bytes present.
     uint64_t sum = t.pseudo_header_sum + udp->length.raw();

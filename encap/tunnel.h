@@ -87,6 +87,10 @@ struct alignas(64) OuterTemplate {
   TunnelKind kind = TunnelKind::kVxlan;
   bool ipv6 = false;
   bool udp_checksum = false;
+  // Set by the runtime when the output NIC computes the checksums: the IPv4 header checksum is
+  // left 0, and the UDP checksum field holds the pseudo-header sum the NIC completes.
+  bool ip_checksum_offload = false;
+  bool udp_checksum_offload = false;
 };
 
 // Validates the configuration and builds the template; throws std::invalid_argument.

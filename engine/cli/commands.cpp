@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+
 #include "engine/cli/stats.h"
+#include "engine/config/config.h"
 #include "engine/runtime/eal.h"
-#include "engine/runtime/file_port.h"
-#include "engine/runtime/worker.h"
+#include "engine/runtime/engine.h"
 
 namespace mirrorpipe {
 namespace {
@@ -162,26 +164,66 @@ void write_stats(const std::string& where, const nlohmann::json& j) {
   if (!f) throw std::runtime_error("writing stats to '" + where + "' failed");
 }
 
-// File mode: one worker on the calling lcore, file ports on both sides.
-int run_file_mode(const std::string& command, const CommonOptions& io, const PipelineConfig& cfg,
-                  nlohmann::json description) {
-  eal_init(eal_file_mode_args());
-  WorkerCounters counters;
-  {
-    const FilePools pools = create_file_pools();
-    PcapReader reader(io.input, pools);
-    PcapWriter writer(io.output, reader.nanosecond_timestamps());
-    std::atomic<bool> stop{false};
-    worker_run(cfg, reader, writer, counters, stop);
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// File mode is the engine with two capture-file ports and one route: the same workers, the
+// same pipeline, one worker on the main lcore.
+EngineConfig file_mode_config(const CommonOptions& io, const TunnelConfig* tunnel,
+                              const DecapConfig& decap) {
+  EngineConfig c;
+  c.path = "(command line)";
+  c.workers = 1;
+  PortConfig in;
+  in.name = "input";
+  in.role = tunnel ? PortRole::kMirrorInput : PortRole::kTunnelInput;
+  in.file = io.input;
+  PortConfig out;
+  out.name = "output";
+  out.role = PortRole::kOutput;
+  out.file = io.output;
+  c.ports = {in, out};
+  RouteConfig r;
+  r.input = "input";
+  if (tunnel) {
+    TargetConfig t;
+    t.name = "target";
+    t.output = "output";
+    t.tunnel = *tunnel;
+    c.targets.push_back(t);
+    r.target = "target";
+  } else {
+    r.output = "output";
+    c.decap = decap;
   }
-  nlohmann::json j = counters_json(counters);
+  c.routes.push_back(r);
+  return c;
+}
+
+int run_file_mode(const std::string& command, const CommonOptions& io, const EngineConfig& cfg,
+                  nlohmann::json description) {
+  RunOptions opts;
+  opts.periodic_summary = false;
+  opts.file_mode_eal = true;
+  install_stop_signals();
+  const EngineReport rep = run_engine(cfg, opts, g_stop);
+  nlohmann::json j = report_json(rep);
   j["command"] = command;
   j["input"] = io.input;
   j["output"] = io.output;
   for (auto& [k, v] : description.items()) j[k] = v;
   write_stats(io.stats_json, j);
   std::cerr << "mirrorpipe " << command << ": " << io.input << " -> " << io.output << "\n";
-  print_counters_table(std::cerr, counters);
+  print_counters_table(std::cerr, rep.total());
   eal_cleanup();
   return kExitOk;
 }
@@ -255,12 +297,22 @@ int run_cli(int argc, char** argv) {
                   "drop packets whose outer IPv4 header or non-zero UDP checksum is wrong "
                   "[default: not verified; captures carry offload artefacts]");
 
-  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "encap" &&
-      std::string(argv[1]) != "decap") {
-    std::cerr << "mirrorpipe: unknown command '" << argv[1]
-              << "' (expected encap or decap; see --help)\n";
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (!first.empty() && first[0] != '-' && first != "encap" && first != "decap" && first != "run" &&
+      first != "check") {
+    std::cerr << "mirrorpipe: unknown command '" << first
+              << "' (expected run, check, encap or decap; see --help)\n";
     return kExitUsage;
   }
+  std::string config_path;
+  std::string run_stats_json;
+  auto* run = app.add_subcommand("run", "run the engine from a configuration file until its inputs end or SIGINT/SIGTERM");
+  run->add_option("-c,--config", config_path, "configuration file (TOML); see examples/")->required();
+  run->add_option("--stats-json", run_stats_json, "write the final counters as JSON to FILE ('-' for stdout)");
+  auto* check = app.add_subcommand("check", "validate a configuration file without starting anything");
+  check->add_option("-c,--config", config_path, "configuration file (TOML)")->required();
+  (void)run;
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -270,22 +322,39 @@ int run_cli(int argc, char** argv) {
 
   try {
     if (encap->parsed()) {
-      PipelineConfig cfg;
-      cfg.mode = PipelineMode::kEncap;
       const TunnelConfig tc = tunnel_config_from(eo);
       try {
-        cfg.outer = build_outer_template(tc);
+        (void)build_outer_template(tc);
       } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
       }
-      return run_file_mode("encap", encap_io, cfg,
+      return run_file_mode("encap", encap_io, file_mode_config(encap_io, &tc, DecapConfig{}),
                            {{"tunnel", tunnel_kind_name(tc.kind)}, {"vni", tc.vni}});
     }
-    PipelineConfig cfg;
-    cfg.mode = PipelineMode::kDecap;
-    cfg.decap = decap_config_from(dopt);
-    return run_file_mode("decap", decap_io, cfg, nlohmann::json::object());
+    if (decap->parsed()) {
+      return run_file_mode("decap", decap_io, file_mode_config(decap_io, nullptr, decap_config_from(dopt)),
+                           nlohmann::json::object());
+    }
+    if (check->parsed()) {
+      const EngineConfig cfg = load_config(config_path);
+      std::cout << config_path << ": ok: " << cfg.ports.size() << " ports, " << cfg.targets.size()
+                << " targets, " << cfg.routes.size() << " routes, " << cfg.workers << " workers\n";
+      return kExitOk;
+    }
+    const EngineConfig cfg = load_config(config_path);
+    install_stop_signals();
+    RunOptions opts;
+    const EngineReport rep = run_engine(cfg, opts, g_stop);
+    std::cout << "mirrorpipe run: " << (g_stop.load() ? "stopped" : "inputs ended") << " after "
+              << rep.seconds << " s\n";
+    print_report(std::cout, rep);
+    write_stats(run_stats_json, report_json(rep));
+    eal_cleanup();
+    return kExitOk;
   } catch (const std::invalid_argument& e) {
+    std::cerr << "mirrorpipe: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const ConfigError& e) {
     std::cerr << "mirrorpipe: " << e.what() << "\n";
     return kExitUsage;
   } catch (const std::exception& e) {

@@ -4,7 +4,7 @@
 
 namespace mirrorpipe {
 
-nlohmann::json counters_json(const WorkerCounters& c) {
+nlohmann::json counters_json(const InputCounters& c) {
   nlohmann::json dropped = nlohmann::json::object();
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
     dropped[std::string(kDropReasonNames[i])] = c.dropped[i];
@@ -15,20 +15,80 @@ nlohmann::json counters_json(const WorkerCounters& c) {
           {"bytes_out", c.sent_bytes}};
 }
 
-void print_counters_table(std::ostream& os, const WorkerCounters& c) {
-  os << std::left;
-  os << "  " << std::setw(24) << "packets in" << std::right << std::setw(12) << c.rx << std::left
-     << "\n";
-  os << "  " << std::setw(24) << "packets out" << std::right << std::setw(12) << c.sent
-     << std::left << "\n";
-  os << "  " << std::setw(24) << "filtered" << std::right << std::setw(12) << c.filtered
-     << std::left << "\n";
-  os << "  " << std::setw(24) << "dropped" << std::right << std::setw(12) << c.dropped_total()
-     << std::left << "\n";
+nlohmann::json report_json(const EngineReport& r) {
+  nlohmann::json j = counters_json(r.total());
+  j["seconds"] = r.seconds;
+  j["inputs"] = nlohmann::json::object();
+  for (const auto& i : r.inputs) j["inputs"][i.name] = counters_json(i.counters);
+  j["outputs"] = nlohmann::json::object();
+  for (const auto& o : r.outputs) {
+    j["outputs"][o.name] = {{"packets", o.counters.tx}, {"bytes", o.counters.tx_bytes}};
+  }
+  j["ports"] = nlohmann::json::object();
+  for (const auto& p : r.ports) {
+    j["ports"][p.name] = {{"driver", p.driver},        {"ipackets", p.pmd.ipackets},
+                          {"opackets", p.pmd.opackets}, {"ibytes", p.pmd.ibytes},
+                          {"obytes", p.pmd.obytes},     {"imissed", p.pmd.imissed},
+                          {"ierrors", p.pmd.ierrors},   {"oerrors", p.pmd.oerrors},
+                          {"rx_nombuf", p.pmd.rx_nombuf}};
+  }
+  j["workers"] = nlohmann::json::array();
+  for (const auto& w : r.workers) {
+    InputCounters t;
+    for (size_t i = 0; i < r.inputs.size(); ++i) t += w.inputs[i];
+    nlohmann::json wj = counters_json(t);
+    wj["polls"] = w.polls;
+    wj["busy_polls"] = w.busy_polls;
+    j["workers"].push_back(wj);
+  }
+  return j;
+}
+
+namespace {
+void row(std::ostream& os, const std::string& label, uint64_t v, int indent = 2) {
+  os << std::string(indent, ' ') << std::left << std::setw(26 - indent) << label << std::right
+     << std::setw(14) << v << "\n";
+}
+}  // namespace
+
+void print_counters_table(std::ostream& os, const InputCounters& c) {
+  row(os, "packets in", c.rx);
+  row(os, "packets out", c.sent);
+  row(os, "filtered", c.filtered);
+  row(os, "dropped", c.dropped_total());
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
     if (c.dropped[i] == 0) continue;
-    os << "    " << std::setw(22) << kDropReasonNames[i] << std::right << std::setw(12)
-       << c.dropped[i] << std::left << "  " << kDropReasonDescriptions[i] << "\n";
+    os << "    " << std::left << std::setw(22) << kDropReasonNames[i] << std::right << std::setw(14)
+       << c.dropped[i] << "  " << kDropReasonDescriptions[i] << "\n";
+  }
+}
+
+void print_report(std::ostream& os, const EngineReport& r) {
+  for (const auto& i : r.inputs) {
+    os << "input " << i.name << ":\n";
+    print_counters_table(os, i.counters);
+  }
+  for (const auto& o : r.outputs) {
+    os << "output " << o.name << ":\n";
+    row(os, "packets", o.counters.tx);
+    row(os, "bytes", o.counters.tx_bytes);
+  }
+  for (const auto& p : r.ports) {
+    os << "port " << p.name << " (" << p.driver << ", the driver's own counters):\n";
+    row(os, "ipackets", p.pmd.ipackets);
+    row(os, "opackets", p.pmd.opackets);
+    row(os, "imissed", p.pmd.imissed);
+    row(os, "ierrors", p.pmd.ierrors);
+    row(os, "oerrors", p.pmd.oerrors);
+    row(os, "rx_nombuf", p.pmd.rx_nombuf);
+  }
+  if (r.workers.size() > 1) {
+    for (size_t w = 0; w < r.workers.size(); ++w) {
+      InputCounters t;
+      for (size_t i = 0; i < r.inputs.size(); ++i) t += r.workers[w].inputs[i];
+      os << "worker " << w << ": " << t.rx << " in, " << t.sent << " out, " << t.dropped_total()
+         << " dropped\n";
+    }
   }
 }
 

@@ -1,23 +1,29 @@
-// Per-worker packet accounting.
+// Packet accounting.
 //
-// Every packet a worker receives ends under exactly one of: sent, filtered, or one drop reason.
-// Each end is counted where it happens; nothing is computed as a remainder, so
-// rx == sent + filtered + sum(dropped) holds by construction and the tests assert it.
-// One worker writes its own counters (alignas(64): no false sharing); the control thread sums.
+// Every packet a worker receives on an input ends under exactly one of: sent, filtered, or one
+// drop reason. Each end is counted where it happens, against the input the packet came from;
+// nothing is computed as a remainder, so rx == sent + filtered + sum(dropped) holds per input by
+// construction, and the tests assert it. Output ports count what they transmitted.
+//
+// A worker counts into its own plain counters on the hot path and publishes a copy now and then
+// (relaxed atomic stores, field by field); the control thread reads the published copies.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "encap/drop_reason.h"
 
 namespace mirrorpipe {
 
-struct alignas(64) WorkerCounters {
+inline constexpr size_t kMaxPorts = 32;
+
+struct InputCounters {
   uint64_t rx = 0;
   uint64_t rx_bytes = 0;
   uint64_t sent = 0;
-  uint64_t sent_bytes = 0;
+  uint64_t sent_bytes = 0;  // bytes of what was sent, as sent (outer frames)
   uint64_t filtered = 0;
   std::array<uint64_t, kDropReasonCount + 1> dropped{};  // index 0 (kNone) stays 0
 
@@ -27,7 +33,7 @@ struct alignas(64) WorkerCounters {
     for (uint64_t d : dropped) n += d;
     return n;
   }
-  WorkerCounters& operator+=(const WorkerCounters& o) noexcept {
+  InputCounters& operator+=(const InputCounters& o) noexcept {
     rx += o.rx;
     rx_bytes += o.rx_bytes;
     sent += o.sent;
@@ -37,5 +43,44 @@ struct alignas(64) WorkerCounters {
     return *this;
   }
 };
+
+// The name the file-mode code and the tests know the per-input counters by.
+using WorkerCounters = InputCounters;
+
+struct OutputCounters {
+  uint64_t tx = 0;
+  uint64_t tx_bytes = 0;
+  OutputCounters& operator+=(const OutputCounters& o) noexcept {
+    tx += o.tx;
+    tx_bytes += o.tx_bytes;
+    return *this;
+  }
+};
+
+struct alignas(64) WorkerStats {
+  std::array<InputCounters, kMaxPorts> inputs{};
+  std::array<OutputCounters, kMaxPorts> outputs{};
+  uint64_t polls = 0;       // RX polls made
+  uint64_t busy_polls = 0;  // polls that returned packets
+};
+
+// Copies `from` into `to` with relaxed atomic stores, so that a reader using load_stats() never
+// sees a torn 64-bit value. Called by the owning worker only.
+inline void publish_stats(const WorkerStats& from, WorkerStats& to) noexcept {
+  const auto* src = reinterpret_cast<const uint64_t*>(&from);
+  auto* dst = reinterpret_cast<uint64_t*>(&to);
+  static_assert(sizeof(WorkerStats) % sizeof(uint64_t) == 0);
+  for (size_t i = 0; i < sizeof(WorkerStats) / sizeof(uint64_t); ++i) {
+    std::atomic_ref<uint64_t>(dst[i]).store(src[i], std::memory_order_relaxed);
+  }
+}
+
+inline void load_stats(const WorkerStats& from, WorkerStats& to) noexcept {
+  auto* src = const_cast<uint64_t*>(reinterpret_cast<const uint64_t*>(&from));
+  auto* dst = reinterpret_cast<uint64_t*>(&to);
+  for (size_t i = 0; i < sizeof(WorkerStats) / sizeof(uint64_t); ++i) {
+    dst[i] = std::atomic_ref<uint64_t>(src[i]).load(std::memory_order_relaxed);
+  }
+}
 
 }  // namespace mirrorpipe

@@ -1,10 +1,12 @@
 #include "engine/runtime/file_port.h"
 
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "engine/runtime/mbuf.h"
@@ -57,8 +59,8 @@ bool file_has_nanosecond_timestamps(const std::string& path) {
 
 }  // namespace
 
-PcapReader::PcapReader(const std::string& path, const FilePools& pools)
-    : pools_(pools), path_(path) {
+PcapReader::PcapReader(const std::string& path, const FilePools& pools, Pace pace, double pps)
+    : pools_(pools), pace_(pace), pps_(pps), path_(path) {
   char err[PCAP_ERRBUF_SIZE] = {};
   pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
   if (!pcap_) throw std::invalid_argument("cannot read '" + path + "': " + err);
@@ -71,52 +73,90 @@ PcapReader::PcapReader(const std::string& path, const FilePools& pools)
                                 std::to_string(dlt) + "); mirrorpipe reads Ethernet (EN10MB) only");
   }
   nano_ = file_has_nanosecond_timestamps(path);
+  std::error_code ec;
+  file_bytes_ = std::filesystem::file_size(path, ec);
+}
+
+uint64_t PcapReader::bytes_read() const {
+  FILE* f = pcap_ ? pcap_file(pcap_) : nullptr;
+  const long pos = f ? std::ftell(f) : -1;
+  return pos < 0 ? 0 : static_cast<uint64_t>(pos);
 }
 
 PcapReader::~PcapReader() {
+  // A frame read ahead for pacing was never received by the engine: not counted, just freed.
+  if (pending_) rte_pktmbuf_free(pending_);
   if (pcap_) pcap_close(pcap_);
 }
 
-uint16_t PcapReader::rx_burst(rte_mbuf** pkts, uint16_t n, WorkerCounters& c) {
+uint16_t PcapReader::rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters& c) {
   uint16_t got = 0;
-  while (got < n && !finished_) {
-    pcap_pkthdr* hdr = nullptr;
-    const u_char* data = nullptr;
-    const int r = pcap_next_ex(pcap_, &hdr, &data);
-    if (r == PCAP_ERROR_BREAK) {
-      finished_ = true;
+  while (got < n) {
+    rte_mbuf* m = pending_;
+    pending_ = nullptr;
+    if (!m) {
+      if (finished_) break;
+      m = read_one(c);
+      if (!m) continue;  // dropped (counted) or end of file
+    }
+    if (pace_ != Pace::kFast && !due(m)) {
+      pending_ = m;
       break;
     }
-    if (r != 1) {
-      throw std::runtime_error("reading '" + path_ + "': " + pcap_geterr(pcap_));
-    }
-    // An mbuf holds at most 65535 bytes (16-bit lengths). A larger frame keeps its first
-    // 65535 bytes and its true wire length, exactly like a capture cut by its snaplen: no
-    // valid tunnel packet is that large (its IP length field stops at 65535), so decap drops
-    // it for its lengths and encap for its size, each under their own reason.
-    const uint32_t caplen = std::min<uint32_t>(hdr->caplen, pools_.large_buffer_bytes);
-    const bool small = caplen <= pools_.small_capacity_bytes;
-    rte_mbuf* m = rte_pktmbuf_alloc(small ? pools_.small : pools_.large);
-    if (!m) {
-      ++c.rx;
-      c.rx_bytes += caplen;
-      c.drop(DropReason::no_mbuf);
-      continue;
-    }
-    // Headroom for the outer header; a frame near the mbuf limit gets what is left, and encap
-    // drops it as no_headroom if that is too little.
-    m->data_off = static_cast<uint16_t>(
-        std::min<uint32_t>(kFileHeadroomBytes, m->buf_len - caplen));
-    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), data, caplen);
-    m->data_len = static_cast<uint16_t>(caplen);
-    m->pkt_len = caplen;
-    auto& meta = mbuf_meta(m);
-    meta.timestamp_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
-                        static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds: see open
-    meta.wire_len = hdr->len > caplen ? hdr->len : caplen;
+    ++released_;
     pkts[got++] = m;
   }
   return got;
+}
+
+bool PcapReader::due(const rte_mbuf* m) {
+  const uint64_t now = rte_get_tsc_cycles();
+  const uint64_t hz = rte_get_tsc_hz();
+  if (released_ == 0 && start_tsc_ == 0) {
+    start_tsc_ = now;
+    first_ts_ns_ = mbuf_meta(const_cast<rte_mbuf*>(m)).timestamp_ns;
+    return true;
+  }
+  const double elapsed_s = static_cast<double>(now - start_tsc_) / static_cast<double>(hz);
+  if (pace_ == Pace::kRate) return static_cast<double>(released_) < elapsed_s * pps_;
+  const uint64_t ts = mbuf_meta(const_cast<rte_mbuf*>(m)).timestamp_ns;
+  const double offset_s = ts > first_ts_ns_ ? static_cast<double>(ts - first_ts_ns_) / 1e9 : 0.0;
+  return offset_s <= elapsed_s;
+}
+
+rte_mbuf* PcapReader::read_one(InputCounters& c) {
+  pcap_pkthdr* hdr = nullptr;
+  const u_char* data = nullptr;
+  const int r = pcap_next_ex(pcap_, &hdr, &data);
+  if (r == PCAP_ERROR_BREAK) {
+    finished_ = true;
+    return nullptr;
+  }
+  if (r != 1) throw std::runtime_error("reading '" + path_ + "': " + pcap_geterr(pcap_));
+  // An mbuf holds at most 65535 bytes (16-bit lengths). A larger frame keeps its first
+  // 65535 bytes and its true wire length, exactly like a capture cut by its snaplen: no
+  // valid tunnel packet is that large (its IP length field stops at 65535), so decap drops
+  // it for its lengths and encap for its size, each under their own reason.
+  const uint32_t caplen = std::min<uint32_t>(hdr->caplen, pools_.large_buffer_bytes);
+  const bool small = caplen <= pools_.small_capacity_bytes;
+  rte_mbuf* m = rte_pktmbuf_alloc(small ? pools_.small : pools_.large);
+  if (!m) {
+    ++c.rx;
+    c.rx_bytes += caplen;
+    c.drop(DropReason::no_mbuf);
+    return nullptr;
+  }
+  // Headroom for the outer header; a frame near the mbuf limit gets what is left, and encap
+  // drops it as no_headroom if that is too little.
+  m->data_off = static_cast<uint16_t>(std::min<uint32_t>(kFileHeadroomBytes, m->buf_len - caplen));
+  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), data, caplen);
+  m->data_len = static_cast<uint16_t>(caplen);
+  m->pkt_len = caplen;
+  auto& meta = mbuf_meta(m);
+  meta.timestamp_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
+                      static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds: see the open
+  meta.wire_len = hdr->len > caplen ? hdr->len : caplen;
+  return m;
 }
 
 PcapWriter::PcapWriter(const std::string& path, bool nano) : nano_(nano), path_(path) {

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "engine/config/config.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/port.h"
 
@@ -15,20 +16,35 @@ namespace mirrorpipe {
 // Opening errors are the user's (missing file, wrong link type): std::invalid_argument.
 class PcapReader final : public RxPort {
  public:
-  PcapReader(const std::string& path, const FilePools& pools);
+  // `pace`: as fast as possible, at the capture's own timing, or at `pps` packets per second.
+  PcapReader(const std::string& path, const FilePools& pools, Pace pace = Pace::kFast,
+             double pps = 0);
   ~PcapReader() override;
   PcapReader(const PcapReader&) = delete;
   PcapReader& operator=(const PcapReader&) = delete;
 
-  uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, WorkerCounters& c) override;
-  bool finished() const override { return finished_; }
+  uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters& c) override;
+  bool finished() const override { return finished_ && !pending_; }
   bool nanosecond_timestamps() const { return nano_; }
+  // Progress, for the control thread's summary (approximate while the worker reads).
+  uint64_t bytes_read() const;
+  uint64_t file_bytes() const { return file_bytes_; }
 
  private:
+  rte_mbuf* read_one(InputCounters& c);  // next frame in an mbuf, or null (dropped or end)
+  bool due(const rte_mbuf* m);           // pacing: may this frame go now?
+
   pcap_t* pcap_ = nullptr;
   FilePools pools_;
+  Pace pace_;
+  double pps_;
   bool nano_ = false;
   bool finished_ = false;
+  rte_mbuf* pending_ = nullptr;  // read but not yet due (paced replay)
+  uint64_t released_ = 0;
+  uint64_t start_tsc_ = 0;
+  uint64_t first_ts_ns_ = 0;
+  uint64_t file_bytes_ = 0;
   std::string path_;
 };
 

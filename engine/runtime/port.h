@@ -15,7 +15,7 @@ class RxPort {
   virtual ~RxPort() = default;
   // Fills up to `n` mbufs. Frames the port had to drop itself are counted in `c` (rx and the
   // reason); returned mbufs are counted by the caller.
-  virtual uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, WorkerCounters& c) = 0;
+  virtual uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters& c) = 0;
   // True once the source can give no more packets (end of file); a live port never ends.
   virtual bool finished() const = 0;
 };

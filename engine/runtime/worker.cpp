@@ -1,65 +1,150 @@
 // Hot path. Invariants: no allocation, no locks, no logging, no exceptions of our own (a file
-// port may throw on an I/O error, which ends the run); every packet counted where it ends.
+// port may throw on an I/O error, which ends the run); every packet is counted where it ends,
+// against the input it came from.
 #include "engine/runtime/worker.h"
 
+#include <rte_cycles.h>
+#include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
 #include "engine/runtime/mbuf.h"
 
 namespace mirrorpipe {
-
 namespace {
+
 constexpr uint16_t kPrefetchAhead = 3;
-}
+constexpr uint16_t kTxBufferSize = 64;
 
-uint16_t worker_poll_once(const PipelineConfig& cfg, RxPort& rx, TxPort& tx, WorkerCounters& c) {
-  rte_mbuf* in[kBurstSize];
-  rte_mbuf* out[kBurstSize];
-  rte_mbuf* dropped[kBurstSize];
-  const uint16_t n = rx.rx_burst(in, kBurstSize, c);
-  if (n == 0) return 0;
-  c.rx += n;
+// Packets waiting for one output, with the input each came from and its length (both needed
+// after the PMD owns the mbuf).
+struct TxBuffer {
+  rte_mbuf* pkts[kTxBufferSize];
+  uint16_t input[kTxBufferSize];
+  uint32_t len[kTxBufferSize];
+  uint16_t count = 0;
+};
 
-  uint16_t n_out = 0;
-  uint16_t n_drop = 0;
-  for (uint16_t i = 0; i < n; ++i) {
-    if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(in[i + kPrefetchAhead], void*));
-    rte_mbuf* m = in[i];
-    c.rx_bytes += m->data_len;
-    PacketRef ref = to_packet_ref(m);
-    const DropReason r = process_packet(cfg, ref);
-    if (r == DropReason::kNone) {
-      apply_packet_ref(m, ref);
-      out[n_out++] = m;
-    } else {
-      c.drop(r);
-      dropped[n_drop++] = m;
+struct Worker {
+  explicit Worker(const WorkerPlan& p) : plan(p) {}
+
+  const WorkerPlan& plan;
+  WorkerStats stats{};
+  TxBuffer tx[kMaxPorts];
+
+  void flush(uint16_t out) {
+    TxBuffer& b = tx[out];
+    if (b.count == 0) return;
+    const uint16_t sent = plan.tx[out]->tx_burst(b.pkts, b.count);
+    OutputCounters& oc = stats.outputs[out];
+    for (uint16_t i = 0; i < sent; ++i) {
+      InputCounters& ic = stats.inputs[b.input[i]];
+      ++ic.sent;
+      ic.sent_bytes += b.len[i];
+      oc.tx_bytes += b.len[i];
+    }
+    oc.tx += sent;
+    if (sent < b.count) {
+      for (uint16_t i = sent; i < b.count; ++i) stats.inputs[b.input[i]].drop(DropReason::tx_full);
+      rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
+    }
+    b.count = 0;
+  }
+
+  void flush_all() {
+    for (uint16_t o = 0; o < plan.tx.size(); ++o) flush(o);
+  }
+
+  void enqueue(uint16_t out, rte_mbuf* m, uint16_t input) {
+    TxBuffer& b = tx[out];
+    b.pkts[b.count] = m;
+    b.input[b.count] = input;
+    b.len[b.count] = m->data_len;
+    if (++b.count == kTxBufferSize) flush(out);
+  }
+
+  // One packet through its route. Written once; the burst loop calls it per packet.
+  inline void handle(rte_mbuf* m, const WorkerPlan::Rx& rx, const Route& route,
+                     InputCounters& ic) {
+    PacketRef ref{rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
+                  rx.file_meta ? mbuf_meta(m).wire_len : m->data_len, m->data_off};
+    const DropReason r = process_packet(route.pipeline, ref);
+    if (r != DropReason::kNone) {
+      ic.drop(r);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    m->data_off = static_cast<uint16_t>(ref.headroom);
+    m->data_len = static_cast<uint16_t>(ref.len);
+    m->pkt_len = ref.len;
+    if (rx.file_meta) {
+      mbuf_meta(m).wire_len = ref.wire_len;
+    } else if (route.stamp_file_meta) {
+      const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
+      const uint64_t ns = plan.wall_base_ns + dt / plan.tsc_hz * 1000000000ull +
+                          dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;
+      mbuf_meta(m) = MbufMeta{ns, ref.len};
+    }
+    if (route.tx_ip_checksum_offload) {
+      m->l2_len = RTE_ETHER_HDR_LEN;
+      m->l3_len = route.pipeline.outer.ipv6 ? 40 : 20;
+      m->ol_flags |= route.pipeline.outer.ipv6 ? RTE_MBUF_F_TX_IPV6
+                                                 : (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
+      if (route.tx_udp_checksum_offload) m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+    }
+    enqueue(route.output, m, rx.input);
+  }
+
+  uint16_t poll(const WorkerPlan::Rx& rx) {
+    rte_mbuf* pkts[kBurstSize];
+    InputCounters& ic = stats.inputs[rx.input];
+    const uint16_t n = rx.port->rx_burst(pkts, kBurstSize, ic);
+    ++stats.polls;
+    if (n == 0) return 0;
+    ++stats.busy_polls;
+    ic.rx += n;
+    const Route& route = (*plan.routes)[rx.input];
+    for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+    for (uint16_t i = 0; i < n; ++i) {
+      if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
+      ic.rx_bytes += pkts[i]->data_len;
+      handle(pkts[i], rx, route, ic);
+    }
+    return n;
+  }
+};
+
+}  // namespace
+
+void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomic<bool>& stop) {
+  Worker w(plan);
+  uint64_t last_flush = rte_get_tsc_cycles();
+  uint64_t last_publish = last_flush;
+  for (uint64_t loop = 0;; ++loop) {
+    bool all_finished = true;
+    for (const auto& rx : plan.rx) {
+      if (rx.port->finished()) continue;
+      all_finished = false;
+      w.poll(rx);
+    }
+    if (all_finished) break;
+    // Housekeeping every 16 loops: TX buffers flushed on a timer, counters published, stop.
+    if ((loop & 15) == 0) {
+      const uint64_t now = rte_get_tsc_cycles();
+      if (now - last_flush >= plan.flush_cycles) {
+        w.flush_all();
+        last_flush = now;
+      }
+      if (now - last_publish >= plan.publish_cycles) {
+        publish_stats(w.stats, published);
+        last_publish = now;
+      }
+      if (stop.load(std::memory_order_relaxed)) break;
     }
   }
-  if (n_drop) rte_pktmbuf_free_bulk(dropped, n_drop);
-
-  uint64_t bytes = 0;
-  for (uint16_t i = 0; i < n_out; ++i) bytes += out[i]->data_len;
-  const uint16_t sent = tx.tx_burst(out, n_out);
-  c.sent += sent;
-  if (sent < n_out) {
-    for (uint16_t i = sent; i < n_out; ++i) {
-      bytes -= out[i]->data_len;
-      c.drop(DropReason::tx_full);
-    }
-    rte_pktmbuf_free_bulk(out + sent, n_out - sent);
-  }
-  c.sent_bytes += bytes;
-  return n;
-}
-
-void worker_run(const PipelineConfig& cfg, RxPort& rx, TxPort& tx, WorkerCounters& c,
-                const std::atomic<bool>& stop) {
-  while (!rx.finished() && !stop.load(std::memory_order_relaxed)) {
-    worker_poll_once(cfg, rx, tx, c);
-  }
-  tx.flush();
+  w.flush_all();
+  for (TxPort* t : plan.tx) t->flush();
+  publish_stats(w.stats, published);
 }
 
 }  // namespace mirrorpipe

@@ -1,22 +1,50 @@
-// The run-to-completion worker: RX burst -> pipeline -> TX burst, on one lcore.
+// The run-to-completion worker: RX burst -> pipeline -> per-output TX buffer -> TX burst, on one
+// lcore, for the live engine and file mode alike.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <vector>
 
 #include "engine/pipeline/counters.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/runtime/port.h"
 
+struct rte_mbuf;
+
 namespace mirrorpipe {
 
 inline constexpr uint16_t kBurstSize = 32;
 
-// Processes one burst: returns the number of packets received. Every packet received ends in
-// `c` as sent or dropped (under its reason) before this returns.
-uint16_t worker_poll_once(const PipelineConfig& cfg, RxPort& rx, TxPort& tx, WorkerCounters& c);
+// What happens to the packets of one input. Immutable while workers run.
+struct Route {
+  PipelineConfig pipeline;
+  uint16_t output = 0;           // index into WorkerPlan::tx
+  bool stamp_file_meta = false;  // live input to a file output: give packets a timestamp
+  bool tx_ip_checksum_offload = false;  // the output NIC computes the outer IPv4 checksum
+  bool tx_udp_checksum_offload = false; // ... and the outer UDP checksum
+};
 
-// Polls until `rx` is finished or `stop` is set, then flushes `tx`.
-void worker_run(const PipelineConfig& cfg, RxPort& rx, TxPort& tx, WorkerCounters& c,
-                const std::atomic<bool>& stop);
+// Everything one worker touches, built on the control path before it starts.
+struct WorkerPlan {
+  struct Rx {
+    RxPort* port;
+    uint16_t input;        // index into WorkerStats::inputs and the routes
+    bool file_meta;        // the port fills the mbuf metadata (file ports)
+  };
+  std::vector<Rx> rx;
+  std::vector<TxPort*> tx;            // by output index
+  const std::vector<Route>* routes;   // by input index
+  uint64_t flush_cycles = 0;          // TX buffers flush at least this often (TSC cycles)
+  uint64_t publish_cycles = 0;        // counters are published this often
+  // Wall clock for packets a live input sends to a file output: ns = base_ns + tsc delta.
+  uint64_t wall_base_ns = 0;
+  uint64_t tsc_base = 0;
+  uint64_t tsc_hz = 1;
+};
+
+// Runs until every RX port is finished (file inputs) or `stop` is set; then flushes the TX
+// buffers and publishes the final counters into `published`.
+void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomic<bool>& stop);
 
 }  // namespace mirrorpipe

@@ -1,0 +1,103 @@
+// The engine's configuration: what `mirrorpipe run -c FILE` reads and `mirrorpipe check`
+// validates. Loaded and validated once into an immutable EngineConfig; the runtime builds its
+// snapshot from it and never reads the file again (a reload loads a new EngineConfig).
+//
+// Control path only: may allocate and throw ConfigError.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "decap/decap.h"
+#include "encap/tunnel.h"
+
+namespace mirrorpipe {
+
+// Every configuration error names the file, the line, the key, the value found and what was
+// expected: "mirrorpipe.toml:12: ports[1].mtu: found 100000, expected an integer 68-9216".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class PortRole : uint8_t {
+  kMirrorInput,  // raw frames to encapsulate
+  kTunnelInput,  // tunnelled frames to decapsulate and forward
+  kOutput,
+};
+
+enum class Oversize : uint8_t {
+  kTruncate,  // what AWS does toward instance targets: keep what fits the output's IP MTU
+  kDrop,
+};
+
+enum class Pace : uint8_t {
+  kFast,     // as fast as possible
+  kCapture,  // at the capture's own timing
+  kRate,     // at pace_pps packets per second
+};
+
+struct PortConfig {
+  std::string name;
+  int line = 0;
+  PortRole role = PortRole::kMirrorInput;
+  std::string devargs;  // a DPDK port: PCI address or vdev ("net_af_packet0,iface=veth0")
+  std::string file;     // or a capture file (pcap/pcapng in, pcap out)
+  uint32_t mtu = 0;     // IP MTU; 0 leaves the port's own
+  uint16_t queues = 0;  // RX/TX queue pairs; 0: one per worker
+  uint16_t rx_ring = 1024;
+  uint16_t tx_ring = 1024;
+  // Outputs: the port's own addresses and the next hop's MAC.
+  std::optional<wire::MacAddress> mac;
+  std::optional<IpAddress> ip;
+  std::optional<wire::MacAddress> next_hop_mac;
+  Oversize oversize = Oversize::kTruncate;
+  // File inputs: replay pacing.
+  Pace pace = Pace::kFast;
+  double pace_pps = 0;
+  bool is_file() const { return !file.empty(); }
+};
+
+struct TargetConfig {
+  std::string name;
+  int line = 0;
+  std::string output;  // name of an output port
+  TunnelConfig tunnel;
+};
+
+// Which input feeds what: a mirror input feeds a target, a tunnel input an output port.
+struct RouteConfig {
+  int line = 0;
+  std::string input;
+  std::string target;  // mirror inputs
+  std::string output;  // tunnel inputs
+};
+
+struct EngineConfig {
+  std::string path;  // the file it came from
+  std::vector<std::string> eal_args;
+  uint32_t workers = 1;
+  std::vector<unsigned> worker_cores;  // CPU of each worker; empty: 1..workers (main on 0)
+  unsigned main_core = 0;
+  uint32_t mbufs = 0;        // 0: sized from the ports' rings and the workers
+  uint32_t tx_flush_us = 100;
+  double stats_interval_s = 1.0;
+  DecapConfig decap;
+  std::vector<PortConfig> ports;
+  std::vector<TargetConfig> targets;
+  std::vector<RouteConfig> routes;
+
+  const PortConfig* port(const std::string& name) const;
+  const TargetConfig* target(const std::string& name) const;
+};
+
+// Reads and validates a configuration file. Throws ConfigError with file, line and key.
+EngineConfig load_config(const std::string& path);
+
+// The same, from text (tests); `path` only names it in messages.
+EngineConfig load_config_text(const std::string& text, const std::string& path);
+
+}  // namespace mirrorpipe

@@ -1,0 +1,486 @@
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "engine/config/config.h"
+
+namespace mirrorpipe {
+
+const PortConfig* EngineConfig::port(const std::string& name) const {
+  for (const auto& p : ports) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+const TargetConfig* EngineConfig::target(const std::string& name) const {
+  for (const auto& t : targets) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+namespace {
+
+std::string describe(const toml::node& n) {
+  std::ostringstream os;
+  if (n.is_string()) {
+    os << '"' << *n.value<std::string>() << '"';
+  } else if (n.is_table()) {
+    os << "a table";
+  } else if (n.is_array()) {
+    os << "an array";
+  } else {
+    n.visit([&](const auto& v) {
+      if constexpr (toml::is_value<decltype(v)>) os << v;
+    });
+  }
+  return os.str();
+}
+
+// A TOML table being read: knows its key path for messages and which keys were read, so that
+// an unknown (misspelt) key is an error rather than silently ignored.
+class Table {
+ public:
+  Table(const toml::table& t, std::string path, std::string file)
+      : t_(t), path_(std::move(path)), file_(std::move(file)) {}
+
+  int line() const { return static_cast<int>(t_.source().begin.line); }
+
+  [[noreturn]] void fail(const std::string& key, const toml::node* n, const std::string& what) const {
+    const int l = n ? static_cast<int>(n->source().begin.line) : line();
+    std::ostringstream os;
+    os << file_ << ":" << l << ": " << key_path(key) << ": ";
+    if (n) {
+      os << "found " << describe(*n) << ", expected " << what;
+    } else {
+      os << what;
+    }
+    throw ConfigError(os.str());
+  }
+
+  const toml::node* node(const std::string& key) const { return t_.get(key); }
+
+  std::optional<std::string> string(const std::string& key) {
+    const toml::node* n = node(key);
+    if (!n) return std::nullopt;
+    if (!n->is_string()) fail(key, n, "a string");
+    return *n->value<std::string>();
+  }
+
+  std::string required_string(const std::string& key, const std::string& what) {
+    auto v = string(key);
+    if (!v) fail(key, nullptr, "missing; expected " + what);
+    if (v->empty()) fail(key, node(key), what);
+    return *v;
+  }
+
+  std::optional<int64_t> integer(const std::string& key, int64_t lo, int64_t hi) {
+    const toml::node* n = node(key);
+    if (!n) return std::nullopt;
+    if (!n->is_integer()) fail(key, n, "an integer " + range(lo, hi));
+    const int64_t v = *n->value<int64_t>();
+    if (v < lo || v > hi) fail(key, n, "an integer " + range(lo, hi));
+    return v;
+  }
+
+  // An integer, or a string holding one in decimal or 0x hex (64-bit IDs do not fit TOML's
+  // signed integers when their top bit is set).
+  std::optional<uint64_t> id(const std::string& key) {
+    const toml::node* n = node(key);
+    if (!n) return std::nullopt;
+    if (n->is_integer() && *n->value<int64_t>() >= 0) return static_cast<uint64_t>(*n->value<int64_t>());
+    if (n->is_string()) {
+      const std::string s = n->value_or(std::string());
+      const bool hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+      const std::string digits = hex ? s.substr(2) : s;
+      if (!digits.empty() && digits.size() <= (hex ? 16u : 20u) &&
+          digits.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "0123456789") == std::string::npos) {
+        try {
+          return std::stoull(digits, nullptr, hex ? 16 : 10);
+        } catch (const std::out_of_range&) {
+        }
+      }
+    }
+    fail(key, n, "a 64-bit ID: a non-negative integer, or a string in decimal or 0x hex");
+  }
+
+  std::optional<double> number(const std::string& key, double lo, double hi) {
+    const toml::node* n = node(key);
+    if (!n) return std::nullopt;
+    if (!n->is_number()) fail(key, n, "a number");
+    const double v = n->is_integer() ? static_cast<double>(*n->value<int64_t>()) : *n->value<double>();
+    if (v < lo || v > hi) {
+      std::ostringstream os;
+      os << "a number from " << lo << " to " << hi;
+      fail(key, n, os.str());
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const std::string& key) {
+    const toml::node* n = node(key);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) fail(key, n, "true or false");
+    return *n->value<bool>();
+  }
+
+  const toml::array* array(const std::string& key) {
+    const toml::node* n = node(key);
+    if (!n) return nullptr;
+    if (!n->is_array()) fail(key, n, "an array");
+    return n->as_array();
+  }
+
+  std::vector<std::string> string_list(const std::string& key) {
+    std::vector<std::string> out;
+    if (const auto* a = array(key)) {
+      for (size_t i = 0; i < a->size(); ++i) {
+        const toml::node& e = *a->get(i);
+        if (!e.is_string()) fail(key + "[" + std::to_string(i) + "]", &e, "a string");
+        out.push_back(*e.value<std::string>());
+      }
+    }
+    return out;
+  }
+
+  std::vector<int64_t> integer_list(const std::string& key, int64_t lo, int64_t hi) {
+    std::vector<int64_t> out;
+    if (const auto* a = array(key)) {
+      for (size_t i = 0; i < a->size(); ++i) {
+        const toml::node& e = *a->get(i);
+        if (!e.is_integer() || *e.value<int64_t>() < lo || *e.value<int64_t>() > hi) {
+          fail(key + "[" + std::to_string(i) + "]", &e, "an integer " + range(lo, hi));
+        }
+        out.push_back(*e.value<int64_t>());
+      }
+    }
+    return out;
+  }
+
+  // Parses a value with `parse` (which throws std::invalid_argument); failures name the key.
+  template <typename F>
+  auto parsed(const std::string& key, const std::string& what, F parse)
+      -> std::optional<decltype(parse(std::string()))> {
+    auto s = string(key);
+    if (!s) return std::nullopt;
+    try {
+      return parse(*s);
+    } catch (const std::invalid_argument&) {
+      fail(key, node(key), what);
+    }
+  }
+
+  void reject_unknown(const std::vector<std::string>& known) const {
+    for (const auto& [k, v] : t_) {
+      const std::string key(k.str());
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string list;
+        for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+        std::ostringstream os;
+        os << file_ << ":" << v.source().begin.line << ": " << key_path(key)
+           << ": unknown key (expected one of: " << list << ")";
+        throw ConfigError(os.str());
+      }
+    }
+  }
+
+  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  const std::string& file() const { return file_; }
+
+ private:
+  static std::string range(int64_t lo, int64_t hi) {
+    return std::to_string(lo) + "-" + std::to_string(hi);
+  }
+
+  const toml::table& t_;
+  std::string path_;
+  std::string file_;
+};
+
+// Iterates an array of tables ([[ports]]), giving each a Table with its path ("ports[2]").
+template <typename F>
+void each_table(Table& parent, const std::string& key, F f) {
+  const toml::array* a = parent.array(key);
+  if (!a) return;
+  for (size_t i = 0; i < a->size(); ++i) {
+    const toml::node& e = *a->get(i);
+    const std::string path = parent.key_path(key) + "[" + std::to_string(i) + "]";
+    if (!e.is_table()) {
+      std::ostringstream os;
+      os << parent.file() << ":" << e.source().begin.line << ": " << path << ": found "
+         << describe(e) << ", expected a table ([[" << key << "]])";
+      throw ConfigError(os.str());
+    }
+    Table t(*e.as_table(), path, parent.file());
+    f(t);
+  }
+}
+
+std::optional<Table> sub_table(Table& parent, const std::string& key) {
+  const toml::node* n = parent.node(key);
+  if (!n) return std::nullopt;
+  if (!n->is_table()) parent.fail(key, n, "a table ([" + key + "])");
+  return Table(*n->as_table(), parent.key_path(key), parent.file());
+}
+
+void load_ports_list(Table& t, const std::string& key, std::array<uint16_t, kMaxTunnelPorts>& ports,
+                     uint8_t& count) {
+  const auto list = t.integer_list(key, 1, 65535);
+  if (t.node(key) == nullptr) return;
+  if (list.empty() || list.size() > kMaxTunnelPorts) {
+    t.fail(key, t.node(key), "1 to " + std::to_string(kMaxTunnelPorts) + " ports");
+  }
+  count = 0;
+  for (int64_t p : list) ports[count++] = static_cast<uint16_t>(p);
+}
+
+PortConfig load_port(Table& t) {
+  PortConfig p;
+  p.line = t.line();
+  p.name = t.required_string("name", "a port name");
+  const std::string role = t.required_string("role", "mirror-input, tunnel-input or output");
+  if (role == "mirror-input") p.role = PortRole::kMirrorInput;
+  else if (role == "tunnel-input") p.role = PortRole::kTunnelInput;
+  else if (role == "output") p.role = PortRole::kOutput;
+  else t.fail("role", t.node("role"), "mirror-input, tunnel-input or output");
+  p.devargs = t.string("devargs").value_or("");
+  p.file = t.string("file").value_or("");
+  if (p.devargs.empty() == p.file.empty()) {
+    t.fail(p.devargs.empty() ? "devargs" : "file", nullptr,
+           "a port needs exactly one of devargs (a DPDK device: PCI address or vdev) or file (a capture)");
+  }
+  if (p.is_file() && p.role != PortRole::kOutput) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(p.file, ec)) t.fail("file", t.node("file"), "an existing capture file");
+  }
+  p.mtu = static_cast<uint32_t>(t.integer("mtu", 68, 9216).value_or(0));
+  p.queues = static_cast<uint16_t>(t.integer("queues", 1, 64).value_or(0));
+  p.rx_ring = static_cast<uint16_t>(t.integer("rx_ring", 64, 16384).value_or(1024));
+  p.tx_ring = static_cast<uint16_t>(t.integer("tx_ring", 64, 16384).value_or(1024));
+  p.mac = t.parsed("mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
+  p.ip = t.parsed("ip", "an IPv4 or IPv6 address", parse_ip);
+  p.next_hop_mac = t.parsed("next_hop_mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
+  if (auto o = t.string("oversize")) {
+    if (*o == "truncate") p.oversize = Oversize::kTruncate;
+    else if (*o == "drop") p.oversize = Oversize::kDrop;
+    else t.fail("oversize", t.node("oversize"), "\"truncate\" or \"drop\"");
+  }
+  if (const toml::node* n = t.node("pace")) {
+    if (n->is_string() && *n->value<std::string>() == "fast") p.pace = Pace::kFast;
+    else if (n->is_string() && *n->value<std::string>() == "capture") p.pace = Pace::kCapture;
+    else if (n->is_number()) {
+      p.pace = Pace::kRate;
+      p.pace_pps = *t.number("pace", 1, 1e9);
+    } else {
+      t.fail("pace", n, "\"fast\", \"capture\" or a rate in packets per second");
+    }
+    if (!p.is_file() || p.role == PortRole::kOutput) t.fail("pace", n, "pace only on a file input");
+  }
+  if (p.role != PortRole::kOutput) {
+    for (const char* k : {"mac", "ip", "next_hop_mac", "oversize"}) {
+      if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on an output port");
+    }
+  }
+  t.reject_unknown({"name", "role", "devargs", "file", "mtu", "queues", "rx_ring", "tx_ring", "mac",
+                    "ip", "next_hop_mac", "oversize", "pace"});
+  return p;
+}
+
+TargetConfig load_target(Table& t, const EngineConfig& cfg) {
+  TargetConfig tg;
+  tg.line = t.line();
+  tg.name = t.required_string("name", "a target name");
+  tg.output = t.required_string("output", "the name of an output port");
+  const PortConfig* out = cfg.port(tg.output);
+  if (!out) t.fail("output", t.node("output"), "the name of a [[ports]] entry");
+  if (out->role != PortRole::kOutput) t.fail("output", t.node("output"), "a port whose role is output");
+  TunnelConfig& c = tg.tunnel;
+  const std::string kind = t.required_string("tunnel", "vxlan, gwlb or geneve");
+  if (kind == "vxlan") c.kind = TunnelKind::kVxlan;
+  else if (kind == "gwlb") c.kind = TunnelKind::kGwlb;
+  else if (kind == "geneve") c.kind = TunnelKind::kGeneve;
+  else t.fail("tunnel", t.node("tunnel"), "vxlan, gwlb or geneve");
+  const auto dst = t.parsed("dst_ip", "an IPv4 or IPv6 address", parse_ip);
+  if (!dst) t.fail("dst_ip", nullptr, "missing; expected the analyzer's (or NLB's) address");
+  c.dst_ip = *dst;
+  const auto src = t.parsed("src_ip", "an IPv4 or IPv6 address", parse_ip);
+  if (!src && !out->ip) {
+    t.fail("src_ip", nullptr, "missing; expected an address here or ip on output port '" + out->name + "'");
+  }
+  c.src_ip = src ? *src : *out->ip;
+  const auto src_mac = t.parsed("src_mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
+  if (src_mac) c.src_mac = *src_mac;
+  else if (out->mac) c.src_mac = *out->mac;
+  const auto dst_mac = t.parsed("dst_mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
+  if (dst_mac) c.dst_mac = *dst_mac;
+  else if (out->next_hop_mac) c.dst_mac = *out->next_hop_mac;
+  else if (!out->is_file()) {
+    t.fail("dst_mac", nullptr,
+           "missing; expected dst_mac here or next_hop_mac on output port '" + out->name +
+               "' (ARP resolution of the next hop is not implemented yet)");
+  }
+  c.vni = static_cast<uint32_t>(t.integer("vni", 0, 0xffffff).value_or(0));
+  c.dst_port = static_cast<uint16_t>(t.integer("dst_port", 1, 65535).value_or(0));
+  if (const toml::node* n = t.node("sport_range")) {
+    const auto r = t.integer_list("sport_range", 1, 65535);
+    if (r.size() != 2 || r[0] > r[1]) t.fail("sport_range", n, "[LO, HI] with 1 <= LO <= HI <= 65535");
+    c.sport_lo = static_cast<uint16_t>(r[0]);
+    c.sport_hi = static_cast<uint16_t>(r[1]);
+  }
+  c.ttl = static_cast<uint8_t>(t.integer("ttl", 1, 255).value_or(255));
+  c.dscp = static_cast<uint8_t>(t.integer("dscp", 0, 63).value_or(0));
+  c.df = t.boolean("df").value_or(false);
+  if (auto u = t.string("udp_checksum")) {
+    if (*u == "auto") c.udp_checksum = UdpChecksumMode::kAuto;
+    else if (*u == "on") c.udp_checksum = UdpChecksumMode::kOn;
+    else if (*u == "off") c.udp_checksum = UdpChecksumMode::kOff;
+    else t.fail("udp_checksum", t.node("udp_checksum"), "\"auto\", \"on\" or \"off\"");
+  }
+  c.packet_length = static_cast<uint32_t>(t.integer("packet_length", 1, 65535).value_or(0));
+  c.gwlb_endpoint_id = t.id("gwlb_endpoint_id").value_or(0);
+  c.gwlb_attachment_id = t.id("gwlb_attachment_id").value_or(0);
+  const auto opts = t.string_list("geneve_options");
+  for (size_t i = 0; i < opts.size(); ++i) {
+    try {
+      c.geneve_options.push_back(parse_geneve_option(opts[i]));
+    } catch (const std::invalid_argument& e) {
+      t.fail("geneve_options[" + std::to_string(i) + "]", t.array("geneve_options")->get(i),
+             std::string("CLASS:TYPE:HEXDATA (") + e.what() + ")");
+    }
+  }
+  if (c.kind != TunnelKind::kGwlb && (t.node("gwlb_endpoint_id") || t.node("gwlb_attachment_id"))) {
+    t.fail(t.node("gwlb_endpoint_id") ? "gwlb_endpoint_id" : "gwlb_attachment_id", nullptr,
+           "only with tunnel = \"gwlb\"");
+  }
+  t.reject_unknown({"name", "output", "tunnel", "dst_ip", "src_ip", "src_mac", "dst_mac", "vni",
+                    "dst_port", "sport_range", "ttl", "dscp", "df", "udp_checksum", "packet_length",
+                    "gwlb_endpoint_id", "gwlb_attachment_id", "geneve_options"});
+  try {
+    (void)build_outer_template(c);
+  } catch (const std::invalid_argument& e) {
+    std::ostringstream os;
+    os << t.file() << ":" << tg.line << ": " << t.key_path("tunnel") << ": " << e.what();
+    throw ConfigError(os.str());
+  }
+  return tg;
+}
+
+EngineConfig load(const toml::table& root, const std::string& path) {
+  EngineConfig cfg;
+  cfg.path = path;
+  Table top(root, "", path);
+  if (auto e = sub_table(top, "engine")) {
+    cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
+    for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
+    if (!cfg.worker_cores.empty() && cfg.worker_cores.size() != cfg.workers) {
+      e->fail("worker_cores", e->node("worker_cores"),
+              "one core per worker (" + std::to_string(cfg.workers) + ")");
+    }
+    cfg.main_core = static_cast<unsigned>(e->integer("main_core", 0, 1023).value_or(0));
+    cfg.mbufs = static_cast<uint32_t>(e->integer("mbufs", 1024, 16777216).value_or(0));
+    cfg.tx_flush_us = static_cast<uint32_t>(e->integer("tx_flush_us", 1, 1000000).value_or(100));
+    cfg.stats_interval_s = e->number("stats_interval_s", 0, 3600).value_or(1.0);
+    e->reject_unknown({"workers", "worker_cores", "main_core", "mbufs", "tx_flush_us", "stats_interval_s"});
+  }
+  if (auto e = sub_table(top, "eal")) {
+    cfg.eal_args = e->string_list("args");
+    e->reject_unknown({"args"});
+  }
+  if (auto d = sub_table(top, "decap")) {
+    load_ports_list(*d, "vxlan_ports", cfg.decap.vxlan_ports, cfg.decap.vxlan_port_count);
+    load_ports_list(*d, "geneve_ports", cfg.decap.geneve_ports, cfg.decap.geneve_port_count);
+    cfg.decap.verify_checksums = d->boolean("verify_checksums").value_or(false);
+    for (uint8_t i = 0; i < cfg.decap.vxlan_port_count; ++i) {
+      for (uint8_t j = 0; j < cfg.decap.geneve_port_count; ++j) {
+        if (cfg.decap.vxlan_ports[i] == cfg.decap.geneve_ports[j]) {
+          d->fail("geneve_ports", d->node("geneve_ports"),
+                  "ports other than the VXLAN ports (" + std::to_string(cfg.decap.vxlan_ports[i]) + " is in both)");
+        }
+      }
+    }
+    d->reject_unknown({"vxlan_ports", "geneve_ports", "verify_checksums"});
+  }
+
+  std::set<std::string> names;
+  each_table(top, "ports", [&](Table& t) {
+    PortConfig p = load_port(t);
+    if (!names.insert(p.name).second) t.fail("name", t.node("name"), "a name not used by another port");
+    if (p.is_file() && cfg.workers != 1) {
+      t.fail("file", t.node("file"), "file ports with one worker only (engine.workers = 1)");
+    }
+    cfg.ports.push_back(std::move(p));
+  });
+  if (cfg.ports.empty()) top.fail("ports", nullptr, "missing; expected at least one [[ports]] entry");
+  if (cfg.ports.size() > 32) top.fail("ports", top.node("ports"), "at most 32 ports");
+
+  std::set<std::string> target_names;
+  each_table(top, "targets", [&](Table& t) {
+    TargetConfig tg = load_target(t, cfg);
+    if (!target_names.insert(tg.name).second) t.fail("name", t.node("name"), "a name not used by another target");
+    cfg.targets.push_back(std::move(tg));
+  });
+
+  std::set<std::string> routed;
+  each_table(top, "routes", [&](Table& t) {
+    RouteConfig r;
+    r.line = t.line();
+    r.input = t.required_string("input", "the name of an input port");
+    const PortConfig* in = cfg.port(r.input);
+    if (!in) t.fail("input", t.node("input"), "the name of a [[ports]] entry");
+    if (in->role == PortRole::kOutput) t.fail("input", t.node("input"), "a mirror-input or tunnel-input port");
+    if (!routed.insert(r.input).second) t.fail("input", t.node("input"), "an input not routed already");
+    r.target = t.string("target").value_or("");
+    r.output = t.string("output").value_or("");
+    if (in->role == PortRole::kMirrorInput) {
+      if (r.target.empty()) t.fail("target", nullptr, "missing; a mirror input feeds a target");
+      if (!r.output.empty()) t.fail("output", t.node("output"), "no output: a mirror input feeds a target");
+      if (!cfg.target(r.target)) t.fail("target", t.node("target"), "the name of a [[targets]] entry");
+    } else {
+      if (r.output.empty()) t.fail("output", nullptr, "missing; a tunnel input feeds an output port");
+      if (!r.target.empty()) t.fail("target", t.node("target"), "no target: a tunnel input feeds an output port");
+      const PortConfig* out = cfg.port(r.output);
+      if (!out || out->role != PortRole::kOutput) t.fail("output", t.node("output"), "the name of an output port");
+    }
+    t.reject_unknown({"input", "target", "output"});
+    cfg.routes.push_back(std::move(r));
+  });
+  for (const auto& p : cfg.ports) {
+    if (p.role != PortRole::kOutput && !routed.count(p.name)) {
+      std::ostringstream os;
+      os << path << ":" << p.line << ": ports: input '" << p.name
+         << "' feeds nothing; expected a [[routes]] entry with input = \"" << p.name << "\"";
+      throw ConfigError(os.str());
+    }
+  }
+  top.reject_unknown({"engine", "eal", "decap", "ports", "targets", "routes"});
+  return cfg;
+}
+
+}  // namespace
+
+EngineConfig load_config_text(const std::string& text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << path << ":" << e.source().begin.line << ": " << e.description();
+    throw ConfigError(os.str());
+  }
+  return load(root, path);
+}
+
+EngineConfig load_config(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw ConfigError(path + ": cannot read the file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return load_config_text(ss.str(), path);
+}
+
+}  // namespace mirrorpipe

@@ -1,0 +1,347 @@
+#include "engine/runtime/engine.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+#include "engine/runtime/eal.h"
+#include "engine/runtime/ethdev.h"
+#include "engine/runtime/file_port.h"
+#include "engine/runtime/worker.h"
+
+namespace mirrorpipe {
+
+InputCounters EngineReport::total() const {
+  InputCounters t;
+  for (const auto& i : inputs) t += i.counters;
+  return t;
+}
+
+namespace {
+
+bool has_lcore_option(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "-l" || a == "-c" || a == "--lcores" || a.rfind("--lcores=", 0) == 0) return true;
+  }
+  return false;
+}
+
+uint64_t wall_clock_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+struct WorkerSlot {
+  WorkerPlan plan;
+  WorkerStats published{};
+  const std::atomic<bool>* stop = nullptr;
+  std::exception_ptr error;
+};
+
+int worker_main(void* arg) {
+  auto* slot = static_cast<WorkerSlot*>(arg);
+  try {
+    worker_run(slot->plan, slot->published, *slot->stop);
+  } catch (...) {
+    slot->error = std::current_exception();
+  }
+  return 0;
+}
+
+PmdCounters read_pmd(uint16_t port) {
+  rte_eth_stats s{};
+  PmdCounters c;
+  if (rte_eth_stats_get(port, &s) == 0) {
+    c = {s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf};
+  }
+  return c;
+}
+
+std::string rate(double v, const char* unit) {
+  char buf[64];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G%s", v / 1e9, unit);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M%s", v / 1e6, unit);
+  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.2f k%s", v / 1e3, unit);
+  else std::snprintf(buf, sizeof buf, "%.0f %s", v, unit);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<std::string> engine_eal_args(const EngineConfig& cfg, bool file_mode) {
+  std::vector<std::string> args = file_mode ? eal_file_mode_args() : cfg.eal_args;
+  if (!file_mode && !has_lcore_option(args)) {
+    // Main lcore 0 on main_core; worker i on lcore i + 1, on its configured CPU.
+    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
+    std::string map = "0@" + std::to_string(cfg.main_core);
+    for (uint32_t i = 0; i < cfg.workers; ++i) {
+      const unsigned cpu = cfg.worker_cores.empty() ? (cfg.main_core + 1 + i) % ncpu : cfg.worker_cores[i];
+      map += "," + std::to_string(i + 1) + "@" + std::to_string(cpu);
+    }
+    args.push_back("--lcores=" + map);
+  }
+  for (const auto& p : cfg.ports) add_device_args(p, args);
+  return args;
+}
+
+EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::atomic<bool>& stop) {
+  eal_init(engine_eal_args(cfg, opts.file_mode_eal));
+
+  // Workers: lcores other than main. None (file mode): the one worker runs on the main lcore.
+  std::vector<unsigned> lcores;
+  unsigned lc;
+  RTE_LCORE_FOREACH_WORKER(lc) lcores.push_back(lc);
+  const bool inline_worker = lcores.empty();
+  if (inline_worker && cfg.workers != 1) {
+    throw std::runtime_error("the EAL gave no worker lcores for " + std::to_string(cfg.workers) + " workers");
+  }
+  if (!inline_worker && lcores.size() < cfg.workers) {
+    throw std::runtime_error("the EAL has " + std::to_string(lcores.size()) + " worker lcores; " +
+                             std::to_string(cfg.workers) + " workers configured");
+  }
+  const uint32_t nworkers = cfg.workers;
+
+  // Packet buffers: for DPDK ports, one pool sized from the rings; file ports have their own.
+  bool any_file = false, any_ethdev = false;
+  uint32_t max_frame = RTE_ETHER_MAX_LEN;
+  uint64_t ring_mbufs = 0;
+  for (const auto& p : cfg.ports) {
+    if (p.is_file()) {
+      any_file = true;
+      continue;
+    }
+    any_ethdev = true;
+    if (p.mtu) max_frame = std::max<uint32_t>(max_frame, p.mtu + RTE_ETHER_HDR_LEN + 8);
+    const uint32_t q = p.queues ? p.queues : nworkers;
+    ring_mbufs += static_cast<uint64_t>(q) * (p.rx_ring + p.tx_ring);
+  }
+  rte_mempool* pool = nullptr;
+  if (any_ethdev) {
+    uint64_t n = cfg.mbufs ? cfg.mbufs : ring_mbufs + nworkers * (kBurstSize + 64 * kMaxPorts + 512) + 4096;
+    n = std::min<uint64_t>(n, 1u << 24);
+    const uint32_t room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, max_frame);
+    pool = rte_pktmbuf_pool_create("mp_engine", static_cast<unsigned>(n), 256, 0,
+                                   static_cast<uint16_t>(room), rte_socket_id());
+    if (!pool) {
+      throw std::runtime_error("cannot create a pool of " + std::to_string(n) + " packet buffers of " +
+                               std::to_string(room) + " bytes: " + rte_strerror(rte_errno));
+    }
+  }
+  FilePools file_pools;
+  if (any_file) file_pools = create_file_pools();
+
+  // Ports. Inputs get one RX queue per worker, outputs one TX queue per worker.
+  std::vector<std::unique_ptr<RxPort>> rx_owned;
+  std::vector<std::unique_ptr<TxPort>> tx_owned;
+  std::vector<std::string> input_names, output_names;
+  std::vector<int> input_index(cfg.ports.size(), -1), output_index(cfg.ports.size(), -1);
+  std::vector<std::vector<RxPort*>> input_queues;   // [input][worker]
+  std::vector<std::vector<TxPort*>> output_queues;  // [output][worker]
+  std::vector<bool> input_file;
+  std::vector<EthdevInfo> output_info;
+  std::vector<std::pair<std::string, EthdevInfo>> ethdevs;
+  std::vector<PcapReader*> readers;
+  bool inputs_nano = false;
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    const PortConfig& p = cfg.ports[i];
+    if (p.role == PortRole::kOutput) continue;
+    input_index[i] = static_cast<int>(input_names.size());
+    input_names.push_back(p.name);
+    std::vector<RxPort*> queues(nworkers, nullptr);
+    if (p.is_file()) {
+      auto r = std::make_unique<PcapReader>(p.file, file_pools, p.pace, p.pace_pps);
+      inputs_nano = inputs_nano || r->nanosecond_timestamps();
+      readers.push_back(r.get());
+      queues[0] = r.get();
+      rx_owned.push_back(std::move(r));
+      input_file.push_back(true);
+    } else {
+      EthdevInfo info = ethdev_open(p, static_cast<uint16_t>(p.queues ? p.queues : nworkers), 0, pool, false);
+      for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
+        rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w));
+        queues[w] = rx_owned.back().get();
+      }
+      ethdevs.emplace_back(p.name, info);
+      input_file.push_back(false);
+    }
+    input_queues.push_back(std::move(queues));
+  }
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    const PortConfig& p = cfg.ports[i];
+    if (p.role != PortRole::kOutput) continue;
+    output_index[i] = static_cast<int>(output_names.size());
+    output_names.push_back(p.name);
+    std::vector<TxPort*> queues(nworkers, nullptr);
+    EthdevInfo info;
+    if (p.is_file()) {
+      tx_owned.push_back(std::make_unique<PcapWriter>(p.file, inputs_nano));
+      queues[0] = tx_owned.back().get();
+    } else {
+      info = ethdev_open(p, 0, static_cast<uint16_t>(nworkers), pool, true);
+      for (uint16_t w = 0; w < nworkers; ++w) {
+        tx_owned.push_back(std::make_unique<EthdevTx>(info.port_id, w));
+        queues[w] = tx_owned.back().get();
+      }
+      ethdevs.emplace_back(p.name, info);
+    }
+    output_info.push_back(info);
+    output_queues.push_back(std::move(queues));
+  }
+  if (opts.periodic_summary) {
+    for (const auto& [name, info] : ethdevs) {
+      std::cout << "port " << name << ": " << info.driver << ", " << info.rx_queues << " RX / "
+                << info.tx_queues << " TX queues, MTU " << info.mtu;
+      if (info.rss) std::cout << (info.rss_symmetric ? ", symmetric RSS" : ", RSS (not symmetric)");
+      if (info.tx_ip_checksum) std::cout << ", TX IPv4 checksum offload";
+      if (info.tx_udp_checksum) std::cout << ", TX UDP checksum offload";
+      std::cout << "\n";
+      for (const auto& n : info.notes) std::cout << "port " << name << ": " << n << "\n";
+    }
+  }
+
+  // Routes, by input index.
+  std::vector<Route> routes(input_names.size());
+  for (const auto& r : cfg.routes) {
+    const size_t pin = static_cast<size_t>(std::find_if(cfg.ports.begin(), cfg.ports.end(),
+                                                        [&](const PortConfig& p) { return p.name == r.input; }) -
+                                           cfg.ports.begin());
+    Route& route = routes[static_cast<size_t>(input_index[pin])];
+    std::string out_name = r.output;
+    if (!r.target.empty()) {
+      const TargetConfig* t = cfg.target(r.target);
+      out_name = t->output;
+      route.pipeline.mode = PipelineMode::kEncap;
+      TunnelConfig tc = t->tunnel;
+      const PortConfig* out = cfg.port(out_name);
+      route.pipeline.outer = build_outer_template(tc);
+      const size_t pout = static_cast<size_t>(out - cfg.ports.data());
+      const EthdevInfo& info = output_info[static_cast<size_t>(output_index[pout])];
+      if (!out->is_file() && info.tx_ip_checksum && !route.pipeline.outer.ipv6) {
+        route.pipeline.outer.ip_checksum_offload = true;
+        route.tx_ip_checksum_offload = true;
+      }
+      if (!out->is_file() && info.tx_udp_checksum && route.pipeline.outer.udp_checksum) {
+        route.pipeline.outer.udp_checksum_offload = true;
+        route.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
+        route.tx_udp_checksum_offload = true;
+      }
+    } else {
+      route.pipeline.mode = PipelineMode::kDecap;
+      route.pipeline.decap = cfg.decap;
+    }
+    const PortConfig* out = cfg.port(out_name);
+    const size_t pout = static_cast<size_t>(out - cfg.ports.data());
+    route.output = static_cast<uint16_t>(output_index[pout]);
+    route.stamp_file_meta = out->is_file() && !input_file[static_cast<size_t>(input_index[pin])];
+  }
+
+  // One plan per worker: queue w of every input and output.
+  const uint64_t hz = rte_get_tsc_hz();
+  std::vector<std::unique_ptr<WorkerSlot>> slots;
+  for (uint32_t w = 0; w < nworkers; ++w) {
+    auto s = std::make_unique<WorkerSlot>();
+    s->stop = &stop;
+    for (size_t in = 0; in < input_queues.size(); ++in) {
+      if (input_queues[in][w]) {
+        s->plan.rx.push_back({input_queues[in][w], static_cast<uint16_t>(in), input_file[in]});
+      }
+    }
+    for (auto& q : output_queues) s->plan.tx.push_back(q[w]);
+    s->plan.routes = &routes;
+    s->plan.flush_cycles = hz * cfg.tx_flush_us / 1000000;
+    s->plan.publish_cycles = hz / 100;
+    s->plan.wall_base_ns = wall_clock_ns();
+    s->plan.tsc_base = rte_get_tsc_cycles();
+    s->plan.tsc_hz = hz;
+    // A worker with no RX queue (more workers than an input has queues) would spin on nothing.
+    slots.push_back(std::move(s));
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  if (inline_worker) {
+    worker_main(slots[0].get());
+  } else {
+    for (uint32_t w = 0; w < nworkers; ++w) {
+      const int rc = rte_eal_remote_launch(worker_main, slots[w].get(), lcores[w]);
+      if (rc != 0) throw std::runtime_error("cannot launch worker " + std::to_string(w));
+    }
+    // Control loop: periodic summary until every worker has returned.
+    InputCounters last{};
+    auto last_t = t0;
+    double next_summary = cfg.stats_interval_s;
+    for (;;) {
+      bool running = false;
+      for (uint32_t w = 0; w < nworkers; ++w) {
+        if (rte_eal_get_lcore_state(lcores[w]) == RUNNING) running = true;
+      }
+      if (!running) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const auto now = std::chrono::steady_clock::now();
+      const double el = std::chrono::duration<double>(now - t0).count();
+      if (opts.periodic_summary && cfg.stats_interval_s > 0 && el >= next_summary) {
+        next_summary += cfg.stats_interval_s;
+        InputCounters tot;
+        for (auto& s : slots) {
+          WorkerStats ws;
+          load_stats(s->published, ws);
+          for (size_t i = 0; i < input_names.size(); ++i) tot += ws.inputs[i];
+        }
+        const double dt = std::chrono::duration<double>(now - last_t).count();
+        uint64_t imissed = 0;
+        for (const auto& [name, info] : ethdevs) imissed += read_pmd(info.port_id).imissed;
+        std::printf("[%8.1fs] rx %s (%s)  sent %s (%s)  filtered %llu  dropped %llu  nic-missed %llu\n", el,
+                    rate((tot.rx - last.rx) / dt, "pps").c_str(),
+                    rate((tot.rx_bytes - last.rx_bytes) * 8.0 / dt, "bps").c_str(),
+                    rate((tot.sent - last.sent) / dt, "pps").c_str(),
+                    rate((tot.sent_bytes - last.sent_bytes) * 8.0 / dt, "bps").c_str(),
+                    static_cast<unsigned long long>(tot.filtered),
+                    static_cast<unsigned long long>(tot.dropped_total()),
+                    static_cast<unsigned long long>(imissed));
+        std::fflush(stdout);
+        last = tot;
+        last_t = now;
+      }
+    }
+    rte_eal_mp_wait_lcore();
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  for (auto& s : slots) {
+    if (s->error) std::rethrow_exception(s->error);
+  }
+
+  EngineReport rep;
+  rep.seconds = std::chrono::duration<double>(t1 - t0).count();
+  rep.inputs.resize(input_names.size());
+  rep.outputs.resize(output_names.size());
+  for (size_t i = 0; i < input_names.size(); ++i) rep.inputs[i].name = input_names[i];
+  for (size_t o = 0; o < output_names.size(); ++o) rep.outputs[o].name = output_names[o];
+  for (auto& s : slots) {
+    WorkerStats ws;
+    load_stats(s->published, ws);
+    for (size_t i = 0; i < input_names.size(); ++i) rep.inputs[i].counters += ws.inputs[i];
+    for (size_t o = 0; o < output_names.size(); ++o) rep.outputs[o].counters += ws.outputs[o];
+    rep.workers.push_back(ws);
+  }
+  for (const auto& [name, info] : ethdevs) {
+    rep.ports.push_back({name, info.driver, read_pmd(info.port_id)});
+  }
+  rx_owned.clear();
+  tx_owned.clear();
+  for (const auto& [name, info] : ethdevs) ethdev_close(info.port_id);
+  return rep;
+}
+
+}  // namespace mirrorpipe

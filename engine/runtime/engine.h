@@ -1,0 +1,59 @@
+// The engine: from a validated EngineConfig to running workers and back to a report.
+//
+// Control path. Builds the EAL arguments, opens the ports (DPDK devices and capture files),
+// builds one immutable plan per worker, launches the workers on their lcores, prints a periodic
+// summary, and on the end of the inputs or a stop request drains, stops and reports.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/config/config.h"
+#include "engine/pipeline/counters.h"
+
+namespace mirrorpipe {
+
+// The PMD's own counters: drops in the NIC or kernel ring happen before the engine sees a packet.
+struct PmdCounters {
+  uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
+  uint64_t imissed = 0, ierrors = 0, oerrors = 0, rx_nombuf = 0;
+};
+
+struct EngineReport {
+  struct Input {
+    std::string name;
+    InputCounters counters;
+  };
+  struct Output {
+    std::string name;
+    OutputCounters counters;
+  };
+  struct Port {
+    std::string name;
+    std::string driver;
+    PmdCounters pmd;
+  };
+  std::vector<Input> inputs;
+  std::vector<Output> outputs;
+  std::vector<Port> ports;  // DPDK ports only
+  std::vector<WorkerStats> workers;
+  double seconds = 0;
+
+  InputCounters total() const;
+};
+
+struct RunOptions {
+  bool periodic_summary = true;  // one line per stats interval on stdout
+  bool file_mode_eal = false;    // EAL without hugepages, PCI or shared files (encap/decap)
+};
+
+// Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws
+// std::runtime_error on a start-up failure (EAL, port, mempool), before any packet moves.
+EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::atomic<bool>& stop);
+
+// The EAL arguments a configuration starts with (for messages and tests).
+std::vector<std::string> engine_eal_args(const EngineConfig& cfg, bool file_mode);
+
+}  // namespace mirrorpipe
