@@ -38,9 +38,23 @@ inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
     if (len > wire_len) len = wire_len;
   }
   // AWS PacketLength: keep the first N bytes of what follows the tunnel header.
+  uint32_t flags = 0;
   if (t.packet_length != 0 && wire_len > t.packet_length) {
     wire_len = t.packet_length;
     if (len > wire_len) len = wire_len;
+    flags |= PacketRef::kTruncatedPacketLength;
+  }
+
+  // The outer packet is never fragmented (RFC 7348 section 4.3): over the output's IP MTU it is
+  // truncated to fit, as AWS does toward instance targets, or dropped.
+  const uint32_t ip_overhead = t.length_bytes - t.ip_offset;  // outer IP header .. tunnel header
+  if (t.max_ip_length != 0 && ip_overhead + wire_len > t.max_ip_length) {
+    if (!t.truncate_to_mtu) return DropReason::over_mtu;
+    if (t.max_ip_length > ip_overhead) {
+      wire_len = t.max_ip_length - ip_overhead;
+      if (len > wire_len) len = wire_len;
+      flags |= PacketRef::kTruncatedMtu;
+    }
   }
 
   const uint32_t ip_payload = t.length_bytes - t.udp_offset + wire_len;
@@ -53,6 +67,7 @@ inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
   pkt.headroom += skip;
   pkt.len = len;
   pkt.wire_len = wire_len;
+  pkt.flags |= flags;
   pkt.prepend(t.length_bytes);
   uint8_t* out = pkt.data;
   std::memcpy(out, t.bytes.data(), t.length_bytes);

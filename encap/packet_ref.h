@@ -14,6 +14,10 @@ struct PacketRef {
   uint32_t len;           // bytes present (a capture may hold fewer than the wire had)
   uint32_t wire_len;      // bytes the frame had on the wire; >= len
   uint32_t headroom;      // writable bytes before `data`
+  uint32_t flags = 0;     // what a stage did that later ones (and the counters) must know
+
+  static constexpr uint32_t kTruncatedPacketLength = 1u << 0;  // AWS PacketLength cut it
+  static constexpr uint32_t kTruncatedMtu = 1u << 1;           // cut to the output's IP MTU
 
   void prepend(uint32_t n) noexcept {
     data -= n;

@@ -66,6 +66,8 @@ struct EncapOptions {
   std::string gwlb_endpoint_id = "0";
   std::string gwlb_attachment_id = "0";
   std::vector<std::string> geneve_options;
+  std::string mtu = "0";
+  std::string oversize = "truncate";
 };
 
 struct DecapOptions {
@@ -179,7 +181,8 @@ void install_stop_signals() {
 // File mode is the engine with two capture-file ports and one route: the same workers, the
 // same pipeline, one worker on the main lcore.
 EngineConfig file_mode_config(const CommonOptions& io, const TunnelConfig* tunnel,
-                              const DecapConfig& decap) {
+                              const DecapConfig& decap, uint32_t mtu = 0,
+                              Oversize oversize = Oversize::kTruncate) {
   EngineConfig c;
   c.path = "(command line)";
   c.workers = 1;
@@ -191,6 +194,8 @@ EngineConfig file_mode_config(const CommonOptions& io, const TunnelConfig* tunne
   out.name = "output";
   out.role = PortRole::kOutput;
   out.file = io.output;
+  out.mtu = mtu;
+  out.oversize = oversize;
   c.ports = {in, out};
   RouteConfig r;
   r.input = "input";
@@ -282,6 +287,14 @@ int run_cli(int argc, char** argv) {
   encap->add_option("--gwlb-attachment-id", eo.gwlb_attachment_id,
                     "gwlb option type 2, 64-bit (decimal or 0x hex)")
       ->capture_default_str();
+  encap->add_option("--mtu", eo.mtu,
+                    "the output's IP MTU: largest outer IP packet; 0 = no limit but the 65535 of "
+                    "the IP length field")
+      ->capture_default_str();
+  encap->add_option("--oversize", eo.oversize,
+                    "over the MTU: truncate (what AWS does toward instance targets) or drop; "
+                    "never fragmented")
+      ->capture_default_str();
   encap->add_option("--geneve-option", eo.geneve_options,
                     "geneve option CLASS:TYPE:HEXDATA (data a multiple of 4 bytes); repeatable");
 
@@ -328,7 +341,13 @@ int run_cli(int argc, char** argv) {
       } catch (const std::invalid_argument& e) {
         throw UsageError(e.what());
       }
-      return run_file_mode("encap", encap_io, file_mode_config(encap_io, &tc, DecapConfig{}),
+      const auto mtu = static_cast<uint32_t>(parse_uint(eo.mtu, 65535, "--mtu"));
+      if (mtu != 0 && mtu < 68) throw UsageError("--mtu: at least 68 (RFC 791)");
+      if (eo.oversize != "truncate" && eo.oversize != "drop") {
+        throw UsageError("--oversize: '" + eo.oversize + "' is not truncate or drop");
+      }
+      const Oversize oversize = eo.oversize == "drop" ? Oversize::kDrop : Oversize::kTruncate;
+      return run_file_mode("encap", encap_io, file_mode_config(encap_io, &tc, DecapConfig{}, mtu, oversize),
                            {{"tunnel", tunnel_kind_name(tc.kind)}, {"vni", tc.vni}});
     }
     if (decap->parsed()) {

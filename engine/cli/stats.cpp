@@ -12,7 +12,8 @@ nlohmann::json counters_json(const InputCounters& c) {
   return {{"packets_in", c.rx},          {"packets_out", c.sent},
           {"filtered", c.filtered},      {"dropped", dropped},
           {"dropped_total", c.dropped_total()}, {"bytes_in", c.rx_bytes},
-          {"bytes_out", c.sent_bytes}};
+          {"bytes_out", c.sent_bytes},
+          {"truncated", {{"packet_length", c.truncated_packet_length}, {"mtu", c.truncated_mtu}}}};
 }
 
 nlohmann::json report_json(const EngineReport& r) {
@@ -56,6 +57,8 @@ void print_counters_table(std::ostream& os, const InputCounters& c) {
   row(os, "packets out", c.sent);
   row(os, "filtered", c.filtered);
   row(os, "dropped", c.dropped_total());
+  if (c.truncated_packet_length) row(os, "(truncated: PacketLength)", c.truncated_packet_length);
+  if (c.truncated_mtu) row(os, "(truncated: output MTU)", c.truncated_mtu);
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
     if (c.dropped[i] == 0) continue;
     os << "    " << std::left << std::setw(22) << kDropReasonNames[i] << std::right << std::setw(14)

@@ -26,6 +26,9 @@ struct InputCounters {
   uint64_t sent_bytes = 0;  // bytes of what was sent, as sent (outer frames)
   uint64_t filtered = 0;
   std::array<uint64_t, kDropReasonCount + 1> dropped{};  // index 0 (kNone) stays 0
+  // Sent, but shortened (these are not ends of their own: a truncated packet is also sent).
+  uint64_t truncated_packet_length = 0;
+  uint64_t truncated_mtu = 0;
 
   void drop(DropReason r) noexcept { ++dropped[static_cast<size_t>(r)]; }
   uint64_t dropped_total() const noexcept {
@@ -40,6 +43,8 @@ struct InputCounters {
     sent_bytes += o.sent_bytes;
     filtered += o.filtered;
     for (size_t i = 0; i < dropped.size(); ++i) dropped[i] += o.dropped[i];
+    truncated_packet_length += o.truncated_packet_length;
+    truncated_mtu += o.truncated_mtu;
     return *this;
   }
 };

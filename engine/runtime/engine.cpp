@@ -229,6 +229,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       route.pipeline.outer = build_outer_template(tc);
       const size_t pout = static_cast<size_t>(out - cfg.ports.data());
       const EthdevInfo& info = output_info[static_cast<size_t>(output_index[pout])];
+      // The output's IP MTU bounds the outer packet: ours where configured, else the port's.
+      const uint32_t mtu = out->mtu ? out->mtu : (out->is_file() ? 0 : info.mtu);
+      if (mtu) route.pipeline.outer.max_ip_length = mtu;
+      route.pipeline.outer.truncate_to_mtu = out->oversize == Oversize::kTruncate;
       if (!out->is_file() && info.tx_ip_checksum && !route.pipeline.outer.ipv6) {
         route.pipeline.outer.ip_checksum_offload = true;
         route.tx_ip_checksum_offload = true;

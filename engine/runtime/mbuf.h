@@ -26,17 +26,19 @@ inline MbufMeta& mbuf_meta(rte_mbuf* m) noexcept {
   return *RTE_MBUF_DYNFIELD(m, g_mbuf_meta_offset, MbufMeta*);
 }
 
-// Single-segment mbufs only: file ports and the live RX path both produce them.
-inline PacketRef to_packet_ref(rte_mbuf* m) noexcept {
-  return PacketRef{rte_pktmbuf_mtod(m, uint8_t*), m->data_len, mbuf_meta(m).wire_len,
-                   m->data_off};
+// Single-segment mbufs only: file ports and the live RX path both produce them. Only file
+// ports fill MbufMeta (it lives in the mbuf's second cache line, which the live path leaves
+// alone): `file_meta` says which kind this mbuf is.
+inline PacketRef to_packet_ref(rte_mbuf* m, bool file_meta) noexcept {
+  return PacketRef{rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
+                   file_meta ? mbuf_meta(m).wire_len : m->data_len, m->data_off};
 }
 
-inline void apply_packet_ref(rte_mbuf* m, const PacketRef& p) noexcept {
+inline void apply_packet_ref(rte_mbuf* m, const PacketRef& p, bool file_meta) noexcept {
   m->data_off = static_cast<uint16_t>(p.headroom);
   m->data_len = static_cast<uint16_t>(p.len);
   m->pkt_len = p.len;
-  mbuf_meta(m).wire_len = p.wire_len;
+  if (file_meta) mbuf_meta(m).wire_len = p.wire_len;
 }
 
 }  // namespace mirrorpipe

@@ -66,20 +66,19 @@ struct Worker {
   // One packet through its route. Written once; the burst loop calls it per packet.
   inline void handle(rte_mbuf* m, const WorkerPlan::Rx& rx, const Route& route,
                      InputCounters& ic) {
-    PacketRef ref{rte_pktmbuf_mtod(m, uint8_t*), m->data_len,
-                  rx.file_meta ? mbuf_meta(m).wire_len : m->data_len, m->data_off};
+    PacketRef ref = to_packet_ref(m, rx.file_meta);
     const DropReason r = process_packet(route.pipeline, ref);
     if (r != DropReason::kNone) {
       ic.drop(r);
       rte_pktmbuf_free(m);
       return;
     }
-    m->data_off = static_cast<uint16_t>(ref.headroom);
-    m->data_len = static_cast<uint16_t>(ref.len);
-    m->pkt_len = ref.len;
-    if (rx.file_meta) {
-      mbuf_meta(m).wire_len = ref.wire_len;
-    } else if (route.stamp_file_meta) {
+    if (ref.flags) {
+      ic.truncated_packet_length += (ref.flags & PacketRef::kTruncatedPacketLength) != 0;
+      ic.truncated_mtu += (ref.flags & PacketRef::kTruncatedMtu) != 0;
+    }
+    apply_packet_ref(m, ref, rx.file_meta);
+    if (route.stamp_file_meta) {
       const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
       const uint64_t ns = plan.wall_base_ns + dt / plan.tsc_hz * 1000000000ull +
                           dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;

@@ -32,6 +32,10 @@ CASES = [
     ("vxlan-ipv6", dict(tunnel="vxlan", src="2600:1f18::1", dst="2600:1f18::2", vni=7, dscp=10)),
     ("vxlan-ipv6-nocsum", dict(tunnel="vxlan", src="fd00::1", dst="fd00::2", vni=8, nocsum=True)),
     ("vxlan-truncate", dict(tunnel="vxlan", src="172.31.0.238", dst="172.31.17.188", vni=1, plen=96)),
+    ("vxlan-mtu-truncate", dict(tunnel="vxlan", src="172.31.0.238", dst="172.31.17.188", vni=3, mtu=1500)),
+    ("vxlan-mtu-drop", dict(tunnel="vxlan", src="172.31.0.238", dst="172.31.17.188", vni=3, mtu=1500,
+                            oversize="drop")),
+    ("gwlb-mtu-truncate", dict(tunnel="gwlb", src="10.0.10.74", dst="10.0.8.64", eid=9, aid=9, mtu=576)),
     ("gwlb", dict(tunnel="gwlb", src="10.0.10.74", dst="10.0.8.64", eid=0x31E129CDC0CD8633,
                   aid=0x0102030405060708)),
     ("gwlb-truncate", dict(tunnel="gwlb", src="10.0.10.74", dst="10.0.8.64", eid=1, aid=2, plen=64,
@@ -70,7 +74,21 @@ def cli_args(o):
         a += ["--geneve-option", "0x%04x:%d:%s" % (cls, typ, data)]
     if "src_mac" in o:
         a += ["--src-mac", o["src_mac"], "--dst-mac", o["dst_mac"]]
+    if "mtu" in o:
+        a += ["--mtu", str(o["mtu"])]
+    if "oversize" in o:
+        a += ["--oversize", o["oversize"]]
     return a
+
+
+def ip_overhead(o):
+    """Outer IP header through the tunnel header: what the IP MTU must also hold."""
+    ip = 40 if ":" in o["src"] else 20
+    if o["tunnel"] == "vxlan":
+        return ip + 8 + 8
+    if o["tunnel"] == "gwlb":
+        return ip + 8 + 40
+    return ip + 8 + 8 + sum(4 + len(d) // 2 for _, _, d in o.get("options", []))
 
 
 def inner_l3(frame):
@@ -99,6 +117,11 @@ def expected(o, frame):
         payload = frame
     if "plen" in o:
         payload = payload[: o["plen"]]
+    # Never fragmented (RFC 7348 section 4.3): over the output's IP MTU, truncated or dropped.
+    if "mtu" in o and ip_overhead(o) + len(payload) > o["mtu"]:
+        if o.get("oversize") == "drop":
+            return "over_mtu"
+        payload = payload[: o["mtu"] - ip_overhead(o)]
     tos = o.get("dscp", 0) << 2
     ttl = o.get("ttl", 255)
     if v6:
@@ -132,8 +155,9 @@ def main():
         out, drops = [], {}
         for f in frames:
             b = expected(o, bytes(f))
-            if b is None:
-                drops["gwlb_not_ip"] = drops.get("gwlb_not_ip", 0) + 1
+            if b is None or isinstance(b, str):
+                reason = b or "gwlb_not_ip"
+                drops[reason] = drops.get(reason, 0) + 1
                 continue
             p = Ether(b)
             p.time = f.time

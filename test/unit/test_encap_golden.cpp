@@ -11,11 +11,11 @@ using namespace mirrorpipe::test;
 
 namespace {
 
-void check_golden(const std::string& name, const TunnelConfig& tc) {
+void check_golden_template(const std::string& name, const OuterTemplate& t) {
   const auto input = read_pcap(source_path("pcaps/sample-mix.pcap"));
   const auto expected = read_pcap(source_path("test/golden/encap-" + name + ".pcap"));
   PipelineConfig cfg;
-  cfg.outer = build_outer_template(tc);
+  cfg.outer = t;
   size_t e = 0;
   for (size_t i = 0; i < input.size(); ++i) {
     Buffer buf(input[i]);
@@ -29,6 +29,10 @@ void check_golden(const std::string& name, const TunnelConfig& tc) {
     ++e;
   }
   CHECK(e == expected.size());
+}
+
+void check_golden(const std::string& name, const TunnelConfig& tc) {
+  check_golden_template(name, build_outer_template(tc));
 }
 
 TunnelConfig base(TunnelKind kind, const char* src, const char* dst) {
@@ -81,6 +85,44 @@ TEST_CASE("golden: VXLAN with PacketLength truncation") {
   c.vni = 1;
   c.packet_length = 96;
   check_golden("vxlan-truncate", c);
+}
+
+TEST_CASE("golden: VXLAN truncated to the output MTU, and dropped over it") {
+  auto c = base(TunnelKind::kVxlan, "172.31.0.238", "172.31.17.188");
+  c.vni = 3;
+  auto t = build_outer_template(c);
+  t.max_ip_length = 1500;
+  check_golden_template("vxlan-mtu-truncate", t);
+  t.truncate_to_mtu = false;
+  check_golden_template("vxlan-mtu-drop", t);
+}
+
+TEST_CASE("golden: GWLB truncated to a 576-byte MTU") {
+  auto c = base(TunnelKind::kGwlb, "10.0.10.74", "10.0.8.64");
+  c.gwlb_endpoint_id = 9;
+  c.gwlb_attachment_id = 9;
+  auto t = build_outer_template(c);
+  t.max_ip_length = 576;
+  check_golden_template("gwlb-mtu-truncate", t);
+}
+
+TEST_CASE("encap: truncation is flagged, by PacketLength or by MTU") {
+  const auto input = read_pcap(source_path("pcaps/sample-mix.pcap"));
+  const Record& jumbo = input.back();  // the 9000-byte frame
+  REQUIRE(jumbo.bytes.size() == 9000);
+  auto c = base(TunnelKind::kVxlan, "10.0.0.1", "10.0.0.2");
+  c.packet_length = 8000;
+  auto t = build_outer_template(c);
+  t.max_ip_length = 1500;
+  PipelineConfig cfg;
+  cfg.outer = t;
+  Buffer b(jumbo);
+  REQUIRE(process_packet(cfg, b.ref) == DropReason::kNone);
+  CHECK(b.ref.flags == (PacketRef::kTruncatedPacketLength | PacketRef::kTruncatedMtu));
+  CHECK(b.ref.len == 14 + 1500);
+  Buffer small(input[0]);
+  REQUIRE(process_packet(cfg, small.ref) == DropReason::kNone);
+  CHECK(small.ref.flags == 0);
 }
 
 TEST_CASE("golden: GWLB Geneve") {
