@@ -33,7 +33,7 @@ std::string describe(const toml::node& n) {
   } else if (n.is_table()) {
     os << "a table";
   } else if (n.is_array()) {
-    os << "an array";
+    os << *n.as_array();
   } else {
     n.visit([&](const auto& v) {
       if constexpr (toml::is_value<decltype(v)>) os << v;
@@ -374,6 +374,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
   Table top(root, "", path);
+  top.reject_unknown({"engine", "eal", "decap", "ports", "targets", "routes"});
   if (auto e = sub_table(top, "engine")) {
     cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
     for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
@@ -457,7 +458,6 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       throw ConfigError(os.str());
     }
   }
-  top.reject_unknown({"engine", "eal", "decap", "ports", "targets", "routes"});
   return cfg;
 }
 
