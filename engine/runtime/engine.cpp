@@ -132,7 +132,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   if (any_ethdev) {
     uint64_t n = cfg.mbufs ? cfg.mbufs : ring_mbufs + nworkers * (kBurstSize + 64 * kMaxPorts + 512) + 4096;
     n = std::min<uint64_t>(n, 1u << 24);
-    const uint32_t room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, max_frame);
+    // Whole kilobytes: af_packet, for one, wants room for its whole framesz (e.g. 10240).
+    const uint32_t room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, (max_frame + 1023) / 1024 * 1024);
     pool = rte_pktmbuf_pool_create("mp_engine", static_cast<unsigned>(n), 256, 0,
                                    static_cast<uint16_t>(room), rte_socket_id());
     if (!pool) {

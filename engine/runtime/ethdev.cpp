@@ -105,9 +105,12 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
   if (rc != 0) fail(p, "configuration refused", rc);
   if (p.mtu) {
     rc = rte_eth_dev_set_mtu(id, static_cast<uint16_t>(p.mtu));
-    if (rc == -ENOTSUP) {
-      // Virtual devices (net_pcap, net_null) have no MTU to set: the buffers are sized for it.
-      info.notes.push_back("takes no MTU setting; buffers are sized for MTU " + std::to_string(p.mtu));
+    if (rc != 0 && !is_pci_address(p.devargs)) {
+      // Virtual devices have no MTU to set (net_pcap, net_null) or report a fixed 1518-byte
+      // limit that their buffers do not have (net_af_packet: framesz rules): the mbufs are
+      // sized for the configured MTU, and the outer packets are bounded by it.
+      info.notes.push_back("takes no MTU setting (" + std::string(rte_strerror(-rc)) +
+                           "); buffers are sized for MTU " + std::to_string(p.mtu));
     } else if (rc != 0) {
       fail(p, "MTU " + std::to_string(p.mtu) + " refused", rc);
     }
