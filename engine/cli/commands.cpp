@@ -16,6 +16,7 @@
 #include "engine/config/config.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/engine.h"
+#include "engine/runtime/telemetry.h"
 
 namespace mirrorpipe {
 namespace {
@@ -233,6 +234,44 @@ int run_file_mode(const std::string& command, const CommonOptions& io, const Eng
   return kExitOk;
 }
 
+// `mirrorpipe stats`: the counters of a running engine, read over its telemetry socket.
+int print_live_stats(const std::string& prefix, bool as_json) {
+  TelemetryClient client(prefix);
+  auto reply = [&](const std::string& cmd) {
+    const auto j = nlohmann::json::parse(client.ask(cmd));
+    return j.begin().value();  // {"<command>": value}
+  };
+  nlohmann::json all;
+  all["stats"] = reply("/mirrorpipe/stats");
+  all["workers"] = reply("/mirrorpipe/workers");
+  for (const auto& name : reply("/mirrorpipe/inputs")) {
+    all["inputs"][name.get<std::string>()] = reply("/mirrorpipe/input," + name.get<std::string>());
+  }
+  for (const auto& name : reply("/mirrorpipe/outputs")) {
+    all["outputs"][name.get<std::string>()] = reply("/mirrorpipe/output," + name.get<std::string>());
+  }
+  if (as_json) {
+    std::cout << all.dump(2) << "\n";
+    return kExitOk;
+  }
+  auto show = [](const std::string& title, const nlohmann::json& c) {
+    std::cout << title << ": " << c["packets_in"] << " in, " << c["packets_out"] << " out, "
+              << c["filtered"] << " filtered, " << c["dropped_total"] << " dropped\n";
+    for (auto it = c.begin(); it != c.end(); ++it) {
+      if (it.key().rfind("dropped_", 0) == 0 && it.key() != "dropped_total" && it.value().get<uint64_t>() != 0) {
+        std::cout << "    " << it.key().substr(8) << ": " << it.value() << "\n";
+      }
+    }
+  };
+  show("total (uptime " + std::to_string(all["stats"]["uptime_ms"].get<uint64_t>() / 1000) + " s)", all["stats"]);
+  for (auto& [name, c] : all["inputs"].items()) show("input " + name, c);
+  for (auto& [name, c] : all["outputs"].items()) {
+    std::cout << "output " << name << ": " << c["packets"] << " packets, " << c["bytes"] << " bytes\n";
+  }
+  std::cout << "per worker (packets in): " << all["workers"].dump() << "\n";
+  return kExitOk;
+}
+
 void add_common(CLI::App* app, CommonOptions& io) {
   app->add_option("-r,--read", io.input, "input capture (pcap or pcapng, Ethernet)")
       ->required()
@@ -312,9 +351,9 @@ int run_cli(int argc, char** argv) {
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "encap" && first != "decap" && first != "run" &&
-      first != "check") {
+      first != "check" && first != "stats") {
     std::cerr << "mirrorpipe: unknown command '" << first
-              << "' (expected run, check, encap or decap; see --help)\n";
+              << "' (expected run, check, stats, encap or decap; see --help)\n";
     return kExitUsage;
   }
   std::string config_path;
@@ -325,6 +364,11 @@ int run_cli(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate a configuration file without starting anything");
   check->add_option("-c,--config", config_path, "configuration file (TOML)")->required();
   (void)run;
+  std::string stats_prefix = "rte";
+  bool stats_json = false;
+  auto* stats = app.add_subcommand("stats", "print the counters of a running engine (over DPDK telemetry)");
+  stats->add_option("--file-prefix", stats_prefix, "the engine's EAL --file-prefix")->capture_default_str();
+  stats->add_flag("--json", stats_json, "print the raw replies as one JSON object");
 
   try {
     app.parse(argc, argv);
@@ -360,6 +404,7 @@ int run_cli(int argc, char** argv) {
                 << " targets, " << cfg.routes.size() << " routes, " << cfg.workers << " workers\n";
       return kExitOk;
     }
+    if (stats->parsed()) return print_live_stats(stats_prefix, stats_json);
     const EngineConfig cfg = load_config(config_path);
     install_stop_signals();
     RunOptions opts;

@@ -19,6 +19,7 @@
 #include "engine/runtime/eal.h"
 #include "engine/runtime/ethdev.h"
 #include "engine/runtime/file_port.h"
+#include "engine/runtime/telemetry.h"
 #include "engine/runtime/worker.h"
 
 namespace mirrorpipe {
@@ -99,6 +100,7 @@ std::vector<std::string> engine_eal_args(const EngineConfig& cfg, bool file_mode
 
 EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::atomic<bool>& stop) {
   eal_init(engine_eal_args(cfg, opts.file_mode_eal));
+  telemetry_register();
 
   // Workers: lcores other than main. None (file mode): the one worker runs on the main lcore.
   std::vector<unsigned> lcores;
@@ -274,6 +276,17 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     // A worker with no RX queue (more workers than an input has queues) would spin on nothing.
     slots.push_back(std::move(s));
   }
+
+  TelemetryView view;
+  view.inputs = input_names;
+  view.outputs = output_names;
+  for (const auto& [name, info] : ethdevs) view.ethdevs.emplace_back(name, info.port_id);
+  for (auto& s : slots) view.published.push_back(&s->published);
+  view.start_tsc = rte_get_tsc_cycles();
+  telemetry_attach(&view);
+  struct Detach {
+    ~Detach() { telemetry_detach(); }
+  } detach_on_exit;
 
   const auto t0 = std::chrono::steady_clock::now();
   if (inline_worker) {

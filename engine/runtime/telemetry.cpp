@@ -1,0 +1,193 @@
+#include "engine/runtime/telemetry.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+namespace mirrorpipe {
+namespace {
+
+std::mutex g_mutex;  // held by a telemetry callback while it reads, and by attach/detach
+const TelemetryView* g_view = nullptr;
+
+InputCounters sum_inputs(const TelemetryView& v, int only = -1) {
+  InputCounters total;
+  for (const WorkerStats* p : v.published) {
+    WorkerStats ws;
+    load_stats(*p, ws);
+    for (size_t i = 0; i < v.inputs.size(); ++i) {
+      if (only < 0 || static_cast<size_t>(only) == i) total += ws.inputs[i];
+    }
+  }
+  return total;
+}
+
+void put_counters(rte_tel_data* d, const InputCounters& c) {
+  rte_tel_data_add_dict_u64(d, "packets_in", c.rx);
+  rte_tel_data_add_dict_u64(d, "packets_out", c.sent);
+  rte_tel_data_add_dict_u64(d, "filtered", c.filtered);
+  rte_tel_data_add_dict_u64(d, "dropped_total", c.dropped_total());
+  rte_tel_data_add_dict_u64(d, "bytes_in", c.rx_bytes);
+  rte_tel_data_add_dict_u64(d, "bytes_out", c.sent_bytes);
+  rte_tel_data_add_dict_u64(d, "truncated_packet_length", c.truncated_packet_length);
+  rte_tel_data_add_dict_u64(d, "truncated_mtu", c.truncated_mtu);
+  for (size_t i = 1; i <= kDropReasonCount; ++i) {
+    const std::string key = "dropped_" + std::string(kDropReasonNames[i]);
+    rte_tel_data_add_dict_u64(d, key.c_str(), c.dropped[i]);
+  }
+}
+
+int index_of(const std::vector<std::string>& names, const char* params) {
+  if (!params) return -1;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == params) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int cmd_stats(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view) return -1;
+  rte_tel_data_start_dict(d);
+  put_counters(d, sum_inputs(*g_view));
+  rte_tel_data_add_dict_u64(d, "workers", g_view->published.size());
+  rte_tel_data_add_dict_u64(d, "uptime_ms", (rte_get_tsc_cycles() - g_view->start_tsc) * 1000 / rte_get_tsc_hz());
+  return 0;
+}
+
+int list(const std::vector<std::string>& names, rte_tel_data* d) {
+  rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+  for (const auto& n : names) rte_tel_data_add_array_string(d, n.c_str());
+  return 0;
+}
+
+int cmd_inputs(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  return g_view ? list(g_view->inputs, d) : -1;
+}
+
+int cmd_input(const char*, const char* params, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view) return -1;
+  const int i = index_of(g_view->inputs, params);
+  if (i < 0) return -1;
+  rte_tel_data_start_dict(d);
+  put_counters(d, sum_inputs(*g_view, i));
+  return 0;
+}
+
+int cmd_outputs(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  return g_view ? list(g_view->outputs, d) : -1;
+}
+
+int cmd_output(const char*, const char* params, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view) return -1;
+  const int o = index_of(g_view->outputs, params);
+  if (o < 0) return -1;
+  OutputCounters total;
+  for (const WorkerStats* p : g_view->published) {
+    WorkerStats ws;
+    load_stats(*p, ws);
+    total += ws.outputs[static_cast<size_t>(o)];
+  }
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "packets", total.tx);
+  rte_tel_data_add_dict_u64(d, "bytes", total.tx_bytes);
+  return 0;
+}
+
+int cmd_workers(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view) return -1;
+  rte_tel_data_start_array(d, RTE_TEL_U64_VAL);
+  for (const WorkerStats* p : g_view->published) {
+    WorkerStats ws;
+    load_stats(*p, ws);
+    uint64_t rx = 0;
+    for (size_t i = 0; i < g_view->inputs.size(); ++i) rx += ws.inputs[i].rx;
+    rte_tel_data_add_array_u64(d, rx);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void telemetry_register() {
+  rte_telemetry_register_cmd("/mirrorpipe/stats", cmd_stats,
+                             "Totals over all inputs: packets in/out, filtered, drops by reason. No parameters");
+  rte_telemetry_register_cmd("/mirrorpipe/inputs", cmd_inputs, "Names of the input ports. No parameters");
+  rte_telemetry_register_cmd("/mirrorpipe/input", cmd_input, "One input's counters. Parameter: input name");
+  rte_telemetry_register_cmd("/mirrorpipe/outputs", cmd_outputs, "Names of the output ports. No parameters");
+  rte_telemetry_register_cmd("/mirrorpipe/output", cmd_output, "One output's counters. Parameter: output name");
+  rte_telemetry_register_cmd("/mirrorpipe/workers", cmd_workers, "Packets received by each worker. No parameters");
+}
+
+void telemetry_attach(const TelemetryView* view) {
+  std::lock_guard lock(g_mutex);
+  g_view = view;
+}
+
+void telemetry_detach() {
+  std::lock_guard lock(g_mutex);
+  g_view = nullptr;
+}
+
+namespace {
+
+std::string socket_path(const std::string& prefix) {
+  // The EAL's runtime directory: /var/run/dpdk/<prefix> for root, else under XDG_RUNTIME_DIR.
+  std::string base = "/var/run";
+  if (getuid() != 0) {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    base = xdg ? xdg : "/tmp";
+  }
+  return base + "/dpdk/" + prefix + "/dpdk_telemetry.v2";
+}
+
+}  // namespace
+
+TelemetryClient::TelemetryClient(const std::string& prefix) {
+  const std::string path = socket_path(prefix);
+  fd_ = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  if (fd_ < 0) throw std::runtime_error("telemetry: cannot create a socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd_);
+    fd_ = -1;
+    throw std::runtime_error("no running mirrorpipe engine with EAL file prefix '" + prefix +
+                             "' (no telemetry socket at " + path + ")");
+  }
+  std::string greeting(4096, '\0');
+  if (recv(fd_, greeting.data(), greeting.size(), 0) <= 0) {
+    close(fd_);
+    fd_ = -1;
+    throw std::runtime_error("telemetry: the engine sent no greeting");
+  }
+}
+
+TelemetryClient::~TelemetryClient() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string TelemetryClient::ask(const std::string& command) {
+  if (send(fd_, command.data(), command.size(), 0) < 0) throw std::runtime_error("telemetry: send failed");
+  std::string buf(1 << 16, '\0');
+  const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+  if (n <= 0) throw std::runtime_error("telemetry: no reply to " + command);
+  buf.resize(static_cast<size_t>(n));
+  return buf;
+}
+
+}  // namespace mirrorpipe

@@ -1,0 +1,43 @@
+// Counters over DPDK telemetry: /mirrorpipe/... commands on the EAL's telemetry socket, read
+// with dpdk-telemetry.py or `mirrorpipe stats`. Control path: the telemetry thread reads the
+// counters the workers publish, never the workers' own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/pipeline/counters.h"
+
+namespace mirrorpipe {
+
+// What a running engine shows. The engine attaches it while it runs and detaches it before
+// the memory behind it goes away.
+struct TelemetryView {
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::vector<std::pair<std::string, uint16_t>> ethdevs;  // name, DPDK port id
+  std::vector<const WorkerStats*> published;             // one per worker
+  uint64_t start_tsc = 0;
+};
+
+// Registers the /mirrorpipe commands; once, after the EAL has started.
+void telemetry_register();
+void telemetry_attach(const TelemetryView* view);
+void telemetry_detach();
+
+// The client side: a connection to a running engine's telemetry socket (EAL file prefix
+// `prefix`). ask() sends one command and returns the JSON reply. Throws std::runtime_error.
+class TelemetryClient {
+ public:
+  explicit TelemetryClient(const std::string& prefix);
+  ~TelemetryClient();
+  TelemetryClient(const TelemetryClient&) = delete;
+  TelemetryClient& operator=(const TelemetryClient&) = delete;
+  std::string ask(const std::string& command);
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace mirrorpipe
