@@ -168,8 +168,10 @@ void write_stats(const std::string& where, const nlohmann::json& j) {
 }
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_reload_signal(int) { g_reload.store(true, std::memory_order_relaxed); }
 
 void install_stop_signals() {
   struct sigaction sa {};
@@ -177,6 +179,10 @@ void install_stop_signals() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = on_reload_signal;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
 }
 
 // File mode is the engine with two capture-file ports and one route: the same workers, the
@@ -408,6 +414,7 @@ int run_cli(int argc, char** argv) {
     const EngineConfig cfg = load_config(config_path);
     install_stop_signals();
     RunOptions opts;
+    opts.reload = &g_reload;
     const EngineReport rep = run_engine(cfg, opts, g_stop);
     std::cout << "mirrorpipe run: " << (g_stop.load() ? "stopped" : "inputs ended") << " after "
               << rep.seconds << " s\n";

@@ -94,6 +94,11 @@ struct EngineConfig {
   const TargetConfig* target(const std::string& name) const;
 };
 
+// What a reload (SIGHUP) may change while traffic flows: each target's tunnel settings, the
+// decap settings and the summary interval. Returns "" when `next` only changes those, else a
+// message naming the first setting that cannot change live.
+std::string live_change_refusal(const EngineConfig& running, const EngineConfig& next);
+
 // Reads and validates a configuration file. Throws ConfigError with file, line and key.
 EngineConfig load_config(const std::string& path);
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "engine/config/config.h"
 
@@ -462,6 +463,49 @@ EngineConfig load(const toml::table& root, const std::string& path) {
 }
 
 }  // namespace
+
+namespace {
+
+bool same_port(const PortConfig& a, const PortConfig& b) {
+  auto key = [](const PortConfig& p) {
+    return std::tie(p.name, p.role, p.devargs, p.file, p.mtu, p.queues, p.rx_ring, p.tx_ring,
+                    p.oversize, p.pace, p.pace_pps);
+  };
+  auto addr = [](const std::optional<IpAddress>& ip) {
+    return ip ? std::make_pair(ip->v6, ip->bytes) : std::make_pair(false, std::array<uint8_t, 16>{});
+  };
+  return key(a) == key(b) && a.mac == b.mac && a.next_hop_mac == b.next_hop_mac && addr(a.ip) == addr(b.ip);
+}
+
+}  // namespace
+
+std::string live_change_refusal(const EngineConfig& a, const EngineConfig& b) {
+  const std::string restart = " cannot change while running (restart the engine to change it)";
+  if (a.eal_args != b.eal_args) return "eal.args" + restart;
+  if (a.workers != b.workers || a.worker_cores != b.worker_cores || a.main_core != b.main_core) {
+    return "engine.workers, worker_cores and main_core" + restart;
+  }
+  if (a.mbufs != b.mbufs || a.tx_flush_us != b.tx_flush_us) return "engine.mbufs and tx_flush_us" + restart;
+  if (a.ports.size() != b.ports.size()) return "the set of [[ports]]" + restart;
+  for (size_t i = 0; i < a.ports.size(); ++i) {
+    if (!same_port(a.ports[i], b.ports[i])) return "ports[" + std::to_string(i) + "] ('" + a.ports[i].name + "')" + restart;
+  }
+  if (a.targets.size() != b.targets.size()) return "the set of [[targets]]" + restart;
+  for (size_t i = 0; i < a.targets.size(); ++i) {
+    if (a.targets[i].name != b.targets[i].name || a.targets[i].output != b.targets[i].output) {
+      return "targets[" + std::to_string(i) + "].name and output" + restart;
+    }
+  }
+  if (a.routes.size() != b.routes.size()) return "the set of [[routes]]" + restart;
+  for (size_t i = 0; i < a.routes.size(); ++i) {
+    const auto& x = a.routes[i];
+    const auto& y = b.routes[i];
+    if (x.input != y.input || x.target != y.target || x.output != y.output) {
+      return "routes[" + std::to_string(i) + "]" + restart;
+    }
+  }
+  return "";
+}
 
 EngineConfig load_config_text(const std::string& text, const std::string& path) {
   toml::table root;

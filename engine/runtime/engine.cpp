@@ -48,6 +48,7 @@ uint64_t wall_clock_ns() {
 struct WorkerSlot {
   WorkerPlan plan;
   WorkerStats published{};
+  std::atomic<uint64_t> seen_generation{0};
   const std::atomic<bool>* stop = nullptr;
   std::exception_ptr error;
 };
@@ -215,45 +216,49 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     }
   }
 
-  // Routes, by input index.
-  std::vector<Route> routes(input_names.size());
-  for (const auto& r : cfg.routes) {
-    const size_t pin = static_cast<size_t>(std::find_if(cfg.ports.begin(), cfg.ports.end(),
-                                                        [&](const PortConfig& p) { return p.name == r.input; }) -
-                                           cfg.ports.begin());
-    Route& route = routes[static_cast<size_t>(input_index[pin])];
-    std::string out_name = r.output;
-    if (!r.target.empty()) {
-      const TargetConfig* t = cfg.target(r.target);
-      out_name = t->output;
-      route.pipeline.mode = PipelineMode::kEncap;
-      TunnelConfig tc = t->tunnel;
-      const PortConfig* out = cfg.port(out_name);
-      route.pipeline.outer = build_outer_template(tc);
-      const size_t pout = static_cast<size_t>(out - cfg.ports.data());
-      const EthdevInfo& info = output_info[static_cast<size_t>(output_index[pout])];
-      // The output's IP MTU bounds the outer packet: ours where configured, else the port's.
-      const uint32_t mtu = out->mtu ? out->mtu : (out->is_file() ? 0 : info.mtu);
-      if (mtu) route.pipeline.outer.max_ip_length = mtu;
-      route.pipeline.outer.truncate_to_mtu = out->oversize == Oversize::kTruncate;
-      if (!out->is_file() && info.tx_ip_checksum && !route.pipeline.outer.ipv6) {
-        route.pipeline.outer.ip_checksum_offload = true;
-        route.tx_ip_checksum_offload = true;
+  // Routes, by input index; rebuilt from a new configuration on reload.
+  auto build_routes = [&](const EngineConfig& c) {
+    auto routes = std::make_unique<std::vector<Route>>(input_names.size());
+    for (const auto& r : c.routes) {
+      const size_t pin = static_cast<size_t>(c.port(r.input) - c.ports.data());
+      Route& route = (*routes)[static_cast<size_t>(input_index[pin])];
+      std::string out_name = r.output;
+      if (!r.target.empty()) {
+        const TargetConfig* t = c.target(r.target);
+        out_name = t->output;
+        route.pipeline.mode = PipelineMode::kEncap;
+        route.pipeline.outer = build_outer_template(t->tunnel);
+        const PortConfig* out = c.port(out_name);
+        const size_t pout = static_cast<size_t>(out - c.ports.data());
+        const EthdevInfo& info = output_info[static_cast<size_t>(output_index[pout])];
+        // The output's IP MTU bounds the outer packet: ours where configured, else the port's.
+        const uint32_t mtu = out->mtu ? out->mtu : (out->is_file() ? 0 : info.mtu);
+        if (mtu) route.pipeline.outer.max_ip_length = mtu;
+        route.pipeline.outer.truncate_to_mtu = out->oversize == Oversize::kTruncate;
+        if (!out->is_file() && info.tx_ip_checksum && !route.pipeline.outer.ipv6) {
+          route.pipeline.outer.ip_checksum_offload = true;
+          route.tx_ip_checksum_offload = true;
+        }
+        if (!out->is_file() && info.tx_udp_checksum && route.pipeline.outer.udp_checksum) {
+          route.pipeline.outer.udp_checksum_offload = true;
+          route.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
+          route.tx_udp_checksum_offload = true;
+        }
+      } else {
+        route.pipeline.mode = PipelineMode::kDecap;
+        route.pipeline.decap = c.decap;
       }
-      if (!out->is_file() && info.tx_udp_checksum && route.pipeline.outer.udp_checksum) {
-        route.pipeline.outer.udp_checksum_offload = true;
-        route.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
-        route.tx_udp_checksum_offload = true;
-      }
-    } else {
-      route.pipeline.mode = PipelineMode::kDecap;
-      route.pipeline.decap = cfg.decap;
+      const PortConfig* out = c.port(out_name);
+      const size_t pout = static_cast<size_t>(out - c.ports.data());
+      route.output = static_cast<uint16_t>(output_index[pout]);
+      route.stamp_file_meta = out->is_file() && !input_file[static_cast<size_t>(input_index[pin])];
     }
-    const PortConfig* out = cfg.port(out_name);
-    const size_t pout = static_cast<size_t>(out - cfg.ports.data());
-    route.output = static_cast<uint16_t>(output_index[pout]);
-    route.stamp_file_meta = out->is_file() && !input_file[static_cast<size_t>(input_index[pin])];
-  }
+    return routes;
+  };
+  std::vector<std::unique_ptr<std::vector<Route>>> route_versions;
+  route_versions.push_back(build_routes(cfg));
+  RouteTable table;
+  table.current.store(route_versions.back().get(), std::memory_order_release);
 
   // One plan per worker: queue w of every input and output.
   const uint64_t hz = rte_get_tsc_hz();
@@ -267,7 +272,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       }
     }
     for (auto& q : output_queues) s->plan.tx.push_back(q[w]);
-    s->plan.routes = &routes;
+    s->plan.routes = &table;
+    s->plan.seen_generation = &s->seen_generation;
     s->plan.flush_cycles = hz * cfg.tx_flush_us / 1000000;
     s->plan.publish_cycles = hz / 100;
     s->plan.wall_base_ns = wall_clock_ns();
@@ -296,10 +302,35 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       const int rc = rte_eal_remote_launch(worker_main, slots[w].get(), lcores[w]);
       if (rc != 0) throw std::runtime_error("cannot launch worker " + std::to_string(w));
     }
+    // SIGHUP: a new configuration, if it changes only what may change live, is built into a
+    // new route snapshot and published; the old one is freed once every worker has moved on.
+    double stats_interval_s = cfg.stats_interval_s;
+    EngineConfig running = cfg;
+    auto reload = [&]() {
+      try {
+        EngineConfig next = load_config(cfg.path);
+        const std::string refusal = live_change_refusal(running, next);
+        if (!refusal.empty()) {
+          std::printf("reload refused: %s; still running the previous configuration\n", refusal.c_str());
+          std::fflush(stdout);
+          return;
+        }
+        route_versions.push_back(build_routes(next));
+        table.current.store(route_versions.back().get(), std::memory_order_release);
+        table.generation.fetch_add(1, std::memory_order_acq_rel);
+        stats_interval_s = next.stats_interval_s;
+        running = std::move(next);
+        std::printf("reloaded %s (generation %llu)\n", cfg.path.c_str(),
+                    static_cast<unsigned long long>(table.generation.load()));
+      } catch (const std::exception& e) {
+        std::printf("reload refused: %s; still running the previous configuration\n", e.what());
+      }
+      std::fflush(stdout);
+    };
     // Control loop: periodic summary until every worker has returned.
     InputCounters last{};
     auto last_t = t0;
-    double next_summary = cfg.stats_interval_s;
+    double next_summary = stats_interval_s;
     for (;;) {
       bool running = false;
       for (uint32_t w = 0; w < nworkers; ++w) {
@@ -307,10 +338,24 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       }
       if (!running) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (opts.reload && opts.reload->exchange(false)) reload();
+      // Free route snapshots that no running worker can still hold.
+      while (route_versions.size() > 1) {
+        const uint64_t g = table.generation.load(std::memory_order_acquire);
+        bool all_seen = true;
+        for (uint32_t w = 0; w < nworkers; ++w) {
+          if (rte_eal_get_lcore_state(lcores[w]) == RUNNING &&
+              slots[w]->seen_generation.load(std::memory_order_acquire) < g) {
+            all_seen = false;
+          }
+        }
+        if (!all_seen) break;
+        route_versions.erase(route_versions.begin(), route_versions.end() - 1);
+      }
       const auto now = std::chrono::steady_clock::now();
       const double el = std::chrono::duration<double>(now - t0).count();
-      if (opts.periodic_summary && cfg.stats_interval_s > 0 && el >= next_summary) {
-        next_summary += cfg.stats_interval_s;
+      if (opts.periodic_summary && stats_interval_s > 0 && el >= next_summary) {
+        next_summary = el + stats_interval_s;
         InputCounters tot;
         for (auto& s : slots) {
           WorkerStats ws;

@@ -47,6 +47,7 @@ struct EngineReport {
 struct RunOptions {
   bool periodic_summary = true;  // one line per stats interval on stdout
   bool file_mode_eal = false;    // EAL without hugepages, PCI or shared files (encap/decap)
+  std::atomic<bool>* reload = nullptr;  // set (by SIGHUP): reload the configuration file
 };
 
 // Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws

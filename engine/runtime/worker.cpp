@@ -94,7 +94,7 @@ struct Worker {
     enqueue(route.output, m, rx.input);
   }
 
-  uint16_t poll(const WorkerPlan::Rx& rx) {
+  uint16_t poll(const WorkerPlan::Rx& rx, const std::vector<Route>& routes) {
     rte_mbuf* pkts[kBurstSize];
     InputCounters& ic = stats.inputs[rx.input];
     const uint16_t n = rx.port->rx_burst(pkts, kBurstSize, ic);
@@ -102,7 +102,7 @@ struct Worker {
     if (n == 0) return 0;
     ++stats.busy_polls;
     ic.rx += n;
-    const Route& route = (*plan.routes)[rx.input];
+    const Route& route = routes[rx.input];
     for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (uint16_t i = 0; i < n; ++i) {
       if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
@@ -121,10 +121,11 @@ void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomi
   uint64_t last_publish = last_flush;
   for (uint64_t loop = 0;; ++loop) {
     bool all_finished = true;
+    const std::vector<Route>& routes = *plan.routes->current.load(std::memory_order_acquire);
     for (const auto& rx : plan.rx) {
       if (rx.port->finished()) continue;
       all_finished = false;
-      w.poll(rx);
+      w.poll(rx, routes);
     }
     if (all_finished) break;
     // Housekeeping every 16 loops: TX buffers flushed on a timer, counters published, stop.
@@ -138,6 +139,9 @@ void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomi
         publish_stats(w.stats, published);
         last_publish = now;
       }
+      // Quiescent point: no route snapshot is held across it (see RouteTable).
+      plan.seen_generation->store(plan.routes->generation.load(std::memory_order_acquire),
+                                  std::memory_order_release);
       if (stop.load(std::memory_order_relaxed)) break;
     }
   }

@@ -25,6 +25,18 @@ struct Route {
   bool tx_udp_checksum_offload = false; // ... and the outer UDP checksum
 };
 
+// The routes the workers use, replaced as a whole on reload (SIGHUP).
+//
+// Publication: the control thread stores a new `current` (release) and then increments
+// `generation`. Adoption: a worker loads `current` (acquire) once per RX burst and uses that
+// snapshot for the whole burst; between bursts (its quiescent point) it stores the generation
+// it has seen into its `seen_generation`. Once every running worker has seen the new
+// generation, no worker can still hold the old snapshot and the control thread frees it.
+struct RouteTable {
+  std::atomic<const std::vector<Route>*> current{nullptr};
+  std::atomic<uint64_t> generation{0};
+};
+
 // Everything one worker touches, built on the control path before it starts.
 struct WorkerPlan {
   struct Rx {
@@ -34,7 +46,8 @@ struct WorkerPlan {
   };
   std::vector<Rx> rx;
   std::vector<TxPort*> tx;            // by output index
-  const std::vector<Route>* routes;   // by input index
+  const RouteTable* routes = nullptr;  // by input index
+  std::atomic<uint64_t>* seen_generation = nullptr;  // this worker's, read by the control thread
   uint64_t flush_cycles = 0;          // TX buffers flush at least this often (TSC cycles)
   uint64_t publish_cycles = 0;        // counters are published this often
   // Wall clock for packets a live input sends to a file output: ns = base_ns + tsc delta.
