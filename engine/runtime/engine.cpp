@@ -194,7 +194,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       tx_owned.push_back(std::make_unique<PcapWriter>(p.file, inputs_nano));
       queues[0] = tx_owned.back().get();
     } else {
-      info = ethdev_open(p, 0, static_cast<uint16_t>(nworkers), pool, true);
+      // As many RX queues as TX queues: some drivers (net_tap) insist; nothing polls them yet.
+      info = ethdev_open(p, static_cast<uint16_t>(nworkers), static_cast<uint16_t>(nworkers), pool, true);
       for (uint16_t w = 0; w < nworkers; ++w) {
         tx_owned.push_back(std::make_unique<EthdevTx>(info.port_id, w));
         queues[w] = tx_owned.back().get();

@@ -52,8 +52,10 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
   if (rc != 0) fail(p, "cannot read device information", rc);
   info.driver = dev.driver_name ? dev.driver_name : "?";
   if (rx_queues > dev.max_rx_queues) {
-    info.notes.push_back("has " + std::to_string(dev.max_rx_queues) + " RX queues, not " +
-                         std::to_string(rx_queues));
+    if (p.role != PortRole::kOutput) {
+      info.notes.push_back("has " + std::to_string(dev.max_rx_queues) + " RX queues, not " +
+                           std::to_string(rx_queues));
+    }
     rx_queues = dev.max_rx_queues;
   }
   if (tx_queues > dev.max_tx_queues) {

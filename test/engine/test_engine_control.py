@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Operating a running engine: telemetry, SIGHUP reload under traffic, SIGINT.
 
-The engine replays the sample forever (net_pcap infinite_rx) into a net_pcap output. While it
-runs: `mirrorpipe stats` and DPDK's own dpdk-telemetry.py (an independent client) read its
+The engine replays the sample, repeated 1500 times (40,500 frames), at 8,000 packets per second
+from a capture-file port into a net_pcap output. While it runs: `mirrorpipe stats` and DPDK's own dpdk-telemetry.py (an independent client) read its
 counters; a SIGHUP with a new VNI is adopted with a clean cut (every packet before it carries
 the old VNI, every packet after it the new one); a SIGHUP that changes a port, and one with a
 syntax error, are refused with a message while traffic goes on; SIGINT stops it with exit 0
@@ -34,9 +34,17 @@ def wait_for(pred, seconds):
 def main():
     binary, src = sys.argv[1], sys.argv[2]
     c = Checker("engine control")
-    sample = os.path.join(src, "pcaps/sample-mix.pcap")
     prefix = "mptest%d" % os.getpid()
     with tempfile.TemporaryDirectory() as tmp:
+        import struct
+        from scapy.utils import RawPcapReader
+        sample = os.path.join(tmp, "long.pcap")
+        frames = [bytes(d) for d, _ in RawPcapReader(os.path.join(src, "pcaps/sample-mix.pcap"))]
+        with open(sample, "wb") as f:  # classic pcap, microseconds, Ethernet
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            for i in range(1500):
+                for j, fr in enumerate(frames):
+                    f.write(struct.pack("<IIII", 1700000000 + i, j, len(fr), len(fr)) + fr)
         out = os.path.join(tmp, "out.pcap")
         cfg_path = os.path.join(tmp, "engine.toml")
         text = """[engine]
@@ -49,8 +57,8 @@ args = ["--no-huge", "-m", "512", "--no-pci", "--file-prefix", "{prefix}", "--lo
 [[ports]]
 name = "in"
 role = "mirror-input"
-devargs = "net_pcap0,rx_pcap={sample},infinite_rx=1"
-mtu = 9100
+file = "{sample}"
+pace = 8000
 
 [[ports]]
 name = "out"
@@ -101,7 +109,7 @@ target = "analyzers"
             time.sleep(0.5)
             # Refused: a port change, then a broken file.
             with open(cfg_path, "w") as f:
-                f.write(text.replace("vni = 1111", "vni = 2222").replace("mtu = 9100\n\n[[ports]]\nname = \"out\"", "mtu = 9000\n\n[[ports]]\nname = \"out\"", 1))
+                f.write(text.replace("vni = 1111", "vni = 2222").replace("pace = 8000", "pace = 9000"))
             p.send_signal(signal.SIGHUP)
             want = "reload refused: ports[0] ('in') cannot change while running (restart the engine to change it); still running the previous configuration"
             c.check(wait_for(lambda: want in read_log(), 5), "port change not refused as expected:\n" + read_log()[-1000:])
