@@ -12,6 +12,7 @@
 
 #include <csignal>
 
+#include "engine/cli/bench.h"
 #include "engine/cli/stats.h"
 #include "engine/config/config.h"
 #include "engine/runtime/eal.h"
@@ -357,9 +358,9 @@ int run_cli(int argc, char** argv) {
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "encap" && first != "decap" && first != "run" &&
-      first != "check" && first != "stats") {
+      first != "check" && first != "stats" && first != "bench") {
     std::cerr << "mirrorpipe: unknown command '" << first
-              << "' (expected run, check, stats, encap or decap; see --help)\n";
+              << "' (expected run, check, stats, bench, encap or decap; see --help)\n";
     return kExitUsage;
   }
   std::string config_path;
@@ -370,6 +371,18 @@ int run_cli(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate a configuration file without starting anything");
   check->add_option("-c,--config", config_path, "configuration file (TOML)")->required();
   (void)run;
+  BenchOptions bo;
+  auto* bench = app.add_subcommand("bench", "measure the workers on net_null: packets/s and bits/s, per worker");
+  bench->add_option("--tunnel", bo.tunnel, "vxlan, gwlb, geneve or decap")->capture_default_str();
+  bench->add_option("--rx", bo.rx, "RX devargs [default: net_null, copy=0, over buffers filled once with frames]");
+  bench->add_option("--tx", bo.tx, "TX devargs [default: net_null1,no-rx=1]");
+  bench->add_option("--workers", bo.workers, "workers (one lcore each)")->capture_default_str();
+  bench->add_option("--seconds", bo.seconds, "how long to measure")->capture_default_str();
+  bench->add_option("--frame-size", bo.frame_size, "inner frame size without FCS (decap: after decapsulation)")
+      ->capture_default_str();
+  bench->add_flag("--hugepages,!--no-huge", bo.hugepages, "use hugepages (reserved beforehand) [default: --no-huge]");
+  bench->add_flag("--json", bo.json, "one JSON object: mpps, gbps, workers, frame_size, per_worker_mpps, dropped");
+  bench->add_option("--sample", bo.sample, "capture whose flows the frames take [default: pcaps/sample-mix.pcap]");
   std::string stats_prefix = "rte";
   bool stats_json = false;
   auto* stats = app.add_subcommand("stats", "print the counters of a running engine (over DPDK telemetry)");
@@ -411,6 +424,7 @@ int run_cli(int argc, char** argv) {
       return kExitOk;
     }
     if (stats->parsed()) return print_live_stats(stats_prefix, stats_json);
+    if (bench->parsed()) return run_bench(bo);
     const EngineConfig cfg = load_config(config_path);
     install_stop_signals();
     RunOptions opts;

@@ -144,6 +144,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
                                std::to_string(room) + " bytes: " + rte_strerror(rte_errno));
     }
   }
+  if (pool && opts.prepare_pool) opts.prepare_pool(pool);
   FilePools file_pools;
   if (any_file) file_pools = create_file_pools();
 
@@ -340,6 +341,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       if (!running) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (opts.reload && opts.reload->exchange(false)) reload();
+      if (opts.stop_after_s > 0 &&
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= opts.stop_after_s) {
+        stop.store(true, std::memory_order_relaxed);
+      }
       // Free route snapshots that no running worker can still hold.
       while (route_versions.size() > 1) {
         const uint64_t g = table.generation.load(std::memory_order_acquire);

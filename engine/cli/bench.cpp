@@ -1,0 +1,273 @@
+// The benchmark: real workers, real ports (net_null), frames built once from a capture's flows.
+//
+// Conventions (printed with every result): the frame size is the inner frame without FCS (for
+// decap, the inner frame after decapsulation); packets/s counts packets mirrorpipe sent; bits/s
+// counts the outer frames' bytes on the wire at L2 (no preamble, gap or FCS).
+#include "engine/cli/bench.h"
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <vector>
+
+#include <pcap/pcap.h>
+
+#include "decap/decap.h"
+#include "encap/encap.h"
+#include "engine/pipeline/pipeline.h"
+#include "engine/cli/stats.h"
+#include "engine/runtime/eal.h"
+#include "engine/runtime/engine.h"
+
+namespace mirrorpipe {
+namespace {
+
+std::vector<std::vector<uint8_t>> read_frames(const std::string& path) {
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* p = pcap_open_offline(path.c_str(), err);
+  if (!p) throw std::invalid_argument("bench: cannot read '" + path + "': " + err);
+  std::vector<std::vector<uint8_t>> out;
+  pcap_pkthdr* h;
+  const u_char* d;
+  while (pcap_next_ex(p, &h, &d) == 1) out.emplace_back(d, d + h->caplen);
+  pcap_close(p);
+  return out;
+}
+
+// Frames of exactly `size` bytes for many flows in both directions: the capture's untagged
+// IPv4 TCP and UDP frames are the templates; addresses and ports are varied to make 2048
+// flows, each seen both ways; IP and UDP lengths are set for the new size.
+std::vector<std::vector<uint8_t>> make_frames(const std::string& sample, unsigned size) {
+  std::vector<std::vector<uint8_t>> templates;
+  for (auto& f : read_frames(sample)) {
+    if (f.size() < 14 + 20 + 8 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4) continue;
+    const unsigned ihl = (f[14] & 15u) * 4;
+    const uint8_t proto = f[23];
+    const unsigned l4 = proto == 6 ? 20u : proto == 17 ? 8u : 0u;
+    if (l4 == 0 || ((f[20] & 0x3f) | f[21]) != 0) continue;  // TCP/UDP, not a fragment
+    f.resize(14 + ihl + l4);
+    templates.push_back(f);
+  }
+  if (templates.empty()) throw std::invalid_argument("bench: no IPv4 TCP/UDP frames in '" + sample + "'");
+  std::vector<std::vector<uint8_t>> out;
+  for (unsigned flow = 0; flow < 2048; ++flow) {
+    const auto& t = templates[flow % templates.size()];
+    for (int dir = 0; dir < 2; ++dir) {
+      std::vector<uint8_t> f(std::max<size_t>(size, t.size()), 0);
+      std::memcpy(f.data(), t.data(), t.size());
+      const unsigned ihl = (f[14] & 15u) * 4;
+      // Vary the client's address and port per flow; swap the endpoints for the reply.
+      f[14 + 12 + 2] = static_cast<uint8_t>(flow >> 8);
+      f[14 + 12 + 3] = static_cast<uint8_t>(flow);
+      f[14 + ihl + 0] = static_cast<uint8_t>(0x80 | (flow >> 8));
+      f[14 + ihl + 1] = static_cast<uint8_t>(flow);
+      if (dir == 1) {
+        for (int i = 0; i < 4; ++i) std::swap(f[14 + 12 + i], f[14 + 16 + i]);
+        std::swap(f[14 + ihl], f[14 + ihl + 2]);
+        std::swap(f[14 + ihl + 1], f[14 + ihl + 3]);
+        for (int i = 0; i < 6; ++i) std::swap(f[i], f[6 + i]);
+      }
+      const unsigned ip_len = static_cast<unsigned>(f.size()) - 14;
+      f[16] = static_cast<uint8_t>(ip_len >> 8);
+      f[17] = static_cast<uint8_t>(ip_len);
+      if (f[23] == 17) {
+        f[14 + ihl + 4] = static_cast<uint8_t>((ip_len - ihl) >> 8);
+        f[14 + ihl + 5] = static_cast<uint8_t>(ip_len - ihl);
+      }
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+TunnelConfig bench_tunnel(const std::string& kind) {
+  TunnelConfig c;
+  c.kind = kind == "gwlb" ? TunnelKind::kGwlb : kind == "geneve" ? TunnelKind::kGeneve : TunnelKind::kVxlan;
+  c.src_ip = parse_ip("172.31.0.238");
+  c.dst_ip = parse_ip("172.31.17.188");
+  c.vni = c.kind == TunnelKind::kGwlb ? 0 : 5569041;
+  c.gwlb_endpoint_id = c.kind == TunnelKind::kGwlb ? 0x31e129cdc0cd8633 : 0;
+  return c;
+}
+
+// The correctness gate: every prepared frame goes through the same pipeline the workers run,
+// and the result must decapsulate back to the frame (or, for decap, to its inner frame) and
+// carry the configured VNI. A fast wrong path cannot score.
+void check_pipeline(const PipelineConfig& cfg, const std::vector<std::vector<uint8_t>>& frames,
+                    const std::vector<std::vector<uint8_t>>& inner, uint32_t want_vni) {
+  std::vector<uint8_t> buf(1024 + 16384);
+  DecapConfig dc;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    std::memcpy(buf.data() + 1024, frames[i].data(), frames[i].size());
+    const auto n = static_cast<uint32_t>(frames[i].size());
+    PacketRef ref{buf.data() + 1024, n, n, 1024};
+    if (process_packet(cfg, ref) != DropReason::kNone) throw std::runtime_error("bench: the pipeline dropped a prepared frame");
+    std::vector<uint8_t> out(ref.data, ref.data + ref.len);
+    if (cfg.mode == PipelineMode::kDecap) {
+      if (out != inner[i]) throw std::runtime_error("bench: decap output differs from the inner frame");
+      continue;
+    }
+    DecapResult r;
+    if (decap_parse(wire::Bytes(out.data(), out.size()), static_cast<uint32_t>(out.size()), dc, r) != DropReason::kNone ||
+        r.layers[0].vni != want_vni) {
+      throw std::runtime_error("bench: encap output does not decapsulate");
+    }
+    std::vector<uint8_t> back(out.begin() + r.inner_offset, out.begin() + r.inner_offset + r.inner_len);
+    const auto& f = frames[i];
+    const bool l3 = r.l3_protocol != 0;
+    const std::vector<uint8_t> want = l3 ? std::vector<uint8_t>(f.begin() + 14, f.end()) : f;
+    if (back != want) throw std::runtime_error("bench: encap output carries a different frame");
+  }
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& o) {
+  if (o.tunnel != "vxlan" && o.tunnel != "gwlb" && o.tunnel != "geneve" && o.tunnel != "decap") {
+    throw std::invalid_argument("--tunnel: '" + o.tunnel + "' is not vxlan, gwlb, geneve or decap");
+  }
+  if (o.frame_size < 64 || o.frame_size > 9000) throw std::invalid_argument("--frame-size: 64-9000");
+  const std::string sample = o.sample.empty() ? std::string(MIRRORPIPE_SOURCE_DIR) + "/pcaps/sample-mix.pcap" : o.sample;
+  const bool decap = o.tunnel == "decap";
+  const std::vector<std::vector<uint8_t>> inner = make_frames(sample, o.frame_size);
+
+  // What the RX buffers hold: the frames, or (decap) the frames wrapped as Traffic Mirroring does.
+  std::vector<std::vector<uint8_t>> frames = inner;
+  const TunnelConfig tc = bench_tunnel(decap ? "vxlan" : o.tunnel);
+  PipelineConfig pc;
+  pc.mode = decap ? PipelineMode::kDecap : PipelineMode::kEncap;
+  pc.outer = build_outer_template(tc);
+  if (decap) {
+    PipelineConfig enc;
+    enc.outer = pc.outer;
+    for (auto& f : frames) {
+      std::vector<uint8_t> buf(512 + f.size());
+      std::memcpy(buf.data() + 512, f.data(), f.size());
+      const auto n = static_cast<uint32_t>(f.size());
+      PacketRef ref{buf.data() + 512, n, n, 512};
+      (void)process_packet(enc, ref);
+      f.assign(ref.data, ref.data + ref.len);
+    }
+  }
+  check_pipeline(pc, frames, inner, tc.vni);
+  const unsigned rx_size = static_cast<unsigned>(frames[0].size());
+
+  EngineConfig cfg;
+  cfg.path = "(bench)";
+  cfg.workers = o.workers;
+  cfg.stats_interval_s = 0;
+  cfg.eal_args = {"--file-prefix", "mpbench" + std::to_string(getpid()), "--no-pci", "--no-telemetry",
+                  "--log-level", "lib.eal:error"};
+  if (!o.hugepages) cfg.eal_args.insert(cfg.eal_args.begin(), {"--no-huge", "-m", "2048"});
+  PortConfig in;
+  in.name = "rx";
+  in.role = decap ? PortRole::kTunnelInput : PortRole::kMirrorInput;
+  // GWLB encapsulation rewrites the frame's first bytes (the Ethernet header gives way to the
+  // outer headers), so buffers cannot be filled once and received again unchanged: its frames
+  // come from net_pcap's in-memory replay instead, at the cost of a copy per packet.
+  std::string replay_file;
+  if (o.rx.empty() && o.tunnel == "gwlb") {
+    replay_file = "/tmp/mirrorpipe-bench-" + std::to_string(getpid()) + ".pcap";
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t* d = pcap_dump_open(dead, replay_file.c_str());
+    if (!d) throw std::runtime_error("bench: cannot write " + replay_file);
+    for (const auto& f : frames) {
+      pcap_pkthdr h{};
+      h.caplen = h.len = static_cast<uint32_t>(f.size());
+      pcap_dump(reinterpret_cast<u_char*>(d), &h, f.data());
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+    in.devargs = "net_pcap0";
+    for (unsigned w = 0; w < o.workers; ++w) in.devargs += ",rx_pcap=" + replay_file;
+    in.devargs += ",infinite_rx=1";
+  } else {
+    in.devargs = o.rx.empty() ? "net_null0,size=" + std::to_string(rx_size) + ",copy=0" : o.rx;
+  }
+  in.mtu = rx_size > 1500 ? 9216 : 0;
+  PortConfig out;
+  out.name = "tx";
+  out.role = PortRole::kOutput;
+  out.devargs = o.tx.empty() ? "net_null1,no-rx=1" : o.tx;
+  cfg.ports = {in, out};
+  RouteConfig r;
+  r.input = "rx";
+  if (decap) {
+    r.output = "tx";
+  } else {
+    TargetConfig t;
+    t.name = "target";
+    t.output = "tx";
+    t.tunnel = tc;
+    cfg.targets.push_back(t);
+    r.target = "target";
+  }
+  cfg.routes.push_back(r);
+
+  RunOptions ro;
+  ro.periodic_summary = false;
+  ro.stop_after_s = o.seconds;
+  ro.prepare_pool = [&](rte_mempool* pool) {
+    // Fill every buffer once; net_null with copy=0 hands them out without touching the data.
+    struct Ctx {
+      const std::vector<std::vector<uint8_t>>* frames;
+      size_t next;
+    } ctx{&frames, 0};
+    rte_mempool_obj_iter(pool, [](rte_mempool*, void* arg, void* obj, unsigned) {
+      auto* c = static_cast<Ctx*>(arg);
+      auto* m = static_cast<rte_mbuf*>(obj);
+      const auto& f = (*c->frames)[c->next++ % c->frames->size()];
+      std::memcpy(static_cast<uint8_t*>(m->buf_addr) + RTE_PKTMBUF_HEADROOM, f.data(), f.size());
+    }, &ctx);
+  };
+  std::atomic<bool> stop{false};
+  const EngineReport rep = run_engine(cfg, ro, stop);
+  eal_cleanup();
+  if (!replay_file.empty()) unlink(replay_file.c_str());
+
+  const InputCounters t = rep.total();
+  const double s = rep.seconds;
+  nlohmann::json j;
+  j["tunnel"] = o.tunnel;
+  j["workers"] = o.workers;
+  j["frame_size"] = o.frame_size;
+  j["seconds"] = s;
+  j["memory"] = o.hugepages ? "hugepages" : "4 KiB pages (--no-huge)";
+  j["mpps"] = t.sent / s / 1e6;
+  j["gbps"] = t.sent_bytes * 8.0 / s / 1e9;
+  j["per_worker_mpps"] = nlohmann::json::array();
+  for (const auto& w : rep.workers) {
+    InputCounters wt;
+    for (size_t i = 0; i < rep.inputs.size(); ++i) wt += w.inputs[i];
+    j["per_worker_mpps"].push_back(wt.sent / s / 1e6);
+  }
+  j["dropped"] = nlohmann::json::object();
+  for (size_t i = 1; i <= kDropReasonCount; ++i) {
+    if (t.dropped[i]) j["dropped"][std::string(kDropReasonNames[i])] = t.dropped[i];
+  }
+  j["packets_in"] = t.rx;
+  j["packets_out"] = t.sent;
+  j["rx"] = in.devargs;
+  j["tx"] = out.devargs;
+  j["conventions"] = "frame_size: inner frame without FCS (decap: after decapsulation); mpps: packets sent; "
+                     "gbps: outer frames at L2, no preamble, gap or FCS";
+  if (o.json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("mirrorpipe bench: %s, %u-byte frames, %u worker(s), %.1f s, %s\n", o.tunnel.c_str(),
+                o.frame_size, o.workers, s, j["memory"].get<std::string>().c_str());
+    std::printf("  %.2f Mpps  %.2f Gbps (outer L2 bytes)   per worker:", j["mpps"].get<double>(), j["gbps"].get<double>());
+    for (const auto& w : j["per_worker_mpps"]) std::printf(" %.2f", w.get<double>());
+    std::printf(" Mpps\n  in %llu, out %llu, dropped %s\n", static_cast<unsigned long long>(t.rx),
+                static_cast<unsigned long long>(t.sent), j["dropped"].dump().c_str());
+    std::printf("  rx %s, tx %s\n", in.devargs.c_str(), out.devargs.c_str());
+  }
+  return 0;
+}
+
+}  // namespace mirrorpipe
