@@ -19,9 +19,10 @@
 
 namespace mirrorpipe {
 
-// Wraps `pkt` (an Ethernet frame) in the target's outer headers. On success `pkt` describes the
+// Wraps `pkt` (an Ethernet frame) in the target's outer headers. Forced inline into the worker's
+// loop for the same measured gain as parse_frame's. On success `pkt` describes the
 // outer frame; on a drop it is unchanged and the reason is returned.
-inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
+[[gnu::always_inline]] inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
                               PacketRef& pkt) noexcept {
   using namespace wire;
   // What follows the tunnel header: the whole frame, or (gwlb) its L3 packet exactly, without
@@ -70,7 +71,15 @@ inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
   pkt.flags |= flags;
   pkt.prepend(t.length_bytes);
   uint8_t* out = pkt.data;
-  std::memcpy(out, t.bytes.data(), t.length_bytes);
+  // Constant sizes for the common headers let the compiler copy with a few vector moves
+  // instead of calling memcpy: VXLAN over IPv4 (50 bytes) and GWLB (82 bytes).
+  if (t.length_bytes == 50) {
+    std::memcpy(out, t.bytes.data(), 50);
+  } else if (t.length_bytes == 82) {
+    std::memcpy(out, t.bytes.data(), 82);
+  } else {
+    std::memcpy(out, t.bytes.data(), t.length_bytes);
+  }
 
   auto* udp = reinterpret_cast<UdpHeader*>(out + t.udp_offset);
   udp->src_port.set(hash_to_port(meta.flow_hash, t.sport_lo, t.sport_hi));

@@ -13,26 +13,7 @@ namespace {
 
 using namespace wire;
 
-// Accumulates 64-bit words into a hash state. Each step is invertible in the state, and the
-// final avalanche spreads every input bit over the 32 output bits (the test suite measures the
-// collision rate against the birthday bound of an ideal 32-bit hash).
-struct HashState {
-  uint64_t h = 0x9e3779b97f4a7c15ull;
-  void add(uint64_t w) noexcept {
-    h ^= w;
-    h *= 0xff51afd7ed558ccdull;
-    h = (h << 31) | (h >> 33);
-  }
-  uint32_t finish() noexcept {
-    uint64_t x = h;
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return static_cast<uint32_t>(x ^ (x >> 32));
-  }
-};
+using HashState = FlowHashState;
 
 uint64_t load64(const uint8_t* p) noexcept {
   uint64_t v;
@@ -164,7 +145,7 @@ void parse_ipv6(Bytes frame, FrameMeta& m, const Ipv6Header& ip) noexcept {
 
 }  // namespace
 
-FrameMeta parse_frame(Bytes frame) noexcept {
+FrameMeta parse_frame_general(Bytes frame) noexcept {
   FrameMeta m{};
   const auto* eth = header_at<EthernetHeader>(frame, 0);
   if (!eth) {

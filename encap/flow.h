@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "encap/wire/bytes.h"
 
@@ -34,7 +35,73 @@ struct FrameMeta {
   bool l4_found;           // ports/ICMP identifier were read
 };
 
-FrameMeta parse_frame(wire::Bytes frame) noexcept;
+// The general parse: any tags, IPv6 extension headers, ICMP, fragments, non-IP.
+FrameMeta parse_frame_general(wire::Bytes frame) noexcept;
+
+// Accumulates 64-bit words into a hash state. Each step is invertible in the state, and the
+// final avalanche spreads every input bit over the 32 output bits (the test suite measures the
+// collision rate against the birthday bound of an ideal 32-bit hash). The words and their
+// order are the hash's specification (test/golden/flowhash.py implements it again).
+struct FlowHashState {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  void add(uint64_t w) noexcept {
+    h ^= w;
+    h *= 0xff51afd7ed558ccdull;
+    h = (h << 31) | (h >> 33);
+  }
+  uint32_t finish() const noexcept {
+    uint64_t x = h;
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return static_cast<uint32_t>(x ^ (x >> 32));
+  }
+};
+
+// The common case inline and without branches on the flow key: an untagged IPv4 packet with a
+// 20-byte header carrying TCP, UDP or SCTP, not a fragment. It computes exactly what the
+// general parse computes for such a packet (the unit tests compare the two on every frame of
+// the test captures); anything else goes to parse_frame_general(). Forced inline: `mirrorpipe
+// bench --tunnel vxlan` went from about 27 to 28 Mpps with it (one worker, 64-byte frames).
+[[gnu::always_inline]] inline FrameMeta parse_frame(wire::Bytes frame) noexcept {
+  const uint8_t* p = frame.data();
+  if (frame.size() >= 14 + 20 + 4 && p[12] == 0x08 && p[13] == 0x00 && p[14] == 0x45) {
+    const uint32_t total = (uint32_t{p[16]} << 8) | p[17];
+    const bool fragment = ((p[20] & 0x3f) | p[21]) != 0;
+    const uint8_t proto = p[23];
+    if ((total == 0 || total >= 20) && !fragment && (proto == 6 || proto == 17 || proto == 132)) {
+      uint32_t src, dst;
+      std::memcpy(&src, p + 26, 4);
+      std::memcpy(&dst, p + 30, 4);
+      const uint16_t sport = static_cast<uint16_t>((p[34] << 8) | p[35]);
+      const uint16_t dport = static_cast<uint16_t>((p[36] << 8) | p[37]);
+      // Both directions alike: the endpoint with the smaller (address, port) first. Addresses
+      // compare as big-endian numbers, which is how memcmp orders them.
+      const uint64_t ka = (uint64_t{__builtin_bswap32(src)} << 16) | sport;
+      const uint64_t kb = (uint64_t{__builtin_bswap32(dst)} << 16) | dport;
+      const bool swap = ka > kb;
+      const uint32_t a = swap ? dst : src;
+      const uint32_t b = swap ? src : dst;
+      const uint16_t pa = swap ? dport : sport;
+      const uint16_t pb = swap ? sport : dport;
+      FlowHashState s;
+      s.add((uint64_t{a} << 32) | b);
+      s.add((uint64_t{4} << 48) | (uint64_t{proto} << 32) | (uint64_t{pa} << 16) | pb);
+      FrameMeta m{};
+      m.flow_hash = s.finish();
+      m.l3_offset = 14;
+      m.l3_ethertype = 0x0800;
+      m.l3_length = total;
+      m.ip_version = 4;
+      m.l4_proto = proto;
+      m.l4_found = true;
+      return m;
+    }
+  }
+  return parse_frame_general(frame);
+}
 
 // Maps a 32-bit hash onto [lo, hi] without a division (multiply-shift).
 constexpr uint16_t hash_to_port(uint32_t hash, uint16_t lo, uint16_t hi) noexcept {

@@ -3,6 +3,8 @@
 
 #include <pcap/pcap.h>
 
+#include "encap/packet_ref.h"
+
 #include <cstdint>
 #include <fstream>
 #include <sstream>

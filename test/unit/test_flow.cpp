@@ -2,12 +2,14 @@
 // collision rate against an ideal 32-bit hash. Frames are built here byte by byte.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <unordered_set>
 #include <vector>
 
 #include "encap/flow.h"
+#include "pcap_file.h"
 
 using namespace mirrorpipe;
 
@@ -215,4 +217,38 @@ TEST_CASE("hash_to_port covers exactly [lo, hi]") {
   CHECK(hash_to_port(0xffffffffu, 49152, 65535) == 65535);
   CHECK(hash_to_port(0xffffffffu, 1000, 1000) == 1000);
   CHECK(hash_to_port(0x80000000u, 0, 65535) == 32768);
+}
+
+TEST_CASE("flow hash: the inline fast path computes what the general parse computes") {
+  // Every frame of the sample and of the third-party captures, and each of them with its
+  // addresses and ports varied, through both parses.
+  std::vector<std::string> files = {"pcaps/sample-mix.pcap"};
+  for (const auto& e : std::filesystem::directory_iterator(test::source_path("pcaps/third-party"))) {
+    if (e.path().extension() == ".pcap") files.push_back("pcaps/third-party/" + e.path().filename().string());
+  }
+  size_t fast = 0;
+  std::mt19937 rng(5);
+  for (const auto& f : files) {
+    for (auto r : test::read_pcap(test::source_path(f))) {
+      for (int variant = 0; variant < 4; ++variant) {
+        if (variant && r.bytes.size() >= 38) {
+          for (size_t i = 26; i < 38; ++i) r.bytes[i] = static_cast<uint8_t>(rng());
+        }
+        const wire::Bytes b(r.bytes.data(), r.bytes.size());
+        const FrameMeta a = parse_frame(b);
+        const FrameMeta g = parse_frame_general(b);
+        INFO(f);
+        REQUIRE(a.flow_hash == g.flow_hash);
+        REQUIRE(a.l3_offset == g.l3_offset);
+        REQUIRE(a.l3_ethertype == g.l3_ethertype);
+        REQUIRE(a.l3_length == g.l3_length);
+        REQUIRE(a.ip_version == g.ip_version);
+        REQUIRE(a.l4_proto == g.l4_proto);
+        REQUIRE(a.fragment == g.fragment);
+        REQUIRE(a.l4_found == g.l4_found);
+        fast += r.bytes.size() >= 38 && r.bytes[12] == 8 && r.bytes[13] == 0 && r.bytes[14] == 0x45;
+      }
+    }
+  }
+  CHECK(fast > 200);
 }
