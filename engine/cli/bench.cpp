@@ -252,6 +252,9 @@ int run_bench(const BenchOptions& o) {
   }
   j["packets_in"] = t.rx;
   j["packets_out"] = t.sent;
+  j["mbufs"] = rep.pool_mbufs;
+  j["mbuf_data_room"] = rep.pool_data_room;
+  j["burst"] = 32;
   j["rx"] = in.devargs;
   j["tx"] = out.devargs;
   j["conventions"] = "frame_size: inner frame without FCS (decap: after decapsulation); mpps: packets sent; "

@@ -132,6 +132,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     ring_mbufs += static_cast<uint64_t>(q) * (p.rx_ring + p.tx_ring);
   }
   rte_mempool* pool = nullptr;
+  uint64_t pool_mbufs = 0;
+  uint32_t pool_room = 0;
   if (any_ethdev) {
     uint64_t n = cfg.mbufs ? cfg.mbufs : ring_mbufs + nworkers * (kBurstSize + 64 * kMaxPorts + 512) + 4096;
     n = std::min<uint64_t>(n, 1u << 24);
@@ -143,6 +145,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       throw std::runtime_error("cannot create a pool of " + std::to_string(n) + " packet buffers of " +
                                std::to_string(room) + " bytes: " + rte_strerror(rte_errno));
     }
+    pool_mbufs = n;
+    pool_room = room;
   }
   if (pool && opts.prepare_pool) opts.prepare_pool(pool);
   FilePools file_pools;
@@ -393,6 +397,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
 
   EngineReport rep;
   rep.seconds = std::chrono::duration<double>(t1 - t0).count();
+  rep.pool_mbufs = pool_mbufs;
+  rep.pool_data_room = pool_room;
   rep.inputs.resize(input_names.size());
   rep.outputs.resize(output_names.size());
   for (size_t i = 0; i < input_names.size(); ++i) rep.inputs[i].name = input_names[i];
