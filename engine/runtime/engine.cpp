@@ -375,14 +375,23 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         const double dt = std::chrono::duration<double>(now - last_t).count();
         uint64_t imissed = 0;
         for (const auto& [name, info] : ethdevs) imissed += read_pmd(info.port_id).imissed;
-        std::printf("[%8.1fs] rx %s (%s)  sent %s (%s)  filtered %llu  dropped %llu  nic-missed %llu\n", el,
+        // Long replays show how far each capture has been read.
+        std::string progress;
+        for (const PcapReader* r : readers) {
+          if (r->file_bytes() == 0) continue;
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "  replay %.0f%%",
+                        100.0 * static_cast<double>(r->bytes_read()) / static_cast<double>(r->file_bytes()));
+          progress += buf;
+        }
+        std::printf("[%8.1fs] rx %s (%s)  sent %s (%s)  filtered %llu  dropped %llu  nic-missed %llu%s\n", el,
                     rate((tot.rx - last.rx) / dt, "pps").c_str(),
                     rate((tot.rx_bytes - last.rx_bytes) * 8.0 / dt, "bps").c_str(),
                     rate((tot.sent - last.sent) / dt, "pps").c_str(),
                     rate((tot.sent_bytes - last.sent_bytes) * 8.0 / dt, "bps").c_str(),
                     static_cast<unsigned long long>(tot.filtered),
                     static_cast<unsigned long long>(tot.dropped_total()),
-                    static_cast<unsigned long long>(imissed));
+                    static_cast<unsigned long long>(imissed), progress.c_str());
         std::fflush(stdout);
         last = tot;
         last_t = now;
