@@ -13,7 +13,8 @@ nlohmann::json counters_json(const InputCounters& c) {
           {"filtered", c.filtered},      {"dropped", dropped},
           {"dropped_total", c.dropped_total()}, {"bytes_in", c.rx_bytes},
           {"bytes_out", c.sent_bytes},
-          {"truncated", {{"packet_length", c.truncated_packet_length}, {"mtu", c.truncated_mtu}}}};
+          {"truncated", {{"packet_length", c.truncated_packet_length}, {"mtu", c.truncated_mtu}}},
+          {"host", {{"replies", c.host_replies}, {"to_tap", c.to_host}}}};
 }
 
 nlohmann::json report_json(const EngineReport& r) {
@@ -59,6 +60,8 @@ void print_counters_table(std::ostream& os, const InputCounters& c) {
   row(os, "dropped", c.dropped_total());
   if (c.truncated_packet_length) row(os, "(truncated: PacketLength)", c.truncated_packet_length);
   if (c.truncated_mtu) row(os, "(truncated: output MTU)", c.truncated_mtu);
+  if (c.host_replies) row(os, "(ARP/ICMP answered)", c.host_replies);
+  if (c.to_host) row(os, "(to the exception TAP)", c.to_host);
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
     if (c.dropped[i] == 0) continue;
     os << "    " << std::left << std::setw(22) << kDropReasonNames[i] << std::right << std::setw(14)

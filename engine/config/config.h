@@ -50,9 +50,11 @@ struct PortConfig {
   uint16_t queues = 0;  // RX/TX queue pairs; 0: one per worker
   uint16_t rx_ring = 1024;
   uint16_t tx_ring = 1024;
-  // Outputs: the port's own addresses and the next hop's MAC.
+  // The port's own addresses (outputs: the outer source; any DPDK port with an IPv4 `ip`
+  // answers ARP and ICMP echo for it) and the next hop's MAC.
   std::optional<wire::MacAddress> mac;
   std::optional<IpAddress> ip;
+  std::string exception_tap;  // kernel interface for the host's own traffic (DPDK ports)
   std::optional<wire::MacAddress> next_hop_mac;
   Oversize oversize = Oversize::kTruncate;
   // File inputs: replay pacing.

@@ -282,13 +282,19 @@ PortConfig load_port(Table& t) {
     }
     if (!p.is_file() || p.role == PortRole::kOutput) t.fail("pace", n, "pace only on a file input");
   }
+  p.exception_tap = t.string("exception_tap").value_or("");
+  if (!p.exception_tap.empty()) {
+    if (p.is_file()) t.fail("exception_tap", t.node("exception_tap"), "an exception TAP on a DPDK port only");
+    if (!p.ip || p.ip->v6) t.fail("exception_tap", t.node("exception_tap"), "an exception TAP with an IPv4 ip on the port");
+    if (p.exception_tap.size() > 15) t.fail("exception_tap", t.node("exception_tap"), "an interface name of at most 15 characters");
+  }
   if (p.role != PortRole::kOutput) {
-    for (const char* k : {"mac", "ip", "next_hop_mac", "oversize"}) {
+    for (const char* k : {"mac", "next_hop_mac", "oversize"}) {
       if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on an output port");
     }
   }
   t.reject_unknown({"name", "role", "devargs", "file", "mtu", "queues", "rx_ring", "tx_ring", "mac",
-                    "ip", "next_hop_mac", "oversize", "pace"});
+                    "ip", "next_hop_mac", "oversize", "pace", "exception_tap"});
   return p;
 }
 
@@ -469,7 +475,7 @@ namespace {
 bool same_port(const PortConfig& a, const PortConfig& b) {
   auto key = [](const PortConfig& p) {
     return std::tie(p.name, p.role, p.devargs, p.file, p.mtu, p.queues, p.rx_ring, p.tx_ring,
-                    p.oversize, p.pace, p.pace_pps);
+                    p.oversize, p.pace, p.pace_pps, p.exception_tap);
   };
   auto addr = [](const std::optional<IpAddress>& ip) {
     return ip ? std::make_pair(ip->v6, ip->bytes) : std::make_pair(false, std::array<uint8_t, 16>{});

@@ -29,6 +29,9 @@ struct InputCounters {
   // Sent, but shortened (these are not ends of their own: a truncated packet is also sent).
   uint64_t truncated_packet_length = 0;
   uint64_t truncated_mtu = 0;
+  // Sent, but not on the data path: the port's own traffic (engine/pipeline/host.h).
+  uint64_t host_replies = 0;  // ARP and ICMP echo answered by the engine
+  uint64_t to_host = 0;       // handed to the exception TAP
 
   void drop(DropReason r) noexcept { ++dropped[static_cast<size_t>(r)]; }
   uint64_t dropped_total() const noexcept {
@@ -45,12 +48,12 @@ struct InputCounters {
     for (size_t i = 0; i < dropped.size(); ++i) dropped[i] += o.dropped[i];
     truncated_packet_length += o.truncated_packet_length;
     truncated_mtu += o.truncated_mtu;
+    host_replies += o.host_replies;
+    to_host += o.to_host;
     return *this;
   }
 };
 
-// The name the file-mode code and the tests know the per-input counters by.
-using WorkerCounters = InputCounters;
 
 struct OutputCounters {
   uint64_t tx = 0;

@@ -12,7 +12,11 @@
 
 namespace mirrorpipe {
 
-enum class PipelineMode : uint8_t { kEncap, kDecap };
+enum class PipelineMode : uint8_t {
+  kEncap,
+  kDecap,
+  kForward,  // as it is (the kernel's traffic from an exception TAP back to its port)
+};
 
 // Immutable once built; workers read it by const reference.
 struct PipelineConfig {
@@ -23,6 +27,7 @@ struct PipelineConfig {
 
 // Runs one packet through the pipeline. kNone means "send `pkt` as it now is".
 inline DropReason process_packet(const PipelineConfig& cfg, PacketRef& pkt) noexcept {
+  if (cfg.mode == PipelineMode::kForward) return DropReason::kNone;
   if (cfg.mode == PipelineMode::kEncap) {
     const FrameMeta meta = parse_frame(wire::Bytes(pkt.data, pkt.len));
     return encapsulate(cfg.outer, meta, pkt);

@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -164,6 +166,14 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   std::vector<std::pair<std::string, EthdevInfo>> ethdevs;
   std::vector<PcapReader*> readers;
   bool inputs_nano = false;
+  struct HostPort {
+    size_t port;        // index in cfg.ports
+    EthdevInfo info;
+    int reply_output = -1;  // the port itself as an output
+    int tap_input = -1;     // its exception TAP: an input forwarded to the port ...
+    int tap_output = -1;    // ... and an output for the host's traffic
+  };
+  std::vector<HostPort> host_inputs;
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
     const PortConfig& p = cfg.ports[i];
     if (p.role == PortRole::kOutput) continue;
@@ -178,13 +188,17 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       rx_owned.push_back(std::move(r));
       input_file.push_back(true);
     } else {
-      EthdevInfo info = ethdev_open(p, static_cast<uint16_t>(p.queues ? p.queues : nworkers), 0, pool, false);
+      // A port with its own IPv4 address answers for it: it transmits too (one queue a worker).
+      const bool host = p.ip && !p.ip->v6;
+      EthdevInfo info = ethdev_open(p, static_cast<uint16_t>(p.queues ? p.queues : nworkers),
+                                    host ? static_cast<uint16_t>(nworkers) : 0, pool, false);
       for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
         rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w));
         queues[w] = rx_owned.back().get();
       }
       ethdevs.emplace_back(p.name, info);
       input_file.push_back(false);
+      if (host) host_inputs.push_back({i, info});
     }
     input_queues.push_back(std::move(queues));
   }
@@ -209,6 +223,51 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     }
     output_info.push_back(info);
     output_queues.push_back(std::move(queues));
+  }
+  // Inputs that answer for their own address transmit on their own queues, and may have an
+  // exception TAP: a net_tap device, created now that the port's MAC is known, carrying the
+  // port's MAC so that the kernel behind it speaks as the port.
+  int tap_count = 0;
+  for (HostPort& h : host_inputs) {
+    const PortConfig& p = cfg.ports[h.port];
+    h.reply_output = static_cast<int>(output_names.size());
+    output_names.push_back(p.name + "/replies");
+    std::vector<TxPort*> queues(nworkers, nullptr);
+    for (uint16_t w = 0; w < nworkers; ++w) {
+      tx_owned.push_back(std::make_unique<EthdevTx>(h.info.port_id, w));
+      queues[w] = tx_owned.back().get();
+    }
+    output_info.push_back(EthdevInfo{});
+    output_queues.push_back(std::move(queues));
+    if (p.exception_tap.empty()) continue;
+    char mac[32];
+    const auto& a = h.info.mac.addr_bytes;
+    std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
+    PortConfig tap;
+    tap.name = p.name + "/host";
+    tap.role = PortRole::kTunnelInput;
+    tap.devargs = "net_tap_mp" + std::to_string(tap_count++) + ",iface=" + p.exception_tap + ",mac=" + mac;
+    if (rte_dev_probe(tap.devargs.c_str()) != 0) {
+      throw std::runtime_error("port '" + p.name + "': cannot create the exception TAP '" + p.exception_tap + "'");
+    }
+    const EthdevInfo tinfo = ethdev_open(tap, static_cast<uint16_t>(nworkers), static_cast<uint16_t>(nworkers), pool, false);
+    ethdevs.emplace_back(tap.name, tinfo);
+    h.tap_input = static_cast<int>(input_names.size());
+    input_names.push_back(tap.name);
+    std::vector<RxPort*> rxq(nworkers, nullptr);
+    std::vector<TxPort*> txq(nworkers, nullptr);
+    for (uint16_t w = 0; w < nworkers; ++w) {
+      rx_owned.push_back(std::make_unique<EthdevRx>(tinfo.port_id, w));
+      rxq[w] = rx_owned.back().get();
+      tx_owned.push_back(std::make_unique<EthdevTx>(tinfo.port_id, w));
+      txq[w] = tx_owned.back().get();
+    }
+    input_queues.push_back(std::move(rxq));
+    input_file.push_back(false);
+    h.tap_output = static_cast<int>(output_names.size());
+    output_names.push_back(tap.name);
+    output_info.push_back(tinfo);
+    output_queues.push_back(std::move(txq));
   }
   if (opts.periodic_summary) {
     for (const auto& [name, info] : ethdevs) {
@@ -258,6 +317,32 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       const size_t pout = static_cast<size_t>(out - c.ports.data());
       route.output = static_cast<uint16_t>(output_index[pout]);
       route.stamp_file_meta = out->is_file() && !input_file[static_cast<size_t>(input_index[pin])];
+    }
+    // The host's own traffic: answered on the port, or handed to its exception TAP; what the
+    // kernel sends on the TAP goes out of the port as it is.
+    for (const HostPort& h : host_inputs) {
+      const PortConfig& p = c.ports[h.port];
+      Route& route = (*routes)[static_cast<size_t>(input_index[h.port])];
+      route.host.enabled = true;
+      std::memcpy(route.host.ip.data(), p.ip->bytes.data(), 4);
+      std::memcpy(route.host.mac.data(), h.info.mac.addr_bytes, 6);
+      route.host.has_tap = h.tap_output >= 0;
+      route.reply_output = static_cast<uint16_t>(h.reply_output);
+      route.host_output = h.tap_output;
+      // UDP to the tunnel ports stays on the data path, for a tunnel input.
+      if (p.role == PortRole::kTunnelInput) {
+        for (uint8_t k = 0; k < c.decap.vxlan_port_count && route.host.tunnel_port_count < 8; ++k) {
+          route.host.tunnel_ports[route.host.tunnel_port_count++] = c.decap.vxlan_ports[k];
+        }
+        for (uint8_t k = 0; k < c.decap.geneve_port_count && route.host.tunnel_port_count < 8; ++k) {
+          route.host.tunnel_ports[route.host.tunnel_port_count++] = c.decap.geneve_ports[k];
+        }
+      }
+      if (h.tap_input >= 0) {
+        Route& back = (*routes)[static_cast<size_t>(h.tap_input)];
+        back.pipeline.mode = PipelineMode::kForward;
+        back.output = static_cast<uint16_t>(h.reply_output);
+      }
     }
     return routes;
   };

@@ -76,8 +76,30 @@ struct Worker {
   inline void handle(rte_mbuf* m, const WorkerPlan::Rx& rx, const Route& route,
                      InputCounters& ic) {
     PacketRef ref = to_packet_ref(m, rx.file_meta);
+    if (route.host.enabled) {
+      const HostVerdict v = host_classify(route.host, ref);
+      if (v == HostVerdict::kReply) {
+        apply_packet_ref(m, ref, rx.file_meta);
+        ++ic.host_replies;
+        enqueue(route.reply_output, m, rx.input);
+        return;
+      }
+      if (v == HostVerdict::kToHost) {
+        ++ic.to_host;
+        enqueue(static_cast<uint16_t>(route.host_output), m, rx.input);
+        return;
+      }
+    }
     const DropReason r = process_packet(route.pipeline, ref);
     if (r != DropReason::kNone) {
+      // Not tunnel traffic, on a port with an exception TAP: the host's (unchanged: a failed
+      // decapsulation writes nothing).
+      if (route.host_output >= 0 &&
+          (r == DropReason::not_ip || r == DropReason::not_udp || r == DropReason::not_tunnel_port)) {
+        ++ic.to_host;
+        enqueue(static_cast<uint16_t>(route.host_output), m, rx.input);
+        return;
+      }
       ic.drop(r);
       rte_pktmbuf_free(m);
       return;

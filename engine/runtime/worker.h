@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/pipeline/counters.h"
+#include "engine/pipeline/host.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/runtime/port.h"
 
@@ -23,6 +24,10 @@ struct Route {
   bool stamp_file_meta = false;  // live input to a file output: give packets a timestamp
   bool tx_ip_checksum_offload = false;  // the output NIC computes the outer IPv4 checksum
   bool tx_udp_checksum_offload = false; // ... and the outer UDP checksum
+  // The input port's own traffic (engine/pipeline/host.h).
+  HostConfig host;
+  uint16_t reply_output = 0;  // the input port itself, as an output
+  int host_output = -1;       // its exception TAP, as an output; -1: none
 };
 
 // The routes the workers use, replaced as a whole on reload (SIGHUP).

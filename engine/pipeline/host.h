@@ -1,0 +1,125 @@
+// The port's own traffic: what a DPDK-owned port must do for the host it replaced.
+//
+// A port with an address answers ARP requests for it and ICMP echo requests to it itself, by
+// rewriting the request into the reply in place; every other packet addressed to it (SSH, load
+// balancer health checks, the kernel's own ARP traffic) goes to the exception TAP when one is
+// configured, so the kernel's services keep working on a single-NIC instance. Tunnel packets to
+// the address stay on the data path.
+// Hot path: no allocation, no exceptions; reads only through header_at().
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+#include "encap/packet_ref.h"
+#include "encap/wire/bytes.h"
+#include "encap/wire/checksum.h"
+#include "encap/wire/ethernet.h"
+#include "encap/wire/ipv4.h"
+#include "encap/wire/l4.h"
+
+namespace mirrorpipe {
+
+struct HostConfig {
+  bool enabled = false;            // the port has an IPv4 address
+  bool has_tap = false;            // an exception TAP takes the host's other traffic
+  wire::Ipv4Address ip{};
+  wire::MacAddress mac{};
+  std::array<uint16_t, 8> tunnel_ports{};  // UDP ports that stay on the data path
+  uint8_t tunnel_port_count = 0;
+};
+
+enum class HostVerdict : uint8_t {
+  kDataPath,  // not the host's: the route's pipeline handles it
+  kReply,     // rewritten into a reply: send it back out of the port it came from
+  kToHost,    // the host's: hand it to the exception TAP
+};
+
+// ARP (RFC 826) over Ethernet for IPv4: 28 bytes after the Ethernet header.
+struct ArpIpv4 {
+  wire::Be16 htype;
+  wire::Be16 ptype;
+  uint8_t hlen;
+  uint8_t plen;
+  wire::Be16 oper;
+  wire::MacAddress sha;
+  wire::Ipv4Address spa;
+  wire::MacAddress tha;
+  wire::Ipv4Address tpa;
+};
+static_assert(sizeof(ArpIpv4) == 28);
+
+inline uint16_t host_word(const void* p) noexcept {
+  uint16_t w;
+  std::memcpy(&w, p, 2);
+  return w;
+}
+
+inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
+  using namespace wire;
+  const MutableBytes frame(pkt.data, pkt.len);
+  auto* eth = header_at<EthernetHeader>(frame, 0);
+  if (!eth) return HostVerdict::kDataPath;
+  const uint16_t type = eth->ether_type.value();
+  if (type == ethertype::kArp) {
+    auto* arp = header_at<ArpIpv4>(frame, kEthernetHeaderBytes);
+    if (!arp || arp->htype.value() != 1 || arp->ptype.value() != ethertype::kIpv4 || arp->hlen != 6 ||
+        arp->plen != 4) {
+      return h.has_tap ? HostVerdict::kToHost : HostVerdict::kDataPath;
+    }
+    if (arp->oper.value() == 1 && arp->tpa == h.ip) {
+      // Who has our address? Us: the request becomes the reply.
+      eth->dst = arp->sha;
+      eth->src = h.mac;
+      arp->oper.set(2);
+      arp->tha = arp->sha;
+      arp->tpa = arp->spa;
+      arp->sha = h.mac;
+      arp->spa = h.ip;
+      return HostVerdict::kReply;
+    }
+    // Replies to the kernel's own requests, and requests for others on a shared segment.
+    return h.has_tap && (arp->tpa == h.ip) ? HostVerdict::kToHost : HostVerdict::kDataPath;
+  }
+  if (type != ethertype::kIpv4) return HostVerdict::kDataPath;
+  auto* ip = header_at<Ipv4Header>(frame, kEthernetHeaderBytes);
+  if (!ip || ip->version() != 4 || ip->ihl_bytes() < kIpv4MinHeaderBytes || ip->dst != h.ip) {
+    return HostVerdict::kDataPath;
+  }
+  const uint32_t l4 = kEthernetHeaderBytes + ip->ihl_bytes();
+  if (ip->protocol == ipproto::kUdp && !ip->is_fragment()) {
+    if (const auto* udp = header_at<UdpHeader>(frame, l4)) {
+      for (uint8_t i = 0; i < h.tunnel_port_count; ++i) {
+        if (udp->dst_port.value() == h.tunnel_ports[i]) return HostVerdict::kDataPath;
+      }
+    }
+  }
+  if (ip->protocol == ipproto::kIcmp && !ip->is_fragment()) {
+    auto* icmp = header_at<IcmpEcho>(frame, l4);
+    const uint32_t ip_len = ip->total_length_bytes();
+    if (icmp && icmp->type == icmp::kV4EchoRequest && icmp->code == 0 && ip_len >= ip->ihl_bytes() + 8 &&
+        kEthernetHeaderBytes + ip_len <= pkt.len) {
+      // Echo request to us: the same packet back, addresses swapped, type 0 (RFC 792). The
+      // ICMP checksum changes by the type word only (RFC 1624); the IPv4 one not at all.
+      std::swap(eth->dst, eth->src);
+      eth->src = h.mac;
+      std::swap(ip->src, ip->dst);
+      const uint16_t old_word = host_word(&icmp->type);
+      icmp->type = icmp::kV4EchoReply;
+      const uint16_t new_word = host_word(&icmp->type);
+      icmp->checksum.set_raw(checksum_update16(icmp->checksum.raw(), old_word, new_word));
+      // The reply leaves with a fresh TTL; the header checksum follows the change.
+      const uint16_t old_ttl = host_word(&ip->ttl);
+      ip->ttl = 64;
+      const uint16_t new_ttl = host_word(&ip->ttl);
+      ip->checksum.set_raw(checksum_update16(ip->checksum.raw(), old_ttl, new_ttl));
+      pkt.len = kEthernetHeaderBytes + ip_len;  // no Ethernet padding echoed back
+      pkt.wire_len = pkt.len;
+      return HostVerdict::kReply;
+    }
+  }
+  return h.has_tap ? HostVerdict::kToHost : HostVerdict::kDataPath;
+}
+
+}  // namespace mirrorpipe
