@@ -34,6 +34,7 @@ nlohmann::json report_json(const EngineReport& r) {
                           {"ierrors", p.pmd.ierrors},   {"oerrors", p.pmd.oerrors},
                           {"rx_nombuf", p.pmd.rx_nombuf}};
   }
+  j["notes"] = r.notes;
   j["workers"] = nlohmann::json::array();
   for (const auto& w : r.workers) {
     InputCounters t;
@@ -88,6 +89,7 @@ void print_report(std::ostream& os, const EngineReport& r) {
     row(os, "oerrors", p.pmd.oerrors);
     row(os, "rx_nombuf", p.pmd.rx_nombuf);
   }
+  for (const auto& n : r.notes) os << n << "\n";
   if (r.workers.size() > 1) {
     for (size_t w = 0; w < r.workers.size(); ++w) {
       InputCounters t;

@@ -56,6 +56,7 @@ struct PortConfig {
   std::optional<IpAddress> ip;
   std::string exception_tap;  // kernel interface for the host's own traffic (DPDK ports)
   std::optional<wire::MacAddress> next_hop_mac;
+  std::optional<IpAddress> next_hop_ip;  // outputs: resolved with ARP from `ip` when no MAC is given
   Oversize oversize = Oversize::kTruncate;
   // File inputs: replay pacing.
   Pace pace = Pace::kFast;
@@ -68,6 +69,7 @@ struct TargetConfig {
   int line = 0;
   std::string output;  // name of an output port
   TunnelConfig tunnel;
+  bool resolve_dst_mac = false;  // dst_mac comes from ARP for the output's next_hop_ip
 };
 
 // Which input feeds what: a mirror input feeds a target, a tunnel input an output port.

@@ -266,6 +266,12 @@ PortConfig load_port(Table& t) {
   p.mac = t.parsed("mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
   p.ip = t.parsed("ip", "an IPv4 or IPv6 address", parse_ip);
   p.next_hop_mac = t.parsed("next_hop_mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
+  p.next_hop_ip = t.parsed("next_hop_ip", "an IPv4 address", parse_ip);
+  if (p.next_hop_ip) {
+    if (p.next_hop_ip->v6) t.fail("next_hop_ip", t.node("next_hop_ip"), "an IPv4 address (ARP)");
+    if (p.is_file()) t.fail("next_hop_ip", t.node("next_hop_ip"), "next_hop_ip on a DPDK port (ARP)");
+    if (!p.ip || p.ip->v6) t.fail("next_hop_ip", t.node("next_hop_ip"), "next_hop_ip with an IPv4 ip on the port (the ARP sender)");
+  }
   if (auto o = t.string("oversize")) {
     if (*o == "truncate") p.oversize = Oversize::kTruncate;
     else if (*o == "drop") p.oversize = Oversize::kDrop;
@@ -289,12 +295,12 @@ PortConfig load_port(Table& t) {
     if (p.exception_tap.size() > 15) t.fail("exception_tap", t.node("exception_tap"), "an interface name of at most 15 characters");
   }
   if (p.role != PortRole::kOutput) {
-    for (const char* k : {"mac", "next_hop_mac", "oversize"}) {
+    for (const char* k : {"mac", "next_hop_mac", "next_hop_ip", "oversize"}) {
       if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on an output port");
     }
   }
   t.reject_unknown({"name", "role", "devargs", "file", "mtu", "queues", "rx_ring", "tx_ring", "mac",
-                    "ip", "next_hop_mac", "oversize", "pace", "exception_tap"});
+                    "ip", "next_hop_mac", "next_hop_ip", "oversize", "pace", "exception_tap"});
   return p;
 }
 
@@ -326,10 +332,11 @@ TargetConfig load_target(Table& t, const EngineConfig& cfg) {
   const auto dst_mac = t.parsed("dst_mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
   if (dst_mac) c.dst_mac = *dst_mac;
   else if (out->next_hop_mac) c.dst_mac = *out->next_hop_mac;
+  else if (out->next_hop_ip) tg.resolve_dst_mac = true;
   else if (!out->is_file()) {
     t.fail("dst_mac", nullptr,
-           "missing; expected dst_mac here or next_hop_mac on output port '" + out->name +
-               "' (ARP resolution of the next hop is not implemented yet)");
+           "missing; expected dst_mac here, or next_hop_mac or next_hop_ip (resolved with ARP) on "
+           "output port '" + out->name + "'");
   }
   c.vni = static_cast<uint32_t>(t.integer("vni", 0, 0xffffff).value_or(0));
   c.dst_port = static_cast<uint16_t>(t.integer("dst_port", 1, 65535).value_or(0));
@@ -480,7 +487,8 @@ bool same_port(const PortConfig& a, const PortConfig& b) {
   auto addr = [](const std::optional<IpAddress>& ip) {
     return ip ? std::make_pair(ip->v6, ip->bytes) : std::make_pair(false, std::array<uint8_t, 16>{});
   };
-  return key(a) == key(b) && a.mac == b.mac && a.next_hop_mac == b.next_hop_mac && addr(a.ip) == addr(b.ip);
+  return key(a) == key(b) && a.mac == b.mac && a.next_hop_mac == b.next_hop_mac &&
+         addr(a.ip) == addr(b.ip) && addr(a.next_hop_ip) == addr(b.next_hop_ip);
 }
 
 }  // namespace

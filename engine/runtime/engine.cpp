@@ -14,10 +14,12 @@
 #include <cstring>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 
+#include "engine/runtime/arp.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/ethdev.h"
 #include "engine/runtime/file_port.h"
@@ -174,6 +176,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     int tap_output = -1;    // ... and an output for the host's traffic
   };
   std::vector<HostPort> host_inputs;
+  std::vector<std::unique_ptr<ArpResolver>> resolvers;
+  std::map<std::string, wire::MacAddress> next_hop_macs;  // output name -> resolved MAC
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
     const PortConfig& p = cfg.ports[i];
     if (p.role == PortRole::kOutput) continue;
@@ -213,13 +217,26 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       tx_owned.push_back(std::make_unique<PcapWriter>(p.file, inputs_nano));
       queues[0] = tx_owned.back().get();
     } else {
-      // As many RX queues as TX queues: some drivers (net_tap) insist; nothing polls them yet.
-      info = ethdev_open(p, static_cast<uint16_t>(nworkers), static_cast<uint16_t>(nworkers), pool, true);
+      // One TX queue per worker, and one more for the control thread's ARP when the next hop
+      // is resolved. As many RX queues as TX queues (net_tap insists); the workers never poll
+      // an output's RX queues, the control thread reads queue 0 for ARP replies.
+      const uint16_t txq = static_cast<uint16_t>(nworkers + (p.next_hop_ip ? 1 : 0));
+      info = ethdev_open(p, txq, txq, pool, true);
       for (uint16_t w = 0; w < nworkers; ++w) {
         tx_owned.push_back(std::make_unique<EthdevTx>(info.port_id, w));
         queues[w] = tx_owned.back().get();
       }
       ethdevs.emplace_back(p.name, info);
+      if (p.next_hop_ip) {
+        wire::MacAddress own{};
+        if (p.mac) own = *p.mac;
+        else std::memcpy(own.data(), info.mac.addr_bytes, 6);
+        wire::Ipv4Address ip{}, hop{};
+        std::memcpy(ip.data(), p.ip->bytes.data(), 4);
+        std::memcpy(hop.data(), p.next_hop_ip->bytes.data(), 4);
+        resolvers.push_back(std::make_unique<ArpResolver>(p.name, info.port_id, static_cast<uint16_t>(nworkers),
+                                                          info.rx_queues, pool, own, ip, hop));
+      }
     }
     output_info.push_back(info);
     output_queues.push_back(std::move(queues));
@@ -281,6 +298,16 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     }
   }
 
+  // Next hops given by address: resolved now, before any packet moves.
+  for (auto& r : resolvers) {
+    const wire::MacAddress mac = r->resolve(3.0);
+    next_hop_macs[r->port_name()] = mac;
+    if (opts.periodic_summary) {
+      std::printf("port %s: next hop %s is at %02x:%02x:%02x:%02x:%02x:%02x\n", r->port_name().c_str(),
+                  r->next_hop_text().c_str(), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    }
+  }
+
   // Routes, by input index; rebuilt from a new configuration on reload.
   auto build_routes = [&](const EngineConfig& c) {
     auto routes = std::make_unique<std::vector<Route>>(input_names.size());
@@ -292,7 +319,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         const TargetConfig* t = c.target(r.target);
         out_name = t->output;
         route.pipeline.mode = PipelineMode::kEncap;
-        route.pipeline.outer = build_outer_template(t->tunnel);
+        TunnelConfig tunnel = t->tunnel;
+        if (t->resolve_dst_mac) tunnel.dst_mac = next_hop_macs.at(t->output);
+        route.pipeline.outer = build_outer_template(tunnel);
         const PortConfig* out = c.port(out_name);
         const size_t pout = static_cast<size_t>(out - c.ports.data());
         const EthdevInfo& info = output_info[static_cast<size_t>(output_index[pout])];
@@ -418,6 +447,30 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       }
       std::fflush(stdout);
     };
+    // Next hops: replies read as they come, a new request every 30 s; a next hop that moved to
+    // another MAC is published like a reload.
+    auto last_arp = std::chrono::steady_clock::now();
+    auto refresh_next_hops = [&]() {
+      const auto now = std::chrono::steady_clock::now();
+      const bool ask = now - last_arp >= std::chrono::seconds(30);
+      if (ask) last_arp = now;
+      bool moved = false;
+      for (auto& r : resolvers) {
+        if (ask) r->request();
+        if (auto mac = r->poll(); mac && *mac != next_hop_macs[r->port_name()]) {
+          next_hop_macs[r->port_name()] = *mac;
+          moved = true;
+          std::printf("port %s: next hop %s moved to %02x:%02x:%02x:%02x:%02x:%02x\n", r->port_name().c_str(),
+                      r->next_hop_text().c_str(), (*mac)[0], (*mac)[1], (*mac)[2], (*mac)[3], (*mac)[4], (*mac)[5]);
+          std::fflush(stdout);
+        }
+      }
+      if (moved) {
+        route_versions.push_back(build_routes(running));
+        table.current.store(route_versions.back().get(), std::memory_order_release);
+        table.generation.fetch_add(1, std::memory_order_acq_rel);
+      }
+    };
     // Control loop: periodic summary until every worker has returned.
     InputCounters last{};
     auto last_t = t0;
@@ -430,6 +483,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       if (!running) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (opts.reload && opts.reload->exchange(false)) reload();
+      refresh_next_hops();
       if (opts.stop_after_s > 0 &&
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= opts.stop_after_s) {
         stop.store(true, std::memory_order_relaxed);
@@ -506,6 +560,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   for (const auto& [name, info] : ethdevs) {
     rep.ports.push_back({name, info.driver, read_pmd(info.port_id)});
+  }
+  for (const auto& r : resolvers) {
+    rep.notes.push_back("port " + r->port_name() + ": next hop " + r->next_hop_text() + ": " +
+                        std::to_string(r->replies()) + " ARP replies; " + std::to_string(r->other_received()) +
+                        " other packets received on the output and freed by the control thread");
   }
   rx_owned.clear();
   tx_owned.clear();

@@ -42,6 +42,7 @@ struct EngineReport {
   std::vector<Port> ports;  // DPDK ports only
   std::vector<WorkerStats> workers;
   double seconds = 0;
+  std::vector<std::string> notes;  // what the control thread did beside the data path
   uint64_t pool_mbufs = 0;       // the DPDK ports' packet-buffer pool (for benchmark peers)
   uint32_t pool_data_room = 0;
 

@@ -8,6 +8,7 @@
 3. SIGINT under load (net_null at full rate, 2 workers): the engine stops cleanly, and every
    packet received is accounted for: per input, rx = sent + filtered + dropped, and what the
    engine sent equals what the output PMD counted.
+4. A next hop that never answers ARP: the engine does not start; exit 1 with the reason.
 
 usage: test_engine_vdev.py MIRRORPIPE SOURCE_DIR
 """
@@ -139,6 +140,18 @@ def main():
             c.check(st["ports"]["in"]["ipackets"] == st["packets_in"],
                     "under load: the PMD received %d, the engine counted %d" % (st["ports"]["in"]["ipackets"], st["packets_in"]))
             print("under load: %d packets in 2 s, %s" % (st["packets_in"], {k: v for k, v in st["dropped"].items() if v} or "no drops"))
+        # 4. no ARP reply (net_null never answers)
+        text = config(1, "net_null0,size=128,copy=0", "net_null1").replace(
+            'next_hop_mac = "02:00:00:00:00:02"', 'next_hop_ip = "172.31.0.1"')
+        path = os.path.join(tmp, "arp.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        t0 = time.time()
+        p = subprocess.run([binary, "run", "-c", path], capture_output=True, text=True, timeout=60)
+        c.check(p.returncode == 1, "unanswered ARP: exit %d, expected 1" % p.returncode)
+        c.check("port 'out': no ARP reply from the next hop 172.31.0.1 within 3 s" in p.stderr,
+                "unanswered ARP: message: %s" % p.stderr[-500:])
+        c.check(time.time() - t0 < 20, "unanswered ARP: took %.1f s" % (time.time() - t0))
     c.done()
 
 

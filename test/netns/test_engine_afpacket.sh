@@ -5,7 +5,8 @@
 #   tcpreplay sends the sample            VXLAN out                         kernel VXLAN device
 #
 # Every inner frame the kernel's VXLAN device delivers must equal the sample (count, order,
-# bytes), and the engine's counters must agree with the kernel's. The engine's own veths have
+# bytes), and the engine's counters must agree with the kernel's. The engine finds the
+# receiver's MAC itself, with ARP. The engine's own veths have
 # no IP address (the kernel must not answer for them); IPv6 is off and GRO is off in every
 # namespace so that no frame is added, merged or split on the way. Needs root; no skip.
 #
@@ -51,9 +52,8 @@ ip -n "$nsr" link add vx4 type vxlan id 5569041 dstport 4789 local 10.199.0.2 de
 ip -n "$nsr" link set vx4 mtu 9000 up
 ip netns exec "$nsr" ethtool -K vx4 gro off >/dev/null 2>&1 || true
 mac_out=$(ip netns exec "$nse" cat /sys/class/net/eout/address)
-mac_rx=$(ip netns exec "$nsr" cat /sys/class/net/rx/address)
 
-af="framesz=10240,blocksz=20480,framecnt=512,qpairs=1"
+af="framesz=10240,blocksz=20480,framecnt=512"
 cat >"$work/engine.toml" <<CFG
 [engine]
 workers = 1
@@ -65,17 +65,17 @@ args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "
 [[ports]]
 name = "in"
 role = "mirror-input"
-devargs = "net_af_packet0,iface=ein,$af"
+devargs = "net_af_packet0,iface=ein,$af,qpairs=1"
 mtu = 9216
 
 [[ports]]
 name = "out"
 role = "output"
-devargs = "net_af_packet1,iface=eout,$af"
+devargs = "net_af_packet1,iface=eout,$af,qpairs=2"
 mtu = 9216
 mac = "$mac_out"
 ip = "10.199.0.1"
-next_hop_mac = "$mac_rx"
+next_hop_ip = "10.199.0.2"   # resolved with ARP: the kernel in the receiving namespace answers
 
 [[targets]]
 name = "kernel"
@@ -161,8 +161,10 @@ if st["packets_out"] != kernel:
     fails.append("engine sent %d, the kernel VXLAN device received %d" % (st["packets_out"], kernel))
 if st["packets_in"] != st["packets_out"] + st["filtered"] + sum(st["dropped"].values()):
     fails.append("engine counters do not add up: %s" % st)
-if st["ports"]["out"]["opackets"] != st["packets_out"]:
-    fails.append("PMD opackets %d != engine packets_out %d" % (st["ports"]["out"]["opackets"], st["packets_out"]))
+if st["ports"]["out"]["opackets"] < st["packets_out"]:
+    fails.append("PMD opackets %d < engine packets_out %d" % (st["ports"]["out"]["opackets"], st["packets_out"]))
+if not any("ARP replies" in n and not n.split(": ")[2].startswith("0 ") for n in st["notes"]):
+    fails.append("no ARP reply counted: %s" % st["notes"])
 for f in fails:
     print("FAIL: " + f)
 print("af_packet engine: %d frames in, %d out, kernel received %d, %d inner frames compared" % (
