@@ -21,25 +21,11 @@ src=$(readlink -f "$2")
 sample=$src/pcaps/sample-mix.pcap
 py=/usr/bin/python3
 
+. "$(dirname "$0")/lib.sh"
+work=$mp_work
 tag=mpa$$
 nss=${tag}s; nse=${tag}e; nsr=${tag}r
-work=$(mktemp -d)
-engine_pid=
-dump_pid=
-cleanup() {
-  [ -n "$engine_pid" ] && kill -INT "$engine_pid" 2>/dev/null && sleep 0.5 || true
-  [ -n "$engine_pid" ] && kill -KILL "$engine_pid" 2>/dev/null || true
-  [ -n "$dump_pid" ] && kill "$dump_pid" 2>/dev/null || true
-  for ns in "$nss" "$nse" "$nsr"; do ip netns del "$ns" 2>/dev/null || true; done
-  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-
-for ns in "$nss" "$nse" "$nsr"; do
-  ip netns add "$ns"
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$ns" link set lo up
-done
+for ns in "$nss" "$nse" "$nsr"; do mp_netns "$ns"; done
 ip link add vs netns "$nss" type veth peer name ein netns "$nse"
 ip link add eout netns "$nse" type veth peer name rx netns "$nsr"
 for pair in "$nss vs" "$nse ein" "$nse eout" "$nsr rx"; do
@@ -92,9 +78,9 @@ CFG
 rx_packets() { ip netns exec "$nsr" cat /sys/class/net/vx4/statistics/rx_packets; }
 
 ip netns exec "$nsr" tcpdump -i vx4 --immediate-mode -Q in -s 0 -U -w "$work/rx.pcap" 2>"$work/tcpdump.log" &
-dump_pid=$!
+dump_pid=$!; mp_background
 ip netns exec "$nse" "$mp" run -c "$work/engine.toml" --stats-json "$work/stats.json" >"$work/engine.log" 2>&1 &
-engine_pid=$!
+engine_pid=$!; mp_background
 for _ in $(seq 100); do
   grep -q listening "$work/tcpdump.log" && grep -q '^\[' "$work/engine.log" && break
   kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine.log"; echo "FAIL: the engine exited"; exit 1; }
@@ -112,8 +98,7 @@ done
 sleep 0.5
 kill -INT "$engine_pid"
 wait "$engine_pid" || { cat "$work/engine.log"; echo "FAIL: the engine exited non-zero"; exit 1; }
-engine_pid=
-kill -INT "$dump_pid"; wait "$dump_pid" || true; dump_pid=
+kill -INT "$dump_pid"; wait "$dump_pid" || true
 got_kernel=$(( $(rx_packets) - before ))
 
 $py - "$sample" "$work/rx.pcap" "$work/stats.json" "$got_kernel" <<'PY'

@@ -15,26 +15,11 @@ mp=$(readlink -f "$1")
 src=$(readlink -f "$2")
 sample=$src/pcaps/sample-mix.pcap
 py=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+work=$mp_work
 tag=mpx$$
 nsp=${tag}p; nse=${tag}e; nsh=${tag}h
-work=$(mktemp -d)
-engine_pid=
-server_pid=
-cleanup() {
-  [ -n "$engine_pid" ] && kill -KILL "$engine_pid" 2>/dev/null || true
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  ip netns del "$nsp" 2>/dev/null || true
-  ip netns del "$nse" 2>/dev/null || true
-  ip netns del "$nsh" 2>/dev/null || true
-  [ -n "${DEBUG:-}" ] && { cat "$work/host.dump"; grep -A3 '"aws/host"' "$work/stats.json" || true; }
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for ns in "$nsp" "$nse" "$nsh"; do
-  ip netns add "$ns"
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$ns" link set lo up
-done
+for ns in "$nsp" "$nse" "$nsh"; do mp_netns "$ns"; done
 ip link add pv netns "$nsp" type veth peer name ev netns "$nse"
 ip -n "$nsp" addr add 10.199.0.2/24 dev pv
 ip -n "$nsp" link set pv up
@@ -69,13 +54,12 @@ output = "analyzers"
 CFG
 
 ip netns exec "$nse" "$mp" run -c "$work/engine.toml" --stats-json "$work/stats.json" >"$work/engine.log" 2>&1 &
-engine_pid=$!
+engine_pid=$!; mp_background
 for _ in $(seq 100); do
   ip netns exec "$nse" ip link show mphost >/dev/null 2>&1 && grep -q '^\[' "$work/engine.log" && break
   kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine.log"; echo "FAIL: the engine exited"; exit 1; }
   sleep 0.1
 done
-echo "mphost mac: $(ip netns exec "$nse" cat /sys/class/net/mphost/address), ev mac: $mac_ev"
 ip -n "$nse" link set mphost netns "$nsh"
 ip -n "$nsh" addr add 10.199.0.1/24 dev mphost
 ip -n "$nsh" link set mphost up
@@ -85,8 +69,7 @@ import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("10.199.0.1", 8080)); s.listen(1); s.settimeout(20)
 c, _ = s.accept(); c.sendall(b"hello from the host\n"); c.close()' &
-server_pid=$!
-[ -n "${DEBUG:-}" ] && { ip netns exec "$nsh" tcpdump -i mphost -n -c 20 >"$work/host.dump" 2>&1 & }
+mp_background
 sleep 0.5
 
 fails=0
@@ -108,7 +91,6 @@ echo "TCP 10.199.0.1:8080 through the exception TAP: '$reply'"
 ip netns exec "$nsp" tcpreplay --intf1=pv "$work/vxlan.pcap" >/dev/null 2>&1
 sleep 1
 kill -INT "$engine_pid"; wait "$engine_pid" || { cat "$work/engine.log"; echo "FAIL: engine exit"; exit 1; }
-engine_pid=
 
 $py - "$sample" "$work/decap.pcap" "$work/stats.json" "$fails" <<'PY'
 import json, sys

@@ -14,22 +14,14 @@ src=$2
 sample=$src/pcaps/sample-mix.pcap
 py=/usr/bin/python3
 
+. "$(dirname "$0")/lib.sh"
+work=$mp_work
 tag=mp$$
 nsa=${tag}a
 nsb=${tag}b
-work=$(mktemp -d)
-cleanup() {
-  [ -n "${dump_pid:-}" ] && kill "$dump_pid" 2>/dev/null || true
-  ip netns del "$nsa" 2>/dev/null || true
-  ip netns del "$nsb" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ip netns add "$nsa"
-ip netns add "$nsb"
+mp_netns "$nsa" ipv6
+mp_netns "$nsb" ipv6
 ip link add va$$ netns "$nsa" type veth peer name vb$$ netns "$nsb"
-for ns in "$nsa" "$nsb"; do ip -n "$ns" link set lo up; done
 ip -n "$nsa" link set va$$ mtu 9216 up
 ip -n "$nsb" link set vb$$ mtu 9216 up
 ip -n "$nsa" addr add 10.199.0.1/24 dev va$$
@@ -58,7 +50,7 @@ run_case() {
   local before
   before=$(rx_packets "$dev")
   ip netns exec "$nsb" tcpdump -i "$dev" --immediate-mode -Q in -s 0 -U -w "$rx" 2>"$work/$name.tcpdump.log" &
-  dump_pid=$!
+  dump_pid=$!; mp_background
   for _ in $(seq 50); do grep -q listening "$work/$name.tcpdump.log" && break; sleep 0.1; done
   grep -q listening "$work/$name.tcpdump.log" || { echo "tcpdump did not start"; exit 1; }
   ip netns exec "$nsa" tcpreplay --intf1=va$$ "$out" >"$work/$name.replay.log" 2>&1
@@ -72,7 +64,6 @@ run_case() {
   sleep 0.3
   kill -INT "$dump_pid"
   wait "$dump_pid" || true
-  dump_pid=
   local got=$(( $(rx_packets "$dev") - before ))
   echo "$name: mirrorpipe packets_out=$want, kernel $dev rx_packets=$got"
   [ "$got" -eq "$want" ] || { echo "FAIL: the kernel received $got frames, mirrorpipe sent $want"; exit 1; }

@@ -11,21 +11,11 @@ set -euo pipefail
 mp=$(readlink -f "$1")
 src=$(readlink -f "$2")
 sample=$src/pcaps/sample-mix.pcap
+. "$(dirname "$0")/lib.sh"
+work=$mp_work
 ns=mpt$$
-work=$(mktemp -d)
-engine_pid=
-dump_pid=
-cleanup() {
-  [ -n "$engine_pid" ] && kill -KILL "$engine_pid" 2>/dev/null || true
-  [ -n "$dump_pid" ] && kill "$dump_pid" 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
-  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+mp_netns "$ns"
 
-for family in ipv4; do
 cat >"$work/engine.toml" <<CFG
 [engine]
 workers = 1
@@ -61,24 +51,22 @@ udp_checksum = "on"
 input = "in"
 target = "analyzers"
 CFG
-done
 
 # A persistent tap for tcpdump to listen on before the engine starts; net_tap attaches to it.
 ip netns exec "$ns" ip tuntap add dev mpout mode tap multi_queue
 ip netns exec "$ns" ip link set mpout up
 ip netns exec "$ns" tcpdump -i mpout --immediate-mode -Q in -s 0 -U -w "$work/out.pcap" 2>"$work/tcpdump.log" &
-dump_pid=$!
+dump_pid=$!; mp_background
 for _ in $(seq 50); do grep -q listening "$work/tcpdump.log" && break; sleep 0.1; done
 ip netns exec "$ns" "$mp" run -c "$work/engine.toml" --stats-json "$work/stats.json" >"$work/engine2.log" 2>&1 &
-engine_pid=$!
+engine_pid=$!; mp_background
 for _ in $(seq 100); do grep -q '^\[' "$work/engine2.log" && break; sleep 0.1; done
 sleep 1
 kill -INT "$engine_pid"; wait "$engine_pid" || { cat "$work/engine2.log"; echo "FAIL: engine exit"; exit 1; }
-engine_pid=
 grep -q "TX IPv4 checksum offload, TX UDP checksum offload" "$work/engine2.log" || {
   cat "$work/engine2.log"; echo "FAIL: the engine did not choose the net_tap checksum offloads"; exit 1; }
 sleep 0.3
-kill -INT "$dump_pid"; wait "$dump_pid" || true; dump_pid=
+kill -INT "$dump_pid"; wait "$dump_pid" || true
 
 /usr/bin/python3 - "$sample" "$work/out.pcap" "$work/stats.json" <<'PY'
 import json, subprocess, sys

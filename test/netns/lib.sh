@@ -1,0 +1,42 @@
+# Shared by the network-namespace tests; sourced after `set -euo pipefail`.
+# Namespaces and background processes registered here are always removed on exit, whatever
+# happened; waits are bounded in time.
+
+mp_namespaces=()
+mp_pids=()
+mp_work=$(mktemp -d)
+
+mp_cleanup() {
+  local pid ns
+  for pid in "${mp_pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  [ ${#mp_pids[@]} -gt 0 ] && sleep 0.3
+  for pid in "${mp_pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for ns in "${mp_namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [ -n "${KEEP:-}" ]; then echo "kept $mp_work"; else rm -rf "$mp_work"; fi
+}
+trap mp_cleanup EXIT
+
+# mp_netns NAME [ipv6]: a namespace with lo up; IPv6 off unless asked for, so that no router
+# solicitation or MLD report slips in between the frames under test.
+mp_netns() {
+  ip netns add "$1"
+  mp_namespaces+=("$1")
+  ip -n "$1" link set lo up
+  if [ "${2:-}" != ipv6 ]; then
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  fi
+}
+
+# mp_background: registers the last background process ($!) for cleanup.
+mp_background() { mp_pids+=("$!"); }
+
+# mp_wait_for SECONDS COMMAND...: succeeds as soon as COMMAND does; fails after SECONDS.
+mp_wait_for() {
+  local tenths=$(( $1 * 10 ))
+  shift
+  for _ in $(seq "$tenths"); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
