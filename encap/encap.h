@@ -97,9 +97,12 @@ namespace mirrorpipe {
   } else {
     auto* ip = reinterpret_cast<Ipv4Header*>(out + t.ip_offset);
     ip->total_length.set(static_cast<uint16_t>(ip_length));
-    // RFC 1624: the template's sum with the one word that changed added in.
+    // RFC 1624: the template's folded sum with the one word that changed added in; two
+    // 16-bit values need one more fold.
     if (!t.ip_checksum_offload) {
-      ip->checksum.set_raw(checksum_finish(t.ip_checksum_base + ip->total_length.raw()));
+      uint32_t sum = t.ip_checksum_base + ip->total_length.raw();
+      sum = (sum & 0xffffu) + (sum >> 16);
+      ip->checksum.set_raw(static_cast<uint16_t>(~sum));
     }
   }
 

@@ -210,7 +210,7 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     ip->protocol = ipproto::kUdp;
     std::memcpy(ip->src.data(), c.src_ip.bytes.data(), 4);
     std::memcpy(ip->dst.data(), c.dst_ip.bytes.data(), 4);
-    t.ip_checksum_base = checksum_partial(b + t.ip_offset, kIpv4MinHeaderBytes);
+    t.ip_checksum_base = checksum_fold(checksum_partial(b + t.ip_offset, kIpv4MinHeaderBytes));
     t.udp_offset = static_cast<uint16_t>(t.ip_offset + kIpv4MinHeaderBytes);
     t.pseudo_header_sum = checksum_partial(ip->src.data(), 8);
   }

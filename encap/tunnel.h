@@ -84,7 +84,8 @@ struct alignas(64) OuterTemplate {
   uint32_t packet_length = 0;
   uint32_t max_ip_length = 0;      // the output's IP MTU (largest outer IP packet); 0: none
   bool truncate_to_mtu = true;     // over max_ip_length: truncate (AWS, toward instances) or drop
-  uint64_t ip_checksum_base = 0;  // IPv4: header sum with total length and checksum zero
+  uint32_t ip_checksum_base = 0;  // IPv4: header sum with total length and checksum zero, folded
+                                  // to 16 bits (so one more fold after adding the length)
   uint64_t pseudo_header_sum = 0; // addresses + protocol, for the UDP checksum
   TunnelKind kind = TunnelKind::kVxlan;
   bool ipv6 = false;
