@@ -73,13 +73,16 @@ struct Worker {
   }
 
   // One packet through its route. Written once; the burst loop calls it per packet.
+  // kFileMeta: whether the port fills MbufMeta (file ports), fixed per RX port, so the live
+  // path carries no test for it.
+  template <bool kFileMeta>
   inline void handle(rte_mbuf* m, const WorkerPlan::Rx& rx, const Route& route,
                      InputCounters& ic) {
-    PacketRef ref = to_packet_ref(m, rx.file_meta);
+    PacketRef ref = to_packet_ref(m, kFileMeta);
     if (route.host.enabled) {
       const HostVerdict v = host_classify(route.host, ref);
       if (v == HostVerdict::kReply) {
-        apply_packet_ref(m, ref, rx.file_meta);
+        apply_packet_ref(m, ref, kFileMeta);
         ++ic.host_replies;
         enqueue(route.reply_output, m, rx.input);
         return;
@@ -108,7 +111,7 @@ struct Worker {
       ic.truncated_packet_length += (ref.flags & PacketRef::kTruncatedPacketLength) != 0;
       ic.truncated_mtu += (ref.flags & PacketRef::kTruncatedMtu) != 0;
     }
-    apply_packet_ref(m, ref, rx.file_meta);
+    apply_packet_ref(m, ref, kFileMeta);
     if (route.stamp_file_meta) {
       const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
       const uint64_t ns = plan.wall_base_ns + dt / plan.tsc_hz * 1000000000ull +
@@ -134,13 +137,27 @@ struct Worker {
     ++stats.busy_polls;
     ic.rx += n;
     const Route& route = routes[rx.input];
+    if (rx.file_meta) {
+      burst<true>(pkts, n, rx, route, ic);
+    } else {
+      burst<false>(pkts, n, rx, route, ic);
+    }
+    return n;
+  }
+
+  template <bool kFileMeta>
+  void burst(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+    uint64_t bytes = 0;
     for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
     for (uint16_t i = 0; i < n; ++i) {
       if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
-      ic.rx_bytes += pkts[i]->data_len;
-      handle(pkts[i], rx, route, ic);
+      bytes += pkts[i]->data_len;
+      handle<kFileMeta>(pkts[i], rx, route, ic);
     }
-    return n;
+    ic.rx_bytes += bytes;
+    // A full burst's worth waiting: send it now (held longer, the mbufs only cost cache); a
+    // smaller one waits for more, or for the timer.
+    if (tx[route.output].count >= kBurstSize) flush(route.output);
   }
 };
 
