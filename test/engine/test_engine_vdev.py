@@ -9,6 +9,8 @@
    packet received is accounted for: per input, rx = sent + filtered + dropped, and what the
    engine sent equals what the output PMD counted.
 4. A next hop that never answers ARP: the engine does not start; exit 1 with the reason.
+5. `mirrorpipe bench` (1 s each, not a measurement: it must run, pass its own correctness gate
+   and report what it promises) for every tunnel kind.
 
 usage: test_engine_vdev.py MIRRORPIPE SOURCE_DIR
 """
@@ -152,6 +154,19 @@ def main():
         c.check("port 'out': no ARP reply from the next hop 172.31.0.1 within 3 s" in p.stderr,
                 "unanswered ARP: message: %s" % p.stderr[-500:])
         c.check(time.time() - t0 < 20, "unanswered ARP: took %.1f s" % (time.time() - t0))
+
+        # 5. the bench command
+        for tunnel in ("vxlan", "gwlb", "geneve", "decap"):
+            p = subprocess.run([binary, "bench", "--tunnel", tunnel, "--seconds", "1", "--frame-size", "128", "--json"],
+                               capture_output=True, text=True, timeout=60)
+            c.check(p.returncode == 0, "bench %s: exit %d %s" % (tunnel, p.returncode, p.stderr[-300:]))
+            if p.returncode == 0:
+                j = json.loads(p.stdout.strip().splitlines()[-1])
+                for key in ("mpps", "gbps", "workers", "frame_size", "per_worker_mpps", "dropped"):
+                    c.check(key in j, "bench %s: no %s in %s" % (tunnel, key, j))
+                c.check(j["mpps"] > 0.1 and j["dropped"] == {} and j["frame_size"] == 128,
+                        "bench %s: %s" % (tunnel, j))
+                c.check(j["packets_in"] == j["packets_out"], "bench %s: in %d out %d" % (tunnel, j["packets_in"], j["packets_out"]))
     c.done()
 
 
