@@ -152,7 +152,23 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     pool_mbufs = n;
     pool_room = room;
   }
-  if (pool && opts.prepare_pool) opts.prepare_pool(pool);
+  if (pool && opts.prefill_frames && !opts.prefill_frames->empty()) {
+    struct Fill {
+      const std::vector<std::vector<uint8_t>>* frames;
+      size_t next;
+      uint32_t room;
+    } fill{opts.prefill_frames, 0, static_cast<uint32_t>(pool_room - RTE_PKTMBUF_HEADROOM)};
+    rte_mempool_obj_iter(
+        pool,
+        [](rte_mempool*, void* arg, void* obj, unsigned) {
+          auto* f = static_cast<Fill*>(arg);
+          const auto& frame = (*f->frames)[f->next++ % f->frames->size()];
+          auto* m = static_cast<rte_mbuf*>(obj);
+          std::memcpy(static_cast<uint8_t*>(m->buf_addr) + RTE_PKTMBUF_HEADROOM, frame.data(),
+                      std::min<size_t>(frame.size(), f->room));
+        },
+        &fill);
+  }
   FilePools file_pools;
   if (any_file) file_pools = create_file_pools();
 

@@ -13,8 +13,6 @@
 #include "engine/config/config.h"
 #include "engine/pipeline/counters.h"
 
-struct rte_mempool;
-
 namespace mirrorpipe {
 
 // The PMD's own counters: drops in the NIC or kernel ring happen before the engine sees a packet.
@@ -54,9 +52,9 @@ struct RunOptions {
   bool file_mode_eal = false;    // EAL without hugepages, PCI or shared files (encap/decap)
   std::atomic<bool>* reload = nullptr;  // set (by SIGHUP): reload the configuration file
   double stop_after_s = 0;              // > 0: stop by itself after this long (benchmarks)
-  // Called once with the DPDK ports' packet-buffer pool before any port starts (benchmarks
-  // fill the buffers with frames that net_null's copy=0 receive leaves as they are).
-  std::function<void(rte_mempool*)> prepare_pool;
+  // Frames written once into every buffer of the DPDK ports' pool before any port starts, in
+  // turn (benchmarks: net_null's copy=0 receive hands the buffers out as they are).
+  const std::vector<std::vector<uint8_t>>* prefill_frames = nullptr;
 };
 
 // Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws
