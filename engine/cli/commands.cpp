@@ -257,6 +257,9 @@ int print_live_stats(const std::string& prefix, bool as_json) {
   for (const auto& name : reply("/mirrorpipe/outputs")) {
     all["outputs"][name.get<std::string>()] = reply("/mirrorpipe/output," + name.get<std::string>());
   }
+  for (const auto& name : reply("/mirrorpipe/ports")) {
+    all["ports"][name.get<std::string>()] = reply("/mirrorpipe/port," + name.get<std::string>());
+  }
   if (as_json) {
     std::cout << all.dump(2) << "\n";
     return kExitOk;
@@ -274,6 +277,11 @@ int print_live_stats(const std::string& prefix, bool as_json) {
   for (auto& [name, c] : all["inputs"].items()) show("input " + name, c);
   for (auto& [name, c] : all["outputs"].items()) {
     std::cout << "output " << name << ": " << c["packets"] << " packets, " << c["bytes"] << " bytes\n";
+  }
+  for (auto& [name, c] : all["ports"].items()) {
+    std::cout << "port " << name << " (driver's counters): " << c["ipackets"] << " in, " << c["opackets"]
+              << " out, imissed " << c["imissed"] << ", ierrors " << c["ierrors"] << ", oerrors "
+              << c["oerrors"] << "\n";
   }
   std::cout << "per worker (packets in): " << all["workers"].dump() << "\n";
   return kExitOk;

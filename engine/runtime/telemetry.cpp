@@ -120,6 +120,34 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+int cmd_ports(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view) return -1;
+  rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+  for (const auto& [name, id] : g_view->ethdevs) rte_tel_data_add_array_string(d, name.c_str());
+  return 0;
+}
+
+// The PMD's own counters: what the NIC or kernel ring dropped before the engine saw a packet.
+int cmd_port(const char*, const char* params, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view || !params) return -1;
+  for (const auto& [name, id] : g_view->ethdevs) {
+    if (name != params) continue;
+    rte_eth_stats s{};
+    if (rte_eth_stats_get(id, &s) != 0) return -1;
+    rte_tel_data_start_dict(d);
+    rte_tel_data_add_dict_u64(d, "ipackets", s.ipackets);
+    rte_tel_data_add_dict_u64(d, "opackets", s.opackets);
+    rte_tel_data_add_dict_u64(d, "imissed", s.imissed);
+    rte_tel_data_add_dict_u64(d, "ierrors", s.ierrors);
+    rte_tel_data_add_dict_u64(d, "oerrors", s.oerrors);
+    rte_tel_data_add_dict_u64(d, "rx_nombuf", s.rx_nombuf);
+    return 0;
+  }
+  return -1;
+}
+
 }  // namespace
 
 void telemetry_register() {
@@ -130,6 +158,9 @@ void telemetry_register() {
   rte_telemetry_register_cmd("/mirrorpipe/outputs", cmd_outputs, "Names of the output ports. No parameters");
   rte_telemetry_register_cmd("/mirrorpipe/output", cmd_output, "One output's counters. Parameter: output name");
   rte_telemetry_register_cmd("/mirrorpipe/workers", cmd_workers, "Packets received by each worker. No parameters");
+  rte_telemetry_register_cmd("/mirrorpipe/ports", cmd_ports, "Names of the DPDK ports. No parameters");
+  rte_telemetry_register_cmd("/mirrorpipe/port", cmd_port,
+                             "One DPDK port's own counters (imissed, ierrors...). Parameter: port name");
 }
 
 void telemetry_attach(const TelemetryView* view) {

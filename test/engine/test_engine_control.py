@@ -97,6 +97,8 @@ target = "analyzers"
                 live = json.loads(r.stdout)
                 c.check(live["stats"]["packets_in"] > 0, "mirrorpipe stats: no packets counted")
                 c.check(live["inputs"]["in"]["packets_in"] > 0 and "out" in live["outputs"], "mirrorpipe stats: %s" % live)
+                c.check(live.get("ports", {}).get("out", {}).get("opackets", 0) > 0,
+                        "mirrorpipe stats: no PMD counters for port out: %s" % live.get("ports"))
             r = subprocess.run(["dpdk-telemetry.py", "-f", prefix], input="/mirrorpipe/stats\n", capture_output=True, text=True, timeout=10)
             c.check(r.returncode == 0 and '"/mirrorpipe/stats"' in r.stdout and '"packets_in"' in r.stdout,
                     "dpdk-telemetry.py could not read /mirrorpipe/stats: %s %s" % (r.stdout[-500:], r.stderr[-500:]))
