@@ -6,7 +6,9 @@
 #
 # Every inner frame the kernel's VXLAN device delivers must equal the sample (count, order,
 # bytes), and the engine's counters must agree with the kernel's. The engine finds the
-# receiver's MAC itself, with ARP. The engine's own veths have
+# receiver's MAC itself, with ARP. Third argument 2: two workers, the kernel's fanout spreading
+# the flows over them; each flow's order (the TCP conversation) is then checked, and the frames
+# as a set. The engine's own veths have
 # no IP address (the kernel must not answer for them); IPv6 is off and GRO is off in every
 # namespace so that no frame is added, merged or split on the way. Needs root; no skip.
 #
@@ -18,6 +20,7 @@
 set -euo pipefail
 mp=$(readlink -f "$1")
 src=$(readlink -f "$2")
+workers=${3:-1}   # with 2: the kernel's fanout spreads flows over two queues, one per worker
 sample=$src/pcaps/sample-mix.pcap
 py=/usr/bin/python3
 
@@ -40,9 +43,10 @@ ip netns exec "$nsr" ethtool -K vx4 gro off >/dev/null 2>&1 || true
 mac_out=$(ip netns exec "$nse" cat /sys/class/net/eout/address)
 
 af="framesz=10240,blocksz=20480,framecnt=512"
+out_queues=$((workers + 1))   # one TX queue per worker, one for the control thread's ARP
 cat >"$work/engine.toml" <<CFG
 [engine]
-workers = 1
+workers = $workers
 stats_interval_s = 0.5
 
 [eal]
@@ -51,13 +55,13 @@ args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "
 [[ports]]
 name = "in"
 role = "mirror-input"
-devargs = "net_af_packet0,iface=ein,$af,qpairs=1"
+devargs = "net_af_packet0,iface=ein,$af,qpairs=$workers"
 mtu = 9216
 
 [[ports]]
 name = "out"
 role = "output"
-devargs = "net_af_packet1,iface=eout,$af,qpairs=2"
+devargs = "net_af_packet1,iface=eout,$af,qpairs=$out_queues"
 mtu = 9216
 mac = "$mac_out"
 ip = "10.199.0.1"
@@ -101,10 +105,10 @@ wait "$engine_pid" || { cat "$work/engine.log"; echo "FAIL: the engine exited no
 kill -INT "$dump_pid"; wait "$dump_pid" || true
 got_kernel=$(( $(rx_packets) - before ))
 
-$py - "$sample" "$work/rx.pcap" "$work/stats.json" "$got_kernel" <<'PY'
+$py - "$sample" "$work/rx.pcap" "$work/stats.json" "$got_kernel" "$workers" <<'PY'
 import json, sys
 from scapy.utils import RawPcapReader
-sample, rx, stats_path, kernel = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+sample, rx, stats_path, kernel, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 from scapy.all import IP, Ether, Raw
 sent = [bytes(d) for d, _ in RawPcapReader(sample)]
 got = [bytes(d) for d, _ in RawPcapReader(rx)]
@@ -130,6 +134,22 @@ for b in sent:
     want.append(("frame", b))
 if len(got) != len(want):
     fails.append("the kernel delivered %d inner frames, expected %d" % (len(got), len(want)))
+if workers > 1:
+    # Several workers keep each flow's order, not the order between flows: the TCP
+    # conversation's 7 frames (both ways) must arrive in order; all frames are then compared
+    # as a set, the reassembled datagram among them matched to its expected one.
+    def tcp443(frames):
+        return [f for f in frames if len(f) > 37 and f[12:14] == b"\x08\x00" and f[23] == 6 and
+                443 in (int.from_bytes(f[34:36], "big"), int.from_bytes(f[36:38], "big"))]
+    if tcp443(got) != tcp443([w for kind, w in want if kind == "frame"]):
+        fails.append("the TCP conversation's frames arrived out of order or changed")
+    exact = [w for kind, w in want if kind == "frame"]
+    got = sorted(got, key=lambda g: (g not in exact, exact.index(g) if g in exact else 0))
+    want = [x for x in want if x[0] == "frame"] + [x for x in want if x[0] == "datagram"]
+    per_worker = [w["packets_in"] for w in st["workers"]]
+    if len(per_worker) != workers or min(per_worker) == 0:
+        fails.append("the flows did not spread over the %d workers: %s" % (workers, per_worker))
+    print("packets per worker: %s" % per_worker)
 for i, (g, (kind, w)) in enumerate(zip(got, want)):
     if kind == "frame" and g != w:
         fails.append("inner frame %d differs from the sample" % (i + 1))
