@@ -19,7 +19,7 @@ namespace mirrorpipe {
   X(gwlb_not_ip, "frame has no valid IPv4/IPv6 header; GWLB Geneve carries IP packets only")  \
   X(too_big, "outer packet would exceed the 65535 bytes its IP length field can say")          \
   X(no_headroom, "buffer headroom cannot hold the outer header")                               \
-  X(over_mtu, "outer packet larger than the output's IP MTU, and oversize = drop")             \
+  X(over_mtu, "outer packet over the output's IP MTU (oversize = drop, or no room for headers)")             \
   /* decapsulation (decap/) */                                                                 \
   X(headers_truncated, "tunnel headers cut short by the end of the captured bytes")            \
   X(not_ip, "outer frame is not IPv4 or IPv6 (after up to two VLAN tags)")                     \

@@ -49,13 +49,12 @@ namespace mirrorpipe {
   // The outer packet is never fragmented (RFC 7348 section 4.3): over the output's IP MTU it is
   // truncated to fit, as AWS does toward instance targets, or dropped.
   const uint32_t ip_overhead = t.length_bytes - t.ip_offset;  // outer IP header .. tunnel header
+  // An MTU that cannot hold even the outer headers leaves nothing to truncate to: dropped too.
   if (t.max_ip_length != 0 && ip_overhead + wire_len > t.max_ip_length) {
-    if (!t.truncate_to_mtu) return DropReason::over_mtu;
-    if (t.max_ip_length > ip_overhead) {
-      wire_len = t.max_ip_length - ip_overhead;
-      if (len > wire_len) len = wire_len;
-      flags |= PacketRef::kTruncatedMtu;
-    }
+    if (!t.truncate_to_mtu || t.max_ip_length <= ip_overhead) return DropReason::over_mtu;
+    wire_len = t.max_ip_length - ip_overhead;
+    if (len > wire_len) len = wire_len;
+    flags |= PacketRef::kTruncatedMtu;
   }
 
   const uint32_t ip_payload = t.length_bytes - t.udp_offset + wire_len;

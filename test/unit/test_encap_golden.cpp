@@ -123,6 +123,10 @@ TEST_CASE("encap: truncation is flagged, by PacketLength or by MTU") {
   Buffer small(input[0]);
   REQUIRE(process_packet(cfg, small.ref) == DropReason::kNone);
   CHECK(small.ref.flags == 0);
+  // An MTU below the outer headers (20 + 8 + 8 bytes) leaves nothing to truncate to.
+  cfg.outer.max_ip_length = 36;
+  Buffer none(input[0]);
+  CHECK(process_packet(cfg, none.ref) == DropReason::over_mtu);
 }
 
 TEST_CASE("golden: GWLB Geneve") {
