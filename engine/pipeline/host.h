@@ -13,11 +13,13 @@
 #include <cstring>
 
 #include "encap/packet_ref.h"
+#include "encap/wire/arp.h"
 #include "encap/wire/bytes.h"
 #include "encap/wire/checksum.h"
 #include "encap/wire/ethernet.h"
 #include "encap/wire/ipv4.h"
 #include "encap/wire/l4.h"
+#include "decap/decap.h"
 
 namespace mirrorpipe {
 
@@ -26,7 +28,8 @@ struct HostConfig {
   bool has_tap = false;            // an exception TAP takes the host's other traffic
   wire::Ipv4Address ip{};
   wire::MacAddress mac{};
-  std::array<uint16_t, 8> tunnel_ports{};  // UDP ports that stay on the data path
+  // UDP ports that stay on the data path: every VXLAN and Geneve port of the decap settings.
+  std::array<uint16_t, 2 * kMaxTunnelPorts> tunnel_ports{};
   uint8_t tunnel_port_count = 0;
 };
 
@@ -35,20 +38,6 @@ enum class HostVerdict : uint8_t {
   kReply,     // rewritten into a reply: send it back out of the port it came from
   kToHost,    // the host's: hand it to the exception TAP
 };
-
-// ARP (RFC 826) over Ethernet for IPv4: 28 bytes after the Ethernet header.
-struct ArpIpv4 {
-  wire::Be16 htype;
-  wire::Be16 ptype;
-  uint8_t hlen;
-  uint8_t plen;
-  wire::Be16 oper;
-  wire::MacAddress sha;
-  wire::Ipv4Address spa;
-  wire::MacAddress tha;
-  wire::Ipv4Address tpa;
-};
-static_assert(sizeof(ArpIpv4) == 28);
 
 inline uint16_t host_word(const void* p) noexcept {
   uint16_t w;
@@ -64,15 +53,14 @@ inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
   const uint16_t type = eth->ether_type.value();
   if (type == ethertype::kArp) {
     auto* arp = header_at<ArpIpv4>(frame, kEthernetHeaderBytes);
-    if (!arp || arp->htype.value() != 1 || arp->ptype.value() != ethertype::kIpv4 || arp->hlen != 6 ||
-        arp->plen != 4) {
+    if (!arp || !arp->is_ethernet_ipv4()) {
       return h.has_tap ? HostVerdict::kToHost : HostVerdict::kDataPath;
     }
-    if (arp->oper.value() == 1 && arp->tpa == h.ip) {
+    if (arp->oper.value() == ArpIpv4::kRequest && arp->tpa == h.ip) {
       // Who has our address? Us: the request becomes the reply.
       eth->dst = arp->sha;
       eth->src = h.mac;
-      arp->oper.set(2);
+      arp->oper.set(ArpIpv4::kReply);
       arp->tha = arp->sha;
       arp->tpa = arp->spa;
       arp->sha = h.mac;

@@ -8,7 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "engine/pipeline/host.h"
+#include "encap/wire/arp.h"
+#include "encap/wire/bytes.h"
 
 namespace mirrorpipe {
 
@@ -33,12 +34,12 @@ bool ArpResolver::request() {
   eth->dst.fill(0xff);
   eth->src = mac_;
   eth->ether_type.set(wire::ethertype::kArp);
-  auto* arp = reinterpret_cast<ArpIpv4*>(p + wire::kEthernetHeaderBytes);
+  auto* arp = reinterpret_cast<wire::ArpIpv4*>(p + wire::kEthernetHeaderBytes);
   arp->htype.set(1);
   arp->ptype.set(wire::ethertype::kIpv4);
   arp->hlen = 6;
   arp->plen = 4;
-  arp->oper.set(1);
+  arp->oper.set(wire::ArpIpv4::kRequest);
   arp->sha = mac_;
   arp->spa = ip_;
   arp->tpa = next_hop_;
@@ -58,8 +59,9 @@ std::optional<wire::MacAddress> ArpResolver::poll() {
     for (uint16_t i = 0; i < n; ++i) {
       const wire::Bytes b(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]));
       const auto* eth = wire::header_at<wire::EthernetHeader>(b, 0);
-      const auto* arp = wire::header_at<ArpIpv4>(b, wire::kEthernetHeaderBytes);
-      if (eth && arp && eth->ether_type.value() == wire::ethertype::kArp && arp->oper.value() == 2 &&
+      const auto* arp = wire::header_at<wire::ArpIpv4>(b, wire::kEthernetHeaderBytes);
+      if (eth && arp && eth->ether_type.value() == wire::ethertype::kArp && arp->is_ethernet_ipv4() &&
+          arp->oper.value() == wire::ArpIpv4::kReply &&
           arp->spa == next_hop_ && arp->tpa == ip_) {
         found = arp->sha;
         ++replies_;

@@ -376,10 +376,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       route.host_output = h.tap_output;
       // UDP to the tunnel ports stays on the data path, for a tunnel input.
       if (p.role == PortRole::kTunnelInput) {
-        for (uint8_t k = 0; k < c.decap.vxlan_port_count && route.host.tunnel_port_count < 8; ++k) {
+        for (uint8_t k = 0; k < c.decap.vxlan_port_count; ++k) {
           route.host.tunnel_ports[route.host.tunnel_port_count++] = c.decap.vxlan_ports[k];
         }
-        for (uint8_t k = 0; k < c.decap.geneve_port_count && route.host.tunnel_port_count < 8; ++k) {
+        for (uint8_t k = 0; k < c.decap.geneve_port_count; ++k) {
           route.host.tunnel_ports[route.host.tunnel_port_count++] = c.decap.geneve_ports[k];
         }
       }
