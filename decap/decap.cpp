@@ -184,6 +184,7 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
     off += sizeof(VlanTag);
   }
   if (type != ethertype::kIpv4 && type != ethertype::kIpv6) return DropReason::not_ip;
+  out.outer_l3_offset = static_cast<uint16_t>(off);
 
   TunnelLayer& outer = out.layers[0];
   outer = TunnelLayer{};

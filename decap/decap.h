@@ -52,6 +52,7 @@ struct DecapResult {
   uint32_t inner_wire_len;   // bytes it had on the wire (the UDP datagram ends it)
   uint16_t l3_protocol;      // Geneve protocol type when the payload is L3, else 0
   uint8_t layer_count;       // 1, or 2 for VXLAN inside Geneve
+  uint16_t outer_l3_offset;  // the outer IP header (after the outer Ethernet and VLAN tags)
   std::array<TunnelLayer, 2> layers;
   wire::MacAddress outer_dst_mac;
   wire::MacAddress outer_src_mac;

@@ -37,6 +37,12 @@ namespace mirrorpipe {
   X(geneve_options_overrun, "Geneve options run past opt_len or the UDP payload")              \
   X(geneve_critical_option, "Geneve critical option not understood (RFC 8926 section 3.5)")    \
   X(inner_runt, "inner frame shorter than an Ethernet header, or empty L3 payload")            \
+  /* receiving and the appliance (decap/, engine/pipeline) */                                  \
+  X(not_gwlb, "appliance input: not GWLB Geneve (outer IPv4, Geneve with class 0x0108 options)") \
+  X(source_not_allowed, "outer source address not in the input's allow_sources")              \
+  X(vni_not_allowed, "VNI not in the input's allow_vnis")                                      \
+  X(no_session, "no session of the input matches the packet's VNI and outer source")          \
+  X(no_flow, "appliance: packet to return belongs to no GWLB flow in the flow table")          \
   /* engine runtime (engine/) */                                                               \
   X(no_mbuf, "packet buffer pool exhausted")                                                   \
   X(tx_full, "output queue full: the port did not accept the packet")

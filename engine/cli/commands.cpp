@@ -13,6 +13,7 @@
 #include <csignal>
 
 #include "engine/cli/bench.h"
+#include "engine/cli/emulate.h"
 #include "engine/cli/stats.h"
 #include "engine/config/config.h"
 #include "engine/runtime/eal.h"
@@ -366,9 +367,9 @@ int run_cli(int argc, char** argv) {
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "encap" && first != "decap" && first != "run" &&
-      first != "check" && first != "stats" && first != "bench") {
+      first != "check" && first != "stats" && first != "bench" && first != "gwlb-emulate") {
     std::cerr << "mirrorpipe: unknown command '" << first
-              << "' (expected run, check, stats, bench, encap or decap; see --help)\n";
+              << "' (expected run, check, stats, bench, encap, decap or gwlb-emulate; see --help)\n";
     return kExitUsage;
   }
   std::string config_path;
@@ -391,6 +392,20 @@ int run_cli(int argc, char** argv) {
   bench->add_flag("--hugepages,!--no-huge", bo.hugepages, "use hugepages (reserved beforehand) [default: --no-huge]");
   bench->add_flag("--json", bo.json, "one JSON object: mpps, gbps, workers, frame_size, per_worker_mpps, dropped");
   bench->add_option("--sample", bo.sample, "capture whose flows the frames take [default: pcaps/sample-mix.pcap]");
+  EmulateOptions em;
+  auto* emulate = app.add_subcommand(
+      "gwlb-emulate", "play a Gateway Load Balancer toward an appliance on an interface and check every returned packet");
+  emulate->add_option("--iface", em.iface, "interface toward the appliance")->required();
+  emulate->add_option("--local-ip", em.local_ip, "GWLB's IPv4 address (the outer source)")->required();
+  emulate->add_option("--appliance-ip", em.appliance_ip, "the appliance's IPv4 address")->required();
+  emulate->add_option("--appliance-mac", em.appliance_mac, "the appliance's MAC [default: resolved with ARP]");
+  emulate->add_option("-r,--read", em.read, "send these packets: GWLB Geneve (ids and cookie kept) or IP frames")
+      ->check(CLI::ExistingFile);
+  emulate->add_option("--generate", em.generate, "or send N generated flows (TCP, UDP, ICMP, GRE, IPv6)");
+  emulate->add_flag("--reuse-cookie", em.reuse_cookie, "send every flow again with the same 5-tuple and a new cookie");
+  emulate->add_option("--timeout", em.timeout_s, "seconds to wait for each return")->capture_default_str();
+  emulate->add_option("-w,--write", em.write, "write the returned frames to this pcap");
+  emulate->add_option("--json", em.json, "write the report as JSON to FILE ('-' for stdout)");
   std::string stats_prefix = "rte";
   bool stats_json = false;
   auto* stats = app.add_subcommand("stats", "print the counters of a running engine (over DPDK telemetry)");
@@ -428,11 +443,13 @@ int run_cli(int argc, char** argv) {
     if (check->parsed()) {
       const EngineConfig cfg = load_config(config_path);
       std::cout << config_path << ": ok: " << cfg.ports.size() << " ports, " << cfg.targets.size()
-                << " targets, " << cfg.routes.size() << " routes, " << cfg.workers << " workers\n";
+                << " targets, " << cfg.routes.size() << " routes, " << cfg.sessions.size() << " sessions, "
+                << cfg.workers << " workers\n";
       return kExitOk;
     }
     if (stats->parsed()) return print_live_stats(stats_prefix, stats_json);
     if (bench->parsed()) return run_bench(bo);
+    if (emulate->parsed()) return run_gwlb_emulator(em);
     const EngineConfig cfg = load_config(config_path);
     install_stop_signals();
     RunOptions opts;

@@ -24,8 +24,21 @@ nlohmann::json report_json(const EngineReport& r) {
   for (const auto& i : r.inputs) j["inputs"][i.name] = counters_json(i.counters);
   j["outputs"] = nlohmann::json::object();
   for (const auto& o : r.outputs) {
-    j["outputs"][o.name] = {{"packets", o.counters.tx}, {"bytes", o.counters.tx_bytes}};
+    nlohmann::json dropped = nlohmann::json::object();
+    for (size_t i = 1; i <= kDropReasonCount; ++i) {
+      if (o.counters.dropped[i]) dropped[std::string(kDropReasonNames[i])] = o.counters.dropped[i];
+    }
+    j["outputs"][o.name] = {{"packets", o.counters.tx},
+                            {"bytes", o.counters.tx_bytes},
+                            {"dropped", dropped},
+                            {"dropped_total", o.counters.dropped_total()}};
   }
+  FlowCounters flows;
+  for (const auto& w : r.workers) flows += w.flows;
+  j["flow_table"] = {{"inserted", flows.inserted},   {"refreshed", flows.refreshed},
+                     {"expired", flows.expired},     {"evicted", flows.evicted},
+                     {"cookie_changes", flows.cookie_changes}, {"lookups", flows.lookups},
+                     {"misses", flows.misses}};
   j["ports"] = nlohmann::json::object();
   for (const auto& p : r.ports) {
     j["ports"][p.name] = {{"driver", p.driver},        {"ipackets", p.pmd.ipackets},

@@ -13,6 +13,7 @@
 
 #include "decap/decap.h"
 #include "encap/tunnel.h"
+#include "engine/pipeline/receive.h"
 
 namespace mirrorpipe {
 
@@ -27,6 +28,7 @@ enum class PortRole : uint8_t {
   kMirrorInput,  // raw frames to encapsulate
   kTunnelInput,  // tunnelled frames to decapsulate and forward
   kOutput,
+  kAppliance,    // inline behind a GWLB: GWLB Geneve in, returned to GWLB, inner copied to sinks
 };
 
 enum class Oversize : uint8_t {
@@ -61,7 +63,38 @@ struct PortConfig {
   // File inputs: replay pacing.
   Pace pace = Pace::kFast;
   double pace_pps = 0;
+  // Tunnel inputs and appliances: what is accepted at all (empty: everything).
+  std::vector<uint32_t> allow_vnis;
+  std::vector<IpPrefix> allow_sources;
+  // Appliances: where the returns go (default: the port itself), and the output port (a TAP)
+  // whose received packets come from a local inspection engine and go back to GWLB.
+  std::string returns;
+  std::string inject_from;
+  // pcapng file outputs: rotation.
+  uint64_t rotate_bytes = 0;
+  uint64_t rotate_seconds = 0;
   bool is_file() const { return !file.empty(); }
+  bool is_pcapng() const {
+    return file.size() > 7 && file.compare(file.size() - 7, 7, ".pcapng") == 0;
+  }
+};
+
+// A mirror session as the receiving side sees it: which packets (VNI, outer source) and where
+// their inner frames go (output ports: pcapng files, TAPs, NICs; or targets: re-mirroring).
+struct SessionConfig {
+  std::string name;
+  int line = 0;
+  std::string input;
+  std::vector<uint32_t> vnis;       // empty: any
+  std::vector<IpPrefix> sources;    // empty: any
+  std::vector<std::string> sinks;   // output port or target names
+};
+
+struct ApplianceSettings {
+  uint32_t flow_table_size = 65536;  // entries per worker
+  uint32_t tcp_idle_timeout_s = 350;  // GWLB's defaults
+  uint32_t idle_timeout_s = 120;
+  uint8_t ttl = 64;
 };
 
 struct TargetConfig {
@@ -93,6 +126,8 @@ struct EngineConfig {
   std::vector<PortConfig> ports;
   std::vector<TargetConfig> targets;
   std::vector<RouteConfig> routes;
+  std::vector<SessionConfig> sessions;
+  ApplianceSettings appliance;
 
   const PortConfig* port(const std::string& name) const;
   const TargetConfig* target(const std::string& name) const;

@@ -240,15 +240,58 @@ void load_ports_list(Table& t, const std::string& key, std::array<uint16_t, kMax
   for (int64_t p : list) ports[count++] = static_cast<uint16_t>(p);
 }
 
+// "10.0.0.0/8", "2001:db8::/32", or an address alone (a /32 or /128).
+IpPrefix parse_prefix(const std::string& text) {
+  const size_t slash = text.find('/');
+  const IpAddress a = parse_ip(text.substr(0, slash));
+  IpPrefix p;
+  p.v6 = a.v6;
+  p.addr = a.bytes;
+  const int max = a.v6 ? 128 : 32;
+  p.length = static_cast<uint8_t>(max);
+  if (slash != std::string::npos) {
+    const std::string len = text.substr(slash + 1);
+    if (len.empty() || len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos) {
+      throw std::invalid_argument("bad prefix length");
+    }
+    const int n = std::stoi(len);
+    if (n > max) throw std::invalid_argument("prefix length too long");
+    p.length = static_cast<uint8_t>(n);
+  }
+  return p;
+}
+
+std::vector<IpPrefix> prefix_list(Table& t, const std::string& key) {
+  std::vector<IpPrefix> out;
+  const auto list = t.string_list(key);
+  for (size_t i = 0; i < list.size(); ++i) {
+    try {
+      out.push_back(parse_prefix(list[i]));
+    } catch (const std::invalid_argument&) {
+      t.fail(key + "[" + std::to_string(i) + "]", t.array(key)->get(i),
+             "an IPv4 or IPv6 address or prefix (\"10.0.0.0/8\", \"2001:db8::/32\")");
+    }
+  }
+  return out;
+}
+
+std::vector<uint32_t> vni_list(Table& t, const std::string& key) {
+  std::vector<uint32_t> out;
+  for (int64_t v : t.integer_list(key, 0, 0xffffff)) out.push_back(static_cast<uint32_t>(v));
+  return out;
+}
+
 PortConfig load_port(Table& t) {
   PortConfig p;
   p.line = t.line();
   p.name = t.required_string("name", "a port name");
-  const std::string role = t.required_string("role", "mirror-input, tunnel-input or output");
+  const char* roles = "mirror-input, tunnel-input, appliance or output";
+  const std::string role = t.required_string("role", roles);
   if (role == "mirror-input") p.role = PortRole::kMirrorInput;
   else if (role == "tunnel-input") p.role = PortRole::kTunnelInput;
+  else if (role == "appliance") p.role = PortRole::kAppliance;
   else if (role == "output") p.role = PortRole::kOutput;
-  else t.fail("role", t.node("role"), "mirror-input, tunnel-input or output");
+  else t.fail("role", t.node("role"), roles);
   p.devargs = t.string("devargs").value_or("");
   p.file = t.string("file").value_or("");
   if (p.devargs.empty() == p.file.empty()) {
@@ -295,12 +338,35 @@ PortConfig load_port(Table& t) {
     if (p.exception_tap.size() > 15) t.fail("exception_tap", t.node("exception_tap"), "an interface name of at most 15 characters");
   }
   if (p.role != PortRole::kOutput) {
-    for (const char* k : {"mac", "next_hop_mac", "next_hop_ip", "oversize"}) {
+    for (const char* k : {"mac", "next_hop_mac", "next_hop_ip", "oversize", "rotate_mb", "rotate_seconds"}) {
       if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on an output port");
     }
   }
+  p.allow_vnis = vni_list(t, "allow_vnis");
+  p.allow_sources = prefix_list(t, "allow_sources");
+  if (p.role != PortRole::kTunnelInput && p.role != PortRole::kAppliance) {
+    for (const char* k : {"allow_vnis", "allow_sources"}) {
+      if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on a tunnel-input or appliance port");
+    }
+  }
+  p.returns = t.string("returns").value_or("");
+  p.inject_from = t.string("inject_from").value_or("");
+  if (p.role != PortRole::kAppliance) {
+    for (const char* k : {"returns", "inject_from"}) {
+      if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on an appliance port");
+    }
+  } else if (p.is_file() && p.returns.empty()) {
+    t.fail("returns", nullptr, "missing; an appliance reading a file returns its packets to an output port (returns = \"NAME\")");
+  }
+  if (auto mb = t.number("rotate_mb", 0.001, 1e6)) p.rotate_bytes = static_cast<uint64_t>(*mb * 1e6);
+  p.rotate_seconds = static_cast<uint64_t>(t.integer("rotate_seconds", 1, 86400 * 366).value_or(0));
+  if ((p.rotate_bytes || p.rotate_seconds) && !p.is_pcapng()) {
+    const char* k = p.rotate_bytes ? "rotate_mb" : "rotate_seconds";
+    t.fail(k, t.node(k), "rotation on a pcapng file output only (file = \"NAME.pcapng\")");
+  }
   t.reject_unknown({"name", "role", "devargs", "file", "mtu", "queues", "rx_ring", "tx_ring", "mac",
-                    "ip", "next_hop_mac", "next_hop_ip", "oversize", "pace", "exception_tap"});
+                    "ip", "next_hop_mac", "next_hop_ip", "oversize", "pace", "exception_tap",
+                    "allow_vnis", "allow_sources", "returns", "inject_from", "rotate_mb", "rotate_seconds"});
   return p;
 }
 
@@ -388,7 +454,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
   Table top(root, "", path);
-  top.reject_unknown({"engine", "eal", "decap", "ports", "targets", "routes"});
+  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions"});
   if (auto e = sub_table(top, "engine")) {
     cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
     for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
@@ -421,6 +487,14 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     d->reject_unknown({"vxlan_ports", "geneve_ports", "verify_checksums"});
   }
 
+  if (auto a = sub_table(top, "appliance")) {
+    cfg.appliance.flow_table_size = static_cast<uint32_t>(a->integer("flow_table_size", 16, 1 << 24).value_or(65536));
+    cfg.appliance.tcp_idle_timeout_s = static_cast<uint32_t>(a->integer("tcp_idle_timeout_s", 1, 6000).value_or(350));
+    cfg.appliance.idle_timeout_s = static_cast<uint32_t>(a->integer("idle_timeout_s", 1, 6000).value_or(120));
+    cfg.appliance.ttl = static_cast<uint8_t>(a->integer("ttl", 1, 255).value_or(64));
+    a->reject_unknown({"flow_table_size", "tcp_idle_timeout_s", "idle_timeout_s", "ttl"});
+  }
+
   std::set<std::string> names;
   each_table(top, "ports", [&](Table& t) {
     PortConfig p = load_port(t);
@@ -447,7 +521,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     r.input = t.required_string("input", "the name of an input port");
     const PortConfig* in = cfg.port(r.input);
     if (!in) t.fail("input", t.node("input"), "the name of a [[ports]] entry");
-    if (in->role == PortRole::kOutput) t.fail("input", t.node("input"), "a mirror-input or tunnel-input port");
+    if (in->role == PortRole::kOutput || in->role == PortRole::kAppliance) {
+      t.fail("input", t.node("input"), "a mirror-input or tunnel-input port (an appliance returns its packets; its copies go through [[sessions]])");
+    }
     if (!routed.insert(r.input).second) t.fail("input", t.node("input"), "an input not routed already");
     r.target = t.string("target").value_or("");
     r.output = t.string("output").value_or("");
@@ -464,11 +540,54 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     t.reject_unknown({"input", "target", "output"});
     cfg.routes.push_back(std::move(r));
   });
+  std::set<std::string> session_names, with_sessions;
+  each_table(top, "sessions", [&](Table& t) {
+    SessionConfig s;
+    s.line = t.line();
+    s.name = t.required_string("name", "a session name");
+    if (!session_names.insert(s.name).second) t.fail("name", t.node("name"), "a name not used by another session");
+    s.input = t.required_string("input", "the name of a tunnel-input or appliance port");
+    const PortConfig* in = cfg.port(s.input);
+    if (!in || (in->role != PortRole::kTunnelInput && in->role != PortRole::kAppliance)) {
+      t.fail("input", t.node("input"), "the name of a tunnel-input or appliance port");
+    }
+    if (routed.count(s.input)) {
+      t.fail("input", t.node("input"), "an input without a [[routes]] entry (an input has either sessions or a route)");
+    }
+    with_sessions.insert(s.input);
+    s.vnis = vni_list(t, "vnis");
+    s.sources = prefix_list(t, "sources");
+    s.sinks = t.string_list("sinks");
+    if (s.sinks.empty()) t.fail("sinks", t.node("sinks"), "a list of one or more output ports or targets");
+    if (s.sinks.size() > 16) t.fail("sinks", t.node("sinks"), "at most 16 sinks");
+    for (size_t i = 0; i < s.sinks.size(); ++i) {
+      const PortConfig* out = cfg.port(s.sinks[i]);
+      if (!cfg.target(s.sinks[i]) && (!out || out->role != PortRole::kOutput)) {
+        t.fail("sinks[" + std::to_string(i) + "]", t.array("sinks")->get(i), "the name of an output port or a target");
+      }
+    }
+    t.reject_unknown({"name", "input", "vnis", "sources", "sinks"});
+    cfg.sessions.push_back(std::move(s));
+  });
   for (const auto& p : cfg.ports) {
-    if (p.role != PortRole::kOutput && !routed.count(p.name)) {
+    if (p.role != PortRole::kAppliance) continue;
+    for (const auto& [key, name] : {std::pair<const char*, std::string>{"returns", p.returns}, {"inject_from", p.inject_from}}) {
+      if (name.empty()) continue;
+      const PortConfig* o = cfg.port(name);
+      if (!o || o->role != PortRole::kOutput || (std::string(key) == "inject_from" && o->is_file())) {
+        std::ostringstream os;
+        os << path << ":" << p.line << ": ports: appliance '" << p.name << "': " << key << ": found \"" << name
+           << "\", expected the name of an output port" << (std::string(key) == "inject_from" ? " on a DPDK device (a TAP)" : "");
+        throw ConfigError(os.str());
+      }
+    }
+  }
+  for (const auto& p : cfg.ports) {
+    if (p.role != PortRole::kOutput && p.role != PortRole::kAppliance && !routed.count(p.name) &&
+        !with_sessions.count(p.name)) {
       std::ostringstream os;
       os << path << ":" << p.line << ": ports: input '" << p.name
-         << "' feeds nothing; expected a [[routes]] entry with input = \"" << p.name << "\"";
+         << "' feeds nothing; expected a [[routes]] or [[sessions]] entry with input = \"" << p.name << "\"";
       throw ConfigError(os.str());
     }
   }
@@ -482,7 +601,8 @@ namespace {
 bool same_port(const PortConfig& a, const PortConfig& b) {
   auto key = [](const PortConfig& p) {
     return std::tie(p.name, p.role, p.devargs, p.file, p.mtu, p.queues, p.rx_ring, p.tx_ring,
-                    p.oversize, p.pace, p.pace_pps, p.exception_tap);
+                    p.oversize, p.pace, p.pace_pps, p.exception_tap, p.returns, p.inject_from,
+                    p.rotate_bytes, p.rotate_seconds);
   };
   auto addr = [](const std::optional<IpAddress>& ip) {
     return ip ? std::make_pair(ip->v6, ip->bytes) : std::make_pair(false, std::array<uint8_t, 16>{});
@@ -509,6 +629,17 @@ std::string live_change_refusal(const EngineConfig& a, const EngineConfig& b) {
     if (a.targets[i].name != b.targets[i].name || a.targets[i].output != b.targets[i].output) {
       return "targets[" + std::to_string(i) + "].name and output" + restart;
     }
+  }
+  if (a.sessions.size() != b.sessions.size()) return "the set of [[sessions]]" + restart;
+  for (size_t i = 0; i < a.sessions.size(); ++i) {
+    if (a.sessions[i].name != b.sessions[i].name || a.sessions[i].input != b.sessions[i].input) {
+      return "sessions[" + std::to_string(i) + "].name and input" + restart;
+    }
+  }
+  if (a.appliance.flow_table_size != b.appliance.flow_table_size ||
+      a.appliance.tcp_idle_timeout_s != b.appliance.tcp_idle_timeout_s ||
+      a.appliance.idle_timeout_s != b.appliance.idle_timeout_s) {
+    return "appliance.flow_table_size and idle timeouts" + restart;
   }
   if (a.routes.size() != b.routes.size()) return "the set of [[routes]]" + restart;
   for (size_t i = 0; i < a.routes.size(); ++i) {

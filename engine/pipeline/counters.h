@@ -55,12 +55,44 @@ struct InputCounters {
 };
 
 
+// An output's own ends, for each copy a worker gave it (a received packet copied to several
+// sinks has one copy per sink; the input counts the packet once, as sent when one copy left).
 struct OutputCounters {
   uint64_t tx = 0;
   uint64_t tx_bytes = 0;
+  std::array<uint64_t, kDropReasonCount + 1> dropped{};  // copies meant for it that did not go
+
+  void drop(DropReason r) noexcept { ++dropped[static_cast<size_t>(r)]; }
+  uint64_t dropped_total() const noexcept {
+    uint64_t n = 0;
+    for (uint64_t d : dropped) n += d;
+    return n;
+  }
   OutputCounters& operator+=(const OutputCounters& o) noexcept {
     tx += o.tx;
     tx_bytes += o.tx_bytes;
+    for (size_t i = 0; i < dropped.size(); ++i) dropped[i] += o.dropped[i];
+    return *this;
+  }
+};
+
+// The appliance's flow table (engine/pipeline/flow_table.h), as the worker last copied it.
+struct FlowCounters {
+  uint64_t inserted = 0;
+  uint64_t refreshed = 0;
+  uint64_t expired = 0;
+  uint64_t evicted = 0;
+  uint64_t cookie_changes = 0;
+  uint64_t lookups = 0;  // packets from an inspection engine looked up
+  uint64_t misses = 0;   // ... that found no live flow (dropped as no_flow)
+  FlowCounters& operator+=(const FlowCounters& o) noexcept {
+    inserted += o.inserted;
+    refreshed += o.refreshed;
+    expired += o.expired;
+    evicted += o.evicted;
+    cookie_changes += o.cookie_changes;
+    lookups += o.lookups;
+    misses += o.misses;
     return *this;
   }
 };
@@ -68,6 +100,7 @@ struct OutputCounters {
 struct alignas(64) WorkerStats {
   std::array<InputCounters, kMaxPorts> inputs{};
   std::array<OutputCounters, kMaxPorts> outputs{};
+  FlowCounters flows{};
   uint64_t polls = 0;       // RX polls made
   uint64_t busy_polls = 0;  // polls that returned packets
 };

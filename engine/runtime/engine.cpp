@@ -208,8 +208,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       rx_owned.push_back(std::move(r));
       input_file.push_back(true);
     } else {
-      // A port with its own IPv4 address answers for it: it transmits too (one queue a worker).
-      const bool host = p.ip && !p.ip->v6;
+      // A port with its own IPv4 address answers for it, and an appliance returns packets on
+      // it: such ports transmit too (one queue a worker).
+      const bool host = (p.ip && !p.ip->v6) || (p.role == PortRole::kAppliance && p.returns.empty());
       EthdevInfo info = ethdev_open(p, static_cast<uint16_t>(p.queues ? p.queues : nworkers),
                                     host ? static_cast<uint16_t>(nworkers) : 0, pool, false);
       for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
@@ -229,7 +230,14 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     output_names.push_back(p.name);
     std::vector<TxPort*> queues(nworkers, nullptr);
     EthdevInfo info;
-    if (p.is_file()) {
+    if (p.is_pcapng()) {
+      PcapngWriter::Options o;
+      o.rotate_bytes = p.rotate_bytes;
+      o.rotate_seconds = p.rotate_seconds;
+      for (const auto& ses : cfg.sessions) o.session_names.push_back(ses.name);
+      tx_owned.push_back(std::make_unique<PcapngWriter>(p.file, o));
+      queues[0] = tx_owned.back().get();
+    } else if (p.is_file()) {
       tx_owned.push_back(std::make_unique<PcapWriter>(p.file, inputs_nano));
       queues[0] = tx_owned.back().get();
     } else {
@@ -272,7 +280,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     }
     output_info.push_back(EthdevInfo{});
     output_queues.push_back(std::move(queues));
-    if (p.exception_tap.empty()) continue;
+    if (p.exception_tap.empty() || !p.ip) continue;
     char mac[32];
     const auto& a = h.info.mac.addr_bytes;
     std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -302,6 +310,35 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     output_info.push_back(tinfo);
     output_queues.push_back(std::move(txq));
   }
+  // Appliances fed by an inspection engine: the RX queues of their inject_from output (a TAP)
+  // are inputs too.
+  std::map<std::string, int> inject_input;  // appliance name -> input index
+  for (const PortConfig& p : cfg.ports) {
+    if (p.role != PortRole::kAppliance || p.inject_from.empty()) continue;
+    const PortConfig* o = cfg.port(p.inject_from);
+    const EthdevInfo& oi = output_info[static_cast<size_t>(output_index[static_cast<size_t>(o - cfg.ports.data())])];
+    inject_input[p.name] = static_cast<int>(input_names.size());
+    input_names.push_back(o->name + "/inject");
+    std::vector<RxPort*> rxq(nworkers, nullptr);
+    for (uint16_t w = 0; w < nworkers && w < oi.rx_queues; ++w) {
+      rx_owned.push_back(std::make_unique<EthdevRx>(oi.port_id, w));
+      rxq[w] = rx_owned.back().get();
+    }
+    input_queues.push_back(std::move(rxq));
+    input_file.push_back(false);
+  }
+  // Copies for second sinks come from the engine's pool, or the file pools in file mode.
+  rte_mempool* copy_pool = pool ? pool : file_pools.small;
+  // One flow table per worker when an appliance runs.
+  std::vector<std::unique_ptr<FlowTable>> flow_tables;
+  if (std::any_of(cfg.ports.begin(), cfg.ports.end(), [](const PortConfig& p) { return p.role == PortRole::kAppliance; })) {
+    FlowTimeouts ft;
+    ft.tcp_ns = cfg.appliance.tcp_idle_timeout_s * 1000000000ull;
+    ft.other_ns = cfg.appliance.idle_timeout_s * 1000000000ull;
+    for (uint32_t w = 0; w < nworkers; ++w) {
+      flow_tables.push_back(std::make_unique<FlowTable>(cfg.appliance.flow_table_size, ft));
+    }
+  }
   if (opts.periodic_summary) {
     for (const auto& [name, info] : ethdevs) {
       std::cout << "port " << name << ": " << info.driver << ", " << info.rx_queues << " RX / "
@@ -325,6 +362,40 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
 
   // Routes, by input index; rebuilt from a new configuration on reload.
+  // A target as a sink: its outer template for its output, with the output's MTU and offloads.
+  auto make_sink = [&](const EngineConfig& c, const std::string& name, bool live_input) {
+    Sink sink;
+    std::string out_name = name;
+    if (const TargetConfig* t = c.target(name)) {
+      out_name = t->output;
+      sink.encap = true;
+      TunnelConfig tunnel = t->tunnel;
+      if (t->resolve_dst_mac) tunnel.dst_mac = next_hop_macs.at(t->output);
+      sink.outer = build_outer_template(tunnel);
+    }
+    const PortConfig* out = c.port(out_name);
+    const size_t pout = static_cast<size_t>(out - c.ports.data());
+    sink.output = static_cast<uint16_t>(output_index[pout]);
+    sink.stamp_file_meta = out->is_file() && live_input;
+    sink.keeps_meta = out->is_pcapng();
+    if (sink.encap) {
+      const EthdevInfo& info = output_info[static_cast<size_t>(output_index[pout])];
+      // The output's IP MTU bounds the outer packet: ours where configured, else the port's.
+      const uint32_t mtu = out->mtu ? out->mtu : (out->is_file() ? 0 : info.mtu);
+      if (mtu) sink.outer.max_ip_length = mtu;
+      sink.outer.truncate_to_mtu = out->oversize == Oversize::kTruncate;
+      if (!out->is_file() && info.tx_ip_checksum && !sink.outer.ipv6) {
+        sink.outer.ip_checksum_offload = true;
+        sink.tx_ip_checksum_offload = true;
+      }
+      if (!out->is_file() && info.tx_udp_checksum && sink.outer.udp_checksum) {
+        sink.outer.udp_checksum_offload = true;
+        sink.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
+        sink.tx_udp_checksum_offload = true;
+      }
+    }
+    return sink;
+  };
   auto build_routes = [&](const EngineConfig& c) {
     auto routes = std::make_unique<std::vector<Route>>(input_names.size());
     for (const auto& r : c.routes) {
@@ -335,25 +406,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         const TargetConfig* t = c.target(r.target);
         out_name = t->output;
         route.pipeline.mode = PipelineMode::kEncap;
-        TunnelConfig tunnel = t->tunnel;
-        if (t->resolve_dst_mac) tunnel.dst_mac = next_hop_macs.at(t->output);
-        route.pipeline.outer = build_outer_template(tunnel);
-        const PortConfig* out = c.port(out_name);
-        const size_t pout = static_cast<size_t>(out - c.ports.data());
-        const EthdevInfo& info = output_info[static_cast<size_t>(output_index[pout])];
-        // The output's IP MTU bounds the outer packet: ours where configured, else the port's.
-        const uint32_t mtu = out->mtu ? out->mtu : (out->is_file() ? 0 : info.mtu);
-        if (mtu) route.pipeline.outer.max_ip_length = mtu;
-        route.pipeline.outer.truncate_to_mtu = out->oversize == Oversize::kTruncate;
-        if (!out->is_file() && info.tx_ip_checksum && !route.pipeline.outer.ipv6) {
-          route.pipeline.outer.ip_checksum_offload = true;
-          route.tx_ip_checksum_offload = true;
-        }
-        if (!out->is_file() && info.tx_udp_checksum && route.pipeline.outer.udp_checksum) {
-          route.pipeline.outer.udp_checksum_offload = true;
-          route.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
-          route.tx_udp_checksum_offload = true;
-        }
+        const Sink sink = make_sink(c, r.target, false);
+        route.pipeline.outer = sink.outer;
+        route.tx_ip_checksum_offload = sink.tx_ip_checksum_offload;
+        route.tx_udp_checksum_offload = sink.tx_udp_checksum_offload;
       } else {
         route.pipeline.mode = PipelineMode::kDecap;
         route.pipeline.decap = c.decap;
@@ -362,11 +418,43 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       const size_t pout = static_cast<size_t>(out - c.ports.data());
       route.output = static_cast<uint16_t>(output_index[pout]);
       route.stamp_file_meta = out->is_file() && !input_file[static_cast<size_t>(input_index[pin])];
+      // Allow-lists on a routed tunnel input: the receive path with one session for everything.
+      const PortConfig& in = c.ports[pin];
+      if (!r.output.empty() && (!in.allow_vnis.empty() || !in.allow_sources.empty() || out->is_pcapng())) {
+        route.receive = true;
+        route.policy.sessions.push_back(SessionMatch{});
+        SessionSinks ss;
+        ss.sinks.push_back(make_sink(c, r.output, !input_file[static_cast<size_t>(input_index[pin])]));
+        ss.any_keeps_meta = ss.sinks.back().keeps_meta;
+        route.sessions.push_back(std::move(ss));
+      }
+    }
+    // Sessions, on tunnel inputs and appliances; each input's allow-lists.
+    for (size_t pi = 0; pi < c.ports.size(); ++pi) {
+      const PortConfig& p = c.ports[pi];
+      if (p.role != PortRole::kTunnelInput && p.role != PortRole::kAppliance) continue;
+      Route& route = (*routes)[static_cast<size_t>(input_index[pi])];
+      route.pipeline.decap = c.decap;
+      route.policy.allow_vnis = p.allow_vnis;
+      route.policy.allow_sources = p.allow_sources;
+      const bool live = !input_file[static_cast<size_t>(input_index[pi])];
+      for (const auto& ses : c.sessions) {
+        if (ses.input != p.name) continue;
+        route.receive = p.role == PortRole::kTunnelInput;
+        route.policy.sessions.push_back(SessionMatch{ses.vnis, ses.sources});
+        SessionSinks ss;
+        for (const auto& name : ses.sinks) {
+          ss.sinks.push_back(make_sink(c, name, live));
+          ss.any_keeps_meta = ss.any_keeps_meta || ss.sinks.back().keeps_meta;
+        }
+        route.sessions.push_back(std::move(ss));
+      }
     }
     // The host's own traffic: answered on the port, or handed to its exception TAP; what the
     // kernel sends on the TAP goes out of the port as it is.
     for (const HostPort& h : host_inputs) {
       const PortConfig& p = c.ports[h.port];
+      if (!p.ip || p.ip->v6) continue;  // an appliance without an address: it only returns packets
       Route& route = (*routes)[static_cast<size_t>(input_index[h.port])];
       route.host.enabled = true;
       std::memcpy(route.host.ip.data(), p.ip->bytes.data(), 4);
@@ -375,7 +463,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       route.reply_output = static_cast<uint16_t>(h.reply_output);
       route.host_output = h.tap_output;
       // UDP to the tunnel ports stays on the data path, for a tunnel input.
-      if (p.role == PortRole::kTunnelInput) {
+      if (p.role == PortRole::kTunnelInput || p.role == PortRole::kAppliance) {
         for (uint8_t k = 0; k < c.decap.vxlan_port_count; ++k) {
           route.host.tunnel_ports[route.host.tunnel_port_count++] = c.decap.vxlan_ports[k];
         }
@@ -387,6 +475,32 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         Route& back = (*routes)[static_cast<size_t>(h.tap_input)];
         back.pipeline.mode = PipelineMode::kForward;
         back.output = static_cast<uint16_t>(h.reply_output);
+      }
+    }
+    // Appliances: returns on the port itself or on `returns`; injected packets likewise.
+    for (size_t pi = 0; pi < c.ports.size(); ++pi) {
+      const PortConfig& p = c.ports[pi];
+      if (p.role != PortRole::kAppliance) continue;
+      Route& route = (*routes)[static_cast<size_t>(input_index[pi])];
+      route.appliance = true;
+      route.appliance_cfg.decap = c.decap;
+      route.appliance_cfg.ttl = c.appliance.ttl;
+      if (!p.returns.empty()) {
+        const PortConfig* o = c.port(p.returns);
+        route.return_output = static_cast<uint16_t>(output_index[static_cast<size_t>(o - c.ports.data())]);
+      } else {
+        for (const HostPort& h : host_inputs) {
+          if (h.port == pi) route.return_output = static_cast<uint16_t>(h.reply_output);
+        }
+      }
+      for (const HostPort& h : host_inputs) {
+        if (h.port == pi) std::memcpy(route.appliance_cfg.mac.data(), h.info.mac.addr_bytes, 6);
+      }
+      if (p.is_file()) route.appliance_cfg.mac = {0x02, 0, 0, 0, 0, 0x01};  // a file has no MAC of its own
+      if (auto it = inject_input.find(p.name); it != inject_input.end()) {
+        Route& inj = (*routes)[static_cast<size_t>(it->second)];
+        inj.inject = true;
+        inj.return_output = route.return_output;
       }
     }
     return routes;
@@ -415,6 +529,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     s->plan.wall_base_ns = wall_clock_ns();
     s->plan.tsc_base = rte_get_tsc_cycles();
     s->plan.tsc_hz = hz;
+    s->plan.copy_pool = copy_pool;
+    if (!flow_tables.empty()) {
+      s->plan.flows = flow_tables[w].get();
+      for (const auto& t : flow_tables) s->plan.all_flows.push_back(t.get());
+    }
     // A worker with no RX queue (more workers than an input has queues) would spin on nothing.
     slots.push_back(std::move(s));
   }

@@ -4,11 +4,13 @@
 #include <rte_mbuf.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
+#include "engine/pipeline/receive.h"
 #include "engine/runtime/mbuf.h"
 
 namespace mirrorpipe {
@@ -156,6 +158,7 @@ rte_mbuf* PcapReader::read_one(InputCounters& c) {
   meta.timestamp_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
                       static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds: see the open
   meta.wire_len = hdr->len > caplen ? hdr->len : caplen;
+  meta.flags = 0;
   return m;
 }
 
@@ -197,6 +200,169 @@ void PcapWriter::flush() {
   if (pcap_dump_flush(dumper_) != 0) {
     throw std::runtime_error("writing '" + path_ + "' failed");
   }
+}
+
+}  // namespace mirrorpipe
+
+namespace mirrorpipe {
+namespace {
+
+// pcapng block and option codes (draft-ietf-opsawg-pcapng).
+constexpr uint32_t kSectionHeaderBlock = 0x0A0D0D0A;
+constexpr uint32_t kInterfaceDescriptionBlock = 1;
+constexpr uint32_t kEnhancedPacketBlock = 6;
+constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
+constexpr uint16_t kOptEnd = 0;
+constexpr uint16_t kOptComment = 1;
+constexpr uint16_t kOptShbUserAppl = 4;
+constexpr uint16_t kOptIfName = 2;
+constexpr uint16_t kOptIfTsresol = 9;
+
+constexpr uint32_t pad4(uint32_t n) { return (n + 3u) & ~3u; }
+
+// Appends one option (code, length, value, padding) to `out`.
+void put_option(std::vector<uint8_t>& out, uint16_t code, const void* value, uint16_t len) {
+  const size_t at = out.size();
+  out.resize(at + 4 + pad4(len), 0);
+  std::memcpy(&out[at], &code, 2);
+  std::memcpy(&out[at + 2], &len, 2);
+  if (len) std::memcpy(&out[at + 4], value, len);
+}
+
+void put32(std::vector<uint8_t>& out, uint32_t v) {
+  const size_t at = out.size();
+  out.resize(at + 4);
+  std::memcpy(&out[at], &v, 4);
+}
+
+// Closes a block whose body is `body`: total length before and after.
+std::vector<uint8_t> block(uint32_t type, const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> b;
+  const uint32_t total = static_cast<uint32_t>(12 + body.size());
+  put32(b, type);
+  put32(b, total);
+  b.insert(b.end(), body.begin(), body.end());
+  put32(b, total);
+  return b;
+}
+
+}  // namespace
+
+PcapngWriter::PcapngWriter(const std::string& path, Options options) : path_(path), options_(std::move(options)) {
+  open_next();
+}
+
+PcapngWriter::~PcapngWriter() {
+  if (f_) std::fclose(f_);
+}
+
+void PcapngWriter::write(const void* p, size_t n) {
+  if (std::fwrite(p, 1, n, f_) != n) throw std::runtime_error("writing '" + files_.back() + "' failed");
+  file_bytes_ += n;
+}
+
+void PcapngWriter::open_next() {
+  if (f_) {
+    if (std::fclose(f_) != 0) throw std::runtime_error("writing '" + files_.back() + "' failed");
+    f_ = nullptr;
+  }
+  std::string name = path_;
+  if (options_.rotate_bytes || options_.rotate_seconds) {
+    const size_t dot = path_.rfind('.');
+    const size_t slash = path_.rfind('/');
+    const bool ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
+    char seq[16];
+    std::snprintf(seq, sizeof seq, "-%04zu", files_.size() + 1);
+    name = (ext ? path_.substr(0, dot) : path_) + seq + (ext ? path_.substr(dot) : ".pcapng");
+  }
+  f_ = std::fopen(name.c_str(), "wb");
+  if (!f_) {
+    if (files_.empty()) throw std::invalid_argument("cannot write '" + name + "': " + std::strerror(errno));
+    throw std::runtime_error("cannot write '" + name + "': " + std::strerror(errno));
+  }
+  files_.push_back(name);
+  file_bytes_ = 0;
+  file_has_packets_ = false;
+  std::vector<uint8_t> shb;
+  put32(shb, kByteOrderMagic);
+  const uint16_t version[2] = {1, 0};
+  shb.resize(shb.size() + 4);
+  std::memcpy(&shb[shb.size() - 4], version, 4);
+  const int64_t section_length = -1;
+  shb.resize(shb.size() + 8);
+  std::memcpy(&shb[shb.size() - 8], &section_length, 8);
+  const char appl[] = "mirrorpipe";
+  put_option(shb, kOptShbUserAppl, appl, sizeof appl - 1);
+  put_option(shb, kOptEnd, nullptr, 0);
+  const auto s = block(kSectionHeaderBlock, shb);
+  write(s.data(), s.size());
+  std::vector<uint8_t> idb;
+  const uint16_t linktype[2] = {1, 0};  // LINKTYPE_ETHERNET, reserved
+  idb.resize(4);
+  std::memcpy(idb.data(), linktype, 4);
+  put32(idb, 262144);  // snaplen
+  const char ifname[] = "mirrorpipe";
+  put_option(idb, kOptIfName, ifname, sizeof ifname - 1);
+  const uint8_t tsresol = 9;  // nanoseconds
+  put_option(idb, kOptIfTsresol, &tsresol, 1);
+  put_option(idb, kOptEnd, nullptr, 0);
+  const auto i = block(kInterfaceDescriptionBlock, idb);
+  write(i.data(), i.size());
+}
+
+uint16_t PcapngWriter::tx_burst(rte_mbuf** pkts, uint16_t n) {
+  char comment[512];
+  for (uint16_t k = 0; k < n; ++k) {
+    rte_mbuf* m = pkts[k];
+    const MbufMeta& meta = mbuf_meta(m);
+    if (file_has_packets_ &&
+        ((options_.rotate_bytes && file_bytes_ >= options_.rotate_bytes) ||
+         (options_.rotate_seconds && meta.timestamp_ns >= file_first_ns_ &&
+          meta.timestamp_ns - file_first_ns_ >= options_.rotate_seconds * 1000000000ull))) {
+      open_next();
+    }
+    if (!file_has_packets_) {
+      file_first_ns_ = meta.timestamp_ns;
+      file_has_packets_ = true;
+    }
+    const uint32_t caplen = rte_pktmbuf_pkt_len(m);
+    uint32_t orig = std::max(meta.wire_len, caplen);
+    size_t clen = 0;
+    if (meta.flags & MbufMeta::kHasSinkMeta) {
+      SinkMeta sm;
+      std::memcpy(&sm, sink_meta_area(m), sizeof sm);
+      orig = std::max(orig, sm.inner_original_length);
+      const char* session = sm.session < options_.session_names.size() ? options_.session_names[sm.session].c_str() : "-";
+      clen = format_sink_meta(sm, session, comment, sizeof comment);
+    }
+    const uint32_t opts = clen ? 4 + pad4(static_cast<uint32_t>(clen)) + 4 : 0;
+    const uint32_t total = 12 + 20 + pad4(caplen) + opts;
+    uint32_t head[7] = {kEnhancedPacketBlock, total, 0,
+                        static_cast<uint32_t>(meta.timestamp_ns >> 32),
+                        static_cast<uint32_t>(meta.timestamp_ns), caplen, orig};
+    write(head, sizeof head);
+    for (const rte_mbuf* seg = m; seg; seg = seg->next) {
+      write(rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
+    }
+    static const uint8_t zeros[8] = {};
+    write(zeros, pad4(caplen) - caplen);
+    if (clen) {
+      const uint16_t code = kOptComment, len = static_cast<uint16_t>(clen);
+      write(&code, 2);
+      write(&len, 2);
+      write(comment, clen);
+      write(zeros, pad4(static_cast<uint32_t>(clen)) - clen);
+      const uint32_t end = 0;
+      write(&end, 4);
+    }
+    write(&total, 4);
+  }
+  rte_pktmbuf_free_bulk(pkts, n);
+  return n;
+}
+
+void PcapngWriter::flush() {
+  if (std::fflush(f_) != 0) throw std::runtime_error("writing '" + files_.back() + "' failed");
 }
 
 }  // namespace mirrorpipe

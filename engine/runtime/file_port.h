@@ -5,7 +5,9 @@
 
 #include <pcap/pcap.h>
 
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "engine/config/config.h"
 #include "engine/runtime/eal.h"
@@ -63,6 +65,41 @@ class PcapWriter final : public TxPort {
   pcap_dumper_t* dumper_ = nullptr;
   bool nano_ = false;
   std::string path_;
+};
+
+// pcapng out, with each received packet's tunnel metadata as its comment (opt_comment, shown
+// by Wireshark and read back by `tshark -T fields -e frame.comment`) and, for an inner frame
+// that AWS PacketLength cut, the length it had (the Enhanced Packet Block's original length).
+// Rotated by size and by capture time: with rotation on, files are STEM-0001.pcapng, -0002...
+// Nanosecond timestamps (if_tsresol 9).
+class PcapngWriter final : public TxPort {
+ public:
+  struct Options {
+    uint64_t rotate_bytes = 0;     // 0: never by size
+    uint64_t rotate_seconds = 0;   // 0: never by time (packet timestamps)
+    std::vector<std::string> session_names;  // by SinkMeta::session
+  };
+  PcapngWriter(const std::string& path, Options options);
+  ~PcapngWriter() override;
+  PcapngWriter(const PcapngWriter&) = delete;
+  PcapngWriter& operator=(const PcapngWriter&) = delete;
+
+  uint16_t tx_burst(rte_mbuf** pkts, uint16_t n) override;
+  void flush() override;
+  // The files written so far, in order.
+  const std::vector<std::string>& files() const { return files_; }
+
+ private:
+  void open_next();
+  void write(const void* p, size_t n);
+
+  std::string path_;
+  Options options_;
+  std::FILE* f_ = nullptr;
+  uint64_t file_bytes_ = 0;
+  uint64_t file_first_ns_ = 0;
+  bool file_has_packets_ = false;
+  std::vector<std::string> files_;
 };
 
 }  // namespace mirrorpipe

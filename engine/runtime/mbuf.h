@@ -16,6 +16,9 @@ namespace mirrorpipe {
 struct MbufMeta {
   uint64_t timestamp_ns;
   uint32_t wire_len;
+  uint32_t flags;  // kHasSinkMeta
+
+  static constexpr uint32_t kHasSinkMeta = 1u << 0;  // a SinkMeta record is in the headroom
 };
 
 extern int g_mbuf_meta_offset;  // set once by register_mbuf_meta() before any worker starts
@@ -25,6 +28,16 @@ void register_mbuf_meta();
 inline MbufMeta& mbuf_meta(rte_mbuf* m) noexcept {
   return *RTE_MBUF_DYNFIELD(m, g_mbuf_meta_offset, MbufMeta*);
 }
+
+// A received packet's tunnel metadata, for the sinks that keep it (pcapng), travels at the very
+// start of the buffer's headroom: decapsulation moves the data forward, so the first bytes of
+// the buffer are free, and a copy for another sink gets its own record. MbufMeta::flags says
+// whether the record is there (a stale one from the buffer's previous use is never read).
+inline constexpr uint32_t kSinkMetaBytes = 96;
+static_assert(kSinkMetaBytes + 14 <= RTE_PKTMBUF_HEADROOM,
+              "a copy's headroom holds the record and an Ethernet header written in front of L3");
+
+inline void* sink_meta_area(rte_mbuf* m) noexcept { return m->buf_addr; }
 
 // Single-segment mbufs only: file ports and the live RX path both produce them. Only file
 // ports fill MbufMeta (it lives in the mbuf's second cache line, which the live path leaves

@@ -10,6 +10,9 @@
 
 #include "engine/runtime/mbuf.h"
 
+#include <cstring>
+#include <memory>
+
 namespace mirrorpipe {
 namespace {
 
@@ -21,9 +24,25 @@ constexpr uint16_t kTxBufferSize = 64;
 struct TxBuffer {
   rte_mbuf* pkts[kTxBufferSize];
   uint16_t input[kTxBufferSize];
+  uint16_t fan[kTxBufferSize];  // kNoFan, or the FanSlot of a packet sent as several copies
   uint32_t len[kTxBufferSize];
   uint16_t count = 0;
 };
+
+constexpr uint16_t kNoFan = 0xffff;
+
+// One received packet sent as several copies: it ends (for its input) when its last copy has
+// been accepted or refused by its output, as sent when at least one was accepted. A slot lives
+// only while one of its copies waits in a TX buffer, so there are never more live slots than
+// TX buffer entries: kFanSlots cannot run out.
+struct FanSlot {
+  uint16_t input;
+  uint16_t pending;
+  uint32_t sent_bytes;
+  bool sent;
+  DropReason failure;  // why the latest copy that did not go failed
+};
+constexpr uint32_t kFanSlots = kMaxPorts * kTxBufferSize;
 
 // The cache lines a packet's processing touches besides its mbuf: the first line of the frame
 // (every header the parse reads, for untagged IPv4) and the line before it, in the headroom,
@@ -40,6 +59,41 @@ struct Worker {
   const WorkerPlan& plan;
   WorkerStats stats{};
   TxBuffer tx[kMaxPorts];
+  FanSlot fans[kFanSlots];
+  uint16_t free_fans[kFanSlots];
+  uint32_t free_fan_count = 0;
+  uint64_t now_ns = 0;  // this burst's time, for the flow table
+
+  void init_fans() {
+    for (uint32_t i = 0; i < kFanSlots; ++i) free_fans[i] = static_cast<uint16_t>(kFanSlots - 1 - i);
+    free_fan_count = kFanSlots;
+  }
+
+  // One copy of a fanned-out packet has ended, accepted or not; the packet ends with its
+  // last copy.
+  void fan_done(uint16_t f, bool accepted, uint32_t len) {
+    FanSlot& s = fans[f];
+    if (accepted) {
+      s.sent = true;
+      s.sent_bytes += len;
+    } else {
+      s.failure = DropReason::tx_full;
+    }
+    fan_release(f);
+  }
+
+  void fan_release(uint16_t f) {
+    FanSlot& s = fans[f];
+    if (--s.pending) return;
+    InputCounters& ic = stats.inputs[s.input];
+    if (s.sent) {
+      ++ic.sent;
+      ic.sent_bytes += s.sent_bytes;
+    } else {
+      ic.drop(s.failure);
+    }
+    free_fans[free_fan_count++] = f;
+  }
 
   void flush(uint16_t out) {
     TxBuffer& b = tx[out];
@@ -47,29 +101,270 @@ struct Worker {
     const uint16_t sent = plan.tx[out]->tx_burst(b.pkts, b.count);
     OutputCounters& oc = stats.outputs[out];
     for (uint16_t i = 0; i < sent; ++i) {
+      oc.tx_bytes += b.len[i];
+      if (b.fan[i] != kNoFan) {
+        fan_done(b.fan[i], true, b.len[i]);
+        continue;
+      }
       InputCounters& ic = stats.inputs[b.input[i]];
       ++ic.sent;
       ic.sent_bytes += b.len[i];
-      oc.tx_bytes += b.len[i];
     }
     oc.tx += sent;
     if (sent < b.count) {
-      for (uint16_t i = sent; i < b.count; ++i) stats.inputs[b.input[i]].drop(DropReason::tx_full);
+      for (uint16_t i = sent; i < b.count; ++i) {
+        oc.drop(DropReason::tx_full);
+        if (b.fan[i] != kNoFan) fan_done(b.fan[i], false, 0);
+        else stats.inputs[b.input[i]].drop(DropReason::tx_full);
+      }
       rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
     }
     b.count = 0;
+  }
+
+  void copy_flow_counters() {
+    if (!plan.flows) return;
+    const FlowTableCounters& c = plan.flows->counters();
+    stats.flows.inserted = c.inserted;
+    stats.flows.refreshed = c.refreshed;
+    stats.flows.expired = c.expired;
+    stats.flows.evicted = c.evicted;
+    stats.flows.cookie_changes = c.cookie_changes;
   }
 
   void flush_all() {
     for (uint16_t o = 0; o < plan.tx.size(); ++o) flush(o);
   }
 
-  void enqueue(uint16_t out, rte_mbuf* m, uint16_t input) {
+  void enqueue(uint16_t out, rte_mbuf* m, uint16_t input, uint16_t fan = kNoFan) {
     TxBuffer& b = tx[out];
     b.pkts[b.count] = m;
     b.input[b.count] = input;
-    b.len[b.count] = m->data_len;
+    b.fan[b.count] = fan;
+    b.len[b.count] = m->pkt_len;
     if (++b.count == kTxBufferSize) flush(out);
+  }
+
+  void stamp(rte_mbuf* m, uint32_t wire_len) {
+    const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
+    const uint64_t ns = plan.wall_base_ns + dt / plan.tsc_hz * 1000000000ull +
+                        dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;
+    mbuf_meta(m) = MbufMeta{ns, wire_len, 0};
+  }
+
+  static void set_tx_offloads(rte_mbuf* m, bool ipv6, bool ip_offload, bool udp_offload) {
+    if (!ip_offload) return;
+    m->l2_len = RTE_ETHER_HDR_LEN;
+    m->l3_len = ipv6 ? 40 : 20;
+    m->ol_flags |= ipv6 ? RTE_MBUF_F_TX_IPV6 : (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
+    if (udp_offload) m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+  }
+
+  // Makes `c` (a received packet's inner frame, or a copy of it) what `sink` sends: wrapped
+  // for a re-mirroring target, timestamped for a file, with the metadata record for pcapng.
+  // kNone, or why it cannot go.
+  DropReason prepare_sink_copy(rte_mbuf* c, const Sink& sink, const SinkMeta* meta, bool file_meta) {
+    if (sink.stamp_file_meta) {
+      stamp(c, file_meta ? mbuf_meta(c).wire_len : c->pkt_len);
+      file_meta = true;
+    }
+    if (sink.keeps_meta && meta) {
+      std::memcpy(sink_meta_area(c), meta, sizeof *meta);
+      mbuf_meta(c).flags |= MbufMeta::kHasSinkMeta;
+    } else if (file_meta) {
+      mbuf_meta(c).flags &= ~MbufMeta::kHasSinkMeta;
+    }
+    if (!sink.encap) return DropReason::kNone;
+    PacketRef ref = to_packet_ref(c, file_meta);
+    const FrameMeta fm = parse_frame(wire::Bytes(ref.data, ref.len));
+    const DropReason r = encapsulate(sink.outer, fm, ref);
+    if (r != DropReason::kNone) return r;
+    apply_packet_ref(c, ref, file_meta);
+    set_tx_offloads(c, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
+    return DropReason::kNone;
+  }
+
+  // Sends `m` to every sink of `sinks` (a copy to each but the last, which takes `m`), plus
+  // `extra` (an already prepared packet for `extra_output`, e.g. the appliance's return) when
+  // given. The input's packet ends once: sent when one copy was accepted; else dropped under
+  // the reason of the last copy that failed.
+  void fan_out(rte_mbuf* m, const std::vector<Sink>& sinks, const SinkMeta* meta, bool file_meta,
+               uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
+    const size_t n = sinks.size() + (extra ? 1 : 0);
+    if (n == 0) {  // nowhere to go (an appliance session with no sinks and no return)
+      ic.drop(DropReason::no_session);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    uint16_t fan = kNoFan;
+    if (n > 1) {
+      fan = free_fans[--free_fan_count];
+      fans[fan] = FanSlot{input, 1, 0, false, DropReason::no_mbuf};  // one pending until every copy is queued
+    }
+    DropReason last_failure = DropReason::kNone;
+    for (size_t i = 0; i < sinks.size(); ++i) {
+      const Sink& sink = sinks[i];
+      const bool last = i + 1 == sinks.size();
+      rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);
+      if (!c) {
+        stats.outputs[sink.output].drop(DropReason::no_mbuf);
+        last_failure = DropReason::no_mbuf;
+        if (fan != kNoFan) fans[fan].failure = last_failure;
+        continue;
+      }
+      const DropReason r = prepare_sink_copy(c, sink, meta, file_meta);
+      if (r != DropReason::kNone) {
+        stats.outputs[sink.output].drop(r);
+        last_failure = r;
+        if (fan != kNoFan) fans[fan].failure = last_failure;
+        rte_pktmbuf_free(c);
+        continue;
+      }
+      if (fan != kNoFan) ++fans[fan].pending;
+      enqueue(sink.output, c, input, fan);
+    }
+    if (sinks.empty()) rte_pktmbuf_free(m);
+    if (extra) {
+      if (fan != kNoFan) ++fans[fan].pending;
+      enqueue(extra_output, extra, input, fan);
+    }
+    if (fan == kNoFan) {
+      if (last_failure != DropReason::kNone) ic.drop(last_failure);
+      return;
+    }
+    // Release the slot's own pending count: the packet ends now if every copy already has.
+    fan_release(fan);
+  }
+
+  // Not tunnel traffic, on a port with an exception TAP: the host's (unchanged: a failed
+  // parse writes nothing). True when handed over.
+  bool to_host(DropReason r, const Route& route, rte_mbuf* m, uint16_t input, InputCounters& ic) {
+    if (route.host_output >= 0 &&
+        (r == DropReason::not_ip || r == DropReason::not_udp || r == DropReason::not_tunnel_port)) {
+      ++ic.to_host;
+      enqueue(static_cast<uint16_t>(route.host_output), m, input);
+      return true;
+    }
+    return false;
+  }
+
+  // A tunnel input with sessions: decapsulate, allow-lists, session, its sinks.
+  template <bool kFileMeta>
+  void handle_receive(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
+                      InputCounters& ic) {
+    DecapResult res;
+    DropReason r = decapsulate(ref, route.pipeline.decap, res);
+    if (r != DropReason::kNone) {
+      if (to_host(r, route, m, rx.input, ic)) return;
+      ic.drop(r);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    uint16_t session = 0;
+    r = classify_received(route.policy, res, session);
+    if (r != DropReason::kNone) {
+      ic.drop(r);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    apply_packet_ref(m, ref, kFileMeta);
+    const uint32_t original = inner_original_length(ref.data, ref.len);
+    ic.truncated_packet_length += original != 0;
+    const SessionSinks& ss = route.sessions[session];
+    SinkMeta meta;
+    if (ss.any_keeps_meta) meta = make_sink_meta(res, session, original);
+    fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
+  }
+
+  // The GWLB appliance: the packet returns to GWLB; its inner packet is copied to the
+  // session's sinks; its flow's return header is kept for injected packets.
+  template <bool kFileMeta>
+  void handle_appliance(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
+                        InputCounters& ic) {
+    DecapResult res;
+    DropReason r = appliance_return(ref, route.appliance_cfg, res);
+    if (r != DropReason::kNone) {
+      if (to_host(r, route, m, rx.input, ic)) return;
+      ic.drop(r);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    const TunnelLayer& g = res.layers[0];
+    if (plan.flows && res.layer_count == 1 && res.l3_protocol != 0) {
+      InnerFlowKey key;
+      if (inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key)) {
+        plan.flows->refresh(key, ref.data, res.inner_offset, res.outer_l3_offset, g.gwlb_flow_cookie, now_ns);
+      }
+    }
+    uint16_t session = 0;
+    const SessionSinks* ss = nullptr;
+    if (!route.sessions.empty() && classify_received(route.policy, res, session) == DropReason::kNone) {
+      ss = &route.sessions[session];
+    }
+    if (!ss || ss->sinks.empty()) {  // the common inline case: no copy at all
+      enqueue(route.return_output, m, rx.input);
+      return;
+    }
+    // The inner packet, copied out of the returned one, as an Ethernet frame.
+    rte_mbuf* inner = rte_pktmbuf_copy(m, plan.copy_pool, res.inner_offset, res.inner_len);
+    if (!inner) {
+      for (const Sink& s : ss->sinks) stats.outputs[s.output].drop(DropReason::no_mbuf);
+      enqueue(route.return_output, m, rx.input);
+      return;
+    }
+    uint32_t inner_wire = res.inner_wire_len;
+    if (res.l3_protocol != 0) {
+      auto* eth = reinterpret_cast<wire::EthernetHeader*>(rte_pktmbuf_prepend(inner, RTE_ETHER_HDR_LEN));
+      eth->dst = res.outer_dst_mac;
+      eth->src = res.outer_src_mac;
+      eth->ether_type.set(res.l3_protocol);
+      inner_wire += RTE_ETHER_HDR_LEN;
+    }
+    if (kFileMeta) {
+      mbuf_meta(inner).wire_len = inner_wire;
+      mbuf_meta(inner).flags = 0;
+    }
+    SinkMeta meta;
+    if (ss->any_keeps_meta) {
+      meta = make_sink_meta(res, session, inner_original_length(rte_pktmbuf_mtod(inner, const uint8_t*), inner->data_len));
+    }
+    fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m, route.return_output);
+  }
+
+  // A packet from an inspection engine (an Ethernet frame on a TAP): wrapped with the return
+  // header of its GWLB flow and sent to GWLB.
+  template <bool kFileMeta>
+  void handle_inject(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
+                     InputCounters& ic) {
+    ++stats.flows.lookups;
+    const auto* eth = wire::header_at<wire::EthernetHeader>(wire::Bytes(ref.data, ref.len), 0);
+    InnerFlowKey key;
+    FlowRecord rec;
+    bool found = false;
+    if (eth && inner_flow_key(ref.data + RTE_ETHER_HDR_LEN, ref.len - RTE_ETHER_HDR_LEN, eth->ether_type.value(), 0, key)) {
+      for (const FlowTable* t : plan.all_flows) {
+        FlowRecord r;
+        if (t->lookup(key, true, now_ns, r) && (!found || r.last_seen_ns > rec.last_seen_ns)) {
+          rec = r;
+          found = true;
+        }
+      }
+    }
+    if (!found) {
+      ++stats.flows.misses;
+      ic.drop(DropReason::no_flow);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    ref.adjust(RTE_ETHER_HDR_LEN);
+    const DropReason r = gwlb_wrap(ref, rec.header, rec.header_len, rec.l3_offset);
+    if (r != DropReason::kNone) {
+      ic.drop(r);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    apply_packet_ref(m, ref, kFileMeta);
+    enqueue(route.return_output, m, rx.input);
   }
 
   // One packet through its route. Written once; the burst loop calls it per packet.
@@ -93,16 +388,12 @@ struct Worker {
         return;
       }
     }
+    if (route.receive) return handle_receive<kFileMeta>(m, ref, rx, route, ic);
+    if (route.appliance) return handle_appliance<kFileMeta>(m, ref, rx, route, ic);
+    if (route.inject) return handle_inject<kFileMeta>(m, ref, rx, route, ic);
     const DropReason r = process_packet(route.pipeline, ref);
     if (r != DropReason::kNone) {
-      // Not tunnel traffic, on a port with an exception TAP: the host's (unchanged: a failed
-      // decapsulation writes nothing).
-      if (route.host_output >= 0 &&
-          (r == DropReason::not_ip || r == DropReason::not_udp || r == DropReason::not_tunnel_port)) {
-        ++ic.to_host;
-        enqueue(static_cast<uint16_t>(route.host_output), m, rx.input);
-        return;
-      }
+      if (to_host(r, route, m, rx.input, ic)) return;
       ic.drop(r);
       rte_pktmbuf_free(m);
       return;
@@ -112,19 +403,8 @@ struct Worker {
       ic.truncated_mtu += (ref.flags & PacketRef::kTruncatedMtu) != 0;
     }
     apply_packet_ref(m, ref, kFileMeta);
-    if (route.stamp_file_meta) {
-      const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
-      const uint64_t ns = plan.wall_base_ns + dt / plan.tsc_hz * 1000000000ull +
-                          dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;
-      mbuf_meta(m) = MbufMeta{ns, ref.len};
-    }
-    if (route.tx_ip_checksum_offload) {
-      m->l2_len = RTE_ETHER_HDR_LEN;
-      m->l3_len = route.pipeline.outer.ipv6 ? 40 : 20;
-      m->ol_flags |= route.pipeline.outer.ipv6 ? RTE_MBUF_F_TX_IPV6
-                                                 : (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
-      if (route.tx_udp_checksum_offload) m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
-    }
+    if (route.stamp_file_meta) stamp(m, ref.len);
+    set_tx_offloads(m, route.pipeline.outer.ipv6, route.tx_ip_checksum_offload, route.tx_udp_checksum_offload);
     enqueue(route.output, m, rx.input);
   }
 
@@ -137,6 +417,10 @@ struct Worker {
     ++stats.busy_polls;
     ic.rx += n;
     const Route& route = routes[rx.input];
+    if (route.appliance || route.inject) {
+      const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
+      now_ns = dt / plan.tsc_hz * 1000000000ull + dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;
+    }
     if (rx.file_meta) {
       burst<true>(pkts, n, rx, route, ic);
     } else {
@@ -164,7 +448,9 @@ struct Worker {
 }  // namespace
 
 void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomic<bool>& stop) {
-  Worker w(plan);
+  auto owned = std::make_unique<Worker>(plan);  // about 300 KiB: not on the lcore's stack
+  Worker& w = *owned;
+  w.init_fans();
   uint64_t last_flush = rte_get_tsc_cycles();
   uint64_t last_publish = last_flush;
   for (uint64_t loop = 0;; ++loop) {
@@ -184,6 +470,7 @@ void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomi
         last_flush = now;
       }
       if (now - last_publish >= plan.publish_cycles) {
+        w.copy_flow_counters();
         publish_stats(w.stats, published);
         last_publish = now;
       }
@@ -195,6 +482,7 @@ void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomi
   }
   w.flush_all();
   for (TxPort* t : plan.tx) t->flush();
+  w.copy_flow_counters();
   publish_stats(w.stats, published);
 }
 

@@ -6,16 +6,36 @@
 #include <cstdint>
 #include <vector>
 
+#include "decap/appliance.h"
 #include "engine/pipeline/counters.h"
+#include "engine/pipeline/flow_table.h"
+#include "engine/pipeline/receive.h"
 #include "engine/pipeline/host.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/runtime/port.h"
 
 struct rte_mbuf;
+struct rte_mempool;
 
 namespace mirrorpipe {
 
 inline constexpr uint16_t kBurstSize = 32;
+
+// One place a received packet, or a copy of it, goes.
+struct Sink {
+  uint16_t output = 0;              // index into WorkerPlan::tx
+  bool encap = false;               // re-mirroring: wrapped with `outer` first
+  OuterTemplate outer;
+  bool tx_ip_checksum_offload = false;
+  bool tx_udp_checksum_offload = false;
+  bool stamp_file_meta = false;     // a file output fed by a live input: timestamp it
+  bool keeps_meta = false;          // a pcapng output: the SinkMeta record goes along
+};
+
+struct SessionSinks {
+  std::vector<Sink> sinks;
+  bool any_keeps_meta = false;
+};
 
 // What happens to the packets of one input. Immutable while workers run.
 struct Route {
@@ -28,6 +48,21 @@ struct Route {
   HostConfig host;
   uint16_t reply_output = 0;  // the input port itself, as an output
   int host_output = -1;       // its exception TAP, as an output; -1: none
+
+  // Receiving (a tunnel input with sessions or allow-lists): decapsulate, check the
+  // allow-lists, pick the session, deliver to each of its sinks. `output` is unused.
+  bool receive = false;
+  ReceivePolicy policy;
+  std::vector<SessionSinks> sessions;  // parallel to policy.sessions
+
+  // The GWLB appliance: return each packet on `return_output`, copies of its inner packet to
+  // the session's sinks (sessions are optional here), the flow table refreshed.
+  bool appliance = false;
+  ApplianceConfig appliance_cfg;
+  uint16_t return_output = 0;
+  // Packets an inspection engine hands back (a TAP's RX): wrapped with the return header of
+  // their flow, from any worker's flow table, and sent on `return_output`.
+  bool inject = false;
 };
 
 // The routes the workers use, replaced as a whole on reload (SIGHUP).
@@ -59,6 +94,9 @@ struct WorkerPlan {
   uint64_t wall_base_ns = 0;
   uint64_t tsc_base = 0;
   uint64_t tsc_hz = 1;
+  rte_mempool* copy_pool = nullptr;   // copies for a second sink
+  FlowTable* flows = nullptr;         // this worker's (appliance), written by it only
+  std::vector<const FlowTable*> all_flows;  // every worker's, read for injected packets
 };
 
 // Runs until every RX port is finished (file inputs) or `stop` is set; then flushes the TX

@@ -1,0 +1,143 @@
+#include "decap/appliance.h"
+
+#include <cstring>
+
+#include "encap/wire/checksum.h"
+#include "encap/wire/geneve.h"
+#include "encap/wire/ipv4.h"
+#include "encap/wire/ipv6.h"
+#include "encap/wire/l4.h"
+
+namespace mirrorpipe {
+
+using namespace wire;
+
+namespace {
+
+void set_ipv4_checksum(Ipv4Header& ip) noexcept {
+  ip.checksum.set_raw(0);
+  ip.checksum.set_raw(checksum_finish(checksum_partial(reinterpret_cast<const uint8_t*>(&ip), ip.ihl_bytes())));
+}
+
+uint64_t mix(uint64_t h, uint64_t v) noexcept {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdull;
+}
+
+uint64_t load64(const uint8_t* p) noexcept {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+}  // namespace
+
+DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapResult& parsed) noexcept {
+  const DropReason r = decap_parse(Bytes(pkt.data, pkt.len), pkt.wire_len, cfg.decap, parsed);
+  if (r != DropReason::kNone) return r;
+  const TunnelLayer& outer = parsed.layers[0];
+  if (outer.type != TunnelType::kGeneve || outer.ipv6 || !outer.has_gwlb_options) return DropReason::not_gwlb;
+  // decap_parse checked that the Ethernet and IPv4 headers are present in full.
+  auto* eth = reinterpret_cast<EthernetHeader*>(pkt.data);
+  eth->dst = parsed.outer_src_mac;
+  eth->src = cfg.mac;
+  auto* ip = reinterpret_cast<Ipv4Header*>(pkt.data + parsed.outer_l3_offset);
+  const Ipv4Address src = ip->src;
+  ip->src = ip->dst;
+  ip->dst = src;
+  ip->ttl = cfg.ttl;
+  set_ipv4_checksum(*ip);
+  return DropReason::kNone;
+}
+
+uint32_t InnerFlowKey::tuple_hash() const noexcept {
+  uint64_t h = mix(0, load64(addr_lo.data()));
+  h = mix(h, load64(addr_lo.data() + 8));
+  h = mix(h, load64(addr_hi.data()));
+  h = mix(h, load64(addr_hi.data() + 8));
+  h = mix(h, (uint64_t{port_lo} << 32) | (uint64_t{port_hi} << 16) | (uint64_t{protocol} << 8) | ipv6);
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_t endpoint_id,
+                    InnerFlowKey& out) noexcept {
+  const Bytes b(l3, len);
+  out = InnerFlowKey{};
+  out.endpoint_id = endpoint_id;
+  std::array<uint8_t, 16> src{}, dst{};
+  uint32_t l4 = 0;
+  uint8_t proto = 0;
+  bool ports = false;
+  if (ethertype == ethertype::kIpv4) {
+    const auto* ip = header_at<Ipv4Header>(b, 0);
+    if (!ip || ip->version() != 4 || ip->ihl_bytes() < kIpv4MinHeaderBytes) return false;
+    std::memcpy(src.data(), ip->src.data(), 4);
+    std::memcpy(dst.data(), ip->dst.data(), 4);
+    proto = ip->protocol;
+    l4 = ip->ihl_bytes();
+    // Only a first fragment (or an unfragmented packet) carries the ports.
+    ports = (ip->flags_fragment.value() & Ipv4Header::kFragmentOffsetMask) == 0;
+  } else if (ethertype == ethertype::kIpv6) {
+    const auto* ip = header_at<Ipv6Header>(b, 0);
+    if (!ip || ip->version() != 6) return false;
+    src = ip->src;
+    dst = ip->dst;
+    out.ipv6 = 1;
+    proto = ip->next_header;
+    l4 = kIpv6HeaderBytes;
+    ports = true;
+    for (int guard = 0; guard < 8; ++guard) {
+      if (proto != ipproto::kHopByHop && proto != ipproto::kRouting && proto != ipproto::kDestOpts) break;
+      const auto* ext = header_at<Ipv6ExtHeader>(b, l4);
+      if (!ext) break;
+      proto = ext->next_header;
+      l4 += ext->length_bytes();
+    }
+    if (proto == ipproto::kFragment) ports = false;
+  } else {
+    return false;
+  }
+  out.protocol = proto;
+  uint16_t sport = 0, dport = 0;
+  if (ports && (proto == ipproto::kTcp || proto == ipproto::kUdp || proto == ipproto::kSctp)) {
+    if (const auto* p = header_at<L4Ports>(b, l4)) {
+      sport = p->src_port.value();
+      dport = p->dst_port.value();
+    }
+  }
+  const bool swap = std::memcmp(src.data(), dst.data(), 16) > 0 ||
+                    (src == dst && sport > dport);
+  out.addr_lo = swap ? dst : src;
+  out.addr_hi = swap ? src : dst;
+  out.port_lo = swap ? dport : sport;
+  out.port_hi = swap ? sport : dport;
+  return true;
+}
+
+DropReason gwlb_wrap(PacketRef& pkt, const uint8_t* header, uint32_t header_len,
+                     uint32_t l3_offset) noexcept {
+  if (pkt.headroom < header_len) return DropReason::no_headroom;
+  const uint32_t ip_total = header_len - l3_offset + pkt.wire_len;
+  if (ip_total > kIpv4MaxTotalLengthBytes) return DropReason::too_big;
+  pkt.prepend(header_len);
+  std::memcpy(pkt.data, header, header_len);
+  auto* ip = reinterpret_cast<Ipv4Header*>(pkt.data + l3_offset);
+  ip->total_length.set(static_cast<uint16_t>(ip_total));
+  set_ipv4_checksum(*ip);
+  const uint32_t udp_off = l3_offset + ip->ihl_bytes();
+  auto* udp = reinterpret_cast<UdpHeader*>(pkt.data + udp_off);
+  const uint32_t udp_len = ip_total - ip->ihl_bytes();
+  udp->length.set(static_cast<uint16_t>(udp_len));
+  if (udp->checksum.raw() != 0) {
+    udp->checksum.set_raw(0);
+    const uint8_t proto_word[2] = {0, ipproto::kUdp};
+    uint64_t sum = checksum_partial(ip->src.data(), 8);
+    sum = checksum_partial(proto_word, 2, sum) + udp->length.raw();
+    uint16_t c = checksum_finish(checksum_partial(pkt.data + udp_off, pkt.len - udp_off, sum));
+    if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones
+    udp->checksum.set_raw(c);
+  }
+  return DropReason::kNone;
+}
+
+}  // namespace mirrorpipe
