@@ -15,6 +15,7 @@
 
 #include <pcap/pcap.h>
 
+#include "decap/appliance.h"
 #include "decap/decap.h"
 #include "encap/encap.h"
 #include "engine/pipeline/pipeline.h"
@@ -123,24 +124,46 @@ void check_pipeline(const PipelineConfig& cfg, const std::vector<std::vector<uin
   }
 }
 
+// The appliance's gate: each prepared GWLB packet, returned, keeps its UDP payload (Geneve header,
+// options, inner packet) byte for byte and has its IPv4 addresses swapped.
+void check_appliance(const std::vector<std::vector<uint8_t>>& frames) {
+  ApplianceConfig ac;
+  for (const auto& f : frames) {
+    std::vector<uint8_t> buf(f);
+    PacketRef ref{buf.data(), static_cast<uint32_t>(buf.size()), static_cast<uint32_t>(buf.size()), 0};
+    DecapResult r;
+    if (appliance_return(ref, ac, r) != DropReason::kNone) throw std::runtime_error("bench: the appliance dropped a GWLB packet");
+    const size_t ip = r.outer_l3_offset;
+    if (std::memcmp(&buf[ip + 12], &f[ip + 16], 4) != 0 || std::memcmp(&buf[ip + 16], &f[ip + 12], 4) != 0 ||
+        std::memcmp(&buf[ip + 20], &f[ip + 20], f.size() - ip - 20) != 0) {
+      throw std::runtime_error("bench: the appliance's return is not the packet with its addresses swapped");
+    }
+  }
+}
+
 }  // namespace
 
 int run_bench(const BenchOptions& o) {
-  if (o.tunnel != "vxlan" && o.tunnel != "gwlb" && o.tunnel != "geneve" && o.tunnel != "decap") {
-    throw std::invalid_argument("--tunnel: '" + o.tunnel + "' is not vxlan, gwlb, geneve or decap");
+  if (o.tunnel != "vxlan" && o.tunnel != "gwlb" && o.tunnel != "geneve" && o.tunnel != "decap" &&
+      o.tunnel != "appliance") {
+    throw std::invalid_argument("--tunnel: '" + o.tunnel + "' is not vxlan, gwlb, geneve, decap or appliance");
   }
   if (o.frame_size < 64 || o.frame_size > 9000) throw std::invalid_argument("--frame-size: 64-9000");
   const std::string sample = o.sample.empty() ? std::string(MIRRORPIPE_SOURCE_DIR) + "/pcaps/sample-mix.pcap" : o.sample;
   const bool decap = o.tunnel == "decap";
+  // The GWLB appliance: GWLB Geneve in (the frames wrapped as GWLB sends them), each returned
+  // to GWLB, the flow table refreshed. Returning rewrites addresses in place, and what it
+  // writes is again valid GWLB Geneve, so the buffers can be received again and again.
+  const bool appliance = o.tunnel == "appliance";
   const std::vector<std::vector<uint8_t>> inner = make_frames(sample, o.frame_size);
 
   // What the RX buffers hold: the frames, or (decap) the frames wrapped as Traffic Mirroring does.
   std::vector<std::vector<uint8_t>> frames = inner;
-  const TunnelConfig tc = bench_tunnel(decap ? "vxlan" : o.tunnel);
+  const TunnelConfig tc = bench_tunnel(decap ? "vxlan" : appliance ? "gwlb" : o.tunnel);
   PipelineConfig pc;
   pc.mode = decap ? PipelineMode::kDecap : PipelineMode::kEncap;
   pc.outer = build_outer_template(tc);
-  if (decap) {
+  if (decap || appliance) {
     PipelineConfig enc;
     enc.outer = pc.outer;
     for (auto& f : frames) {
@@ -152,7 +175,11 @@ int run_bench(const BenchOptions& o) {
       f.assign(ref.data, ref.data + ref.len);
     }
   }
-  check_pipeline(pc, frames, inner, tc.vni);
+  if (appliance) {
+    check_appliance(frames);
+  } else {
+    check_pipeline(pc, frames, inner, tc.vni);
+  }
   const unsigned rx_size = static_cast<unsigned>(frames[0].size());
 
   EngineConfig cfg;
@@ -164,7 +191,8 @@ int run_bench(const BenchOptions& o) {
   if (!o.hugepages) cfg.eal_args.insert(cfg.eal_args.begin(), {"--no-huge", "-m", "2048"});
   PortConfig in;
   in.name = "rx";
-  in.role = decap ? PortRole::kTunnelInput : PortRole::kMirrorInput;
+  in.role = decap ? PortRole::kTunnelInput : appliance ? PortRole::kAppliance : PortRole::kMirrorInput;
+  if (appliance) in.returns = "tx";
   // GWLB encapsulation rewrites the frame's first bytes (the Ethernet header gives way to the
   // outer headers), so buffers cannot be filled once and received again unchanged: its frames
   // come from net_pcap's in-memory replay instead, at the cost of a copy per packet.
@@ -195,7 +223,9 @@ int run_bench(const BenchOptions& o) {
   cfg.ports = {in, out};
   RouteConfig r;
   r.input = "rx";
-  if (decap) {
+  if (appliance) {
+    // No route: the appliance returns to `returns`.
+  } else if (decap) {
     r.output = "tx";
   } else {
     TargetConfig t;
@@ -205,7 +235,7 @@ int run_bench(const BenchOptions& o) {
     cfg.targets.push_back(t);
     r.target = "target";
   }
-  cfg.routes.push_back(r);
+  if (!appliance) cfg.routes.push_back(r);
 
   RunOptions ro;
   ro.periodic_summary = false;

@@ -382,7 +382,7 @@ int run_cli(int argc, char** argv) {
   (void)run;
   BenchOptions bo;
   auto* bench = app.add_subcommand("bench", "measure the workers on net_null: packets/s and bits/s, per worker");
-  bench->add_option("--tunnel", bo.tunnel, "vxlan, gwlb, geneve or decap")->capture_default_str();
+  bench->add_option("--tunnel", bo.tunnel, "vxlan, gwlb, geneve, decap or appliance (GWLB Geneve returned, flow table refreshed)")->capture_default_str();
   bench->add_option("--rx", bo.rx, "RX devargs [default: net_null, copy=0, over buffers filled once with frames]");
   bench->add_option("--tx", bo.tx, "TX devargs [default: net_null1,no-rx=1]");
   bench->add_option("--workers", bo.workers, "workers (one lcore each)")->capture_default_str();

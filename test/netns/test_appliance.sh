@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The GWLB appliance in network namespaces, against mirrorpipe's GWLB emulator, with a Zeek-like
+# reader (tcpdump) on the inspection TAP and a health check through the exception TAP.
+#
+#   ns gwlb: vg 10.9.0.3 ── veth ── ns apl: [va] mirrorpipe run (net_af_packet), appliance
+#     mirrorpipe gwlb-emulate                   ip 10.9.0.2, answers ARP
+#     (GWLB = 10.9.0.1)                         TAP "mpinspect": inner packets ─> tcpdump
+#     curl-like health check ──────────────>    TAP "mphc" ─> ns hc: the kernel with 10.9.0.2,
+#                                                             an HTTP server on 8080
+#
+# Checked: the emulator's own rules (every packet back, Geneve bytes kept, addresses swapped,
+# ports, checksums, TTL, cookie current after a 5-tuple is reused); independently, scapy on the
+# returned frames; the reader saw each inner packet exactly once; HTTP 200 to the health check;
+# the engine's accounting. Needs root; no skip.
+set -euo pipefail
+mp=$(readlink -f "$1")
+src=$(readlink -f "$2")
+py=/usr/bin/python3
+gwlb_capture=$src/pcaps/third-party/suricata-bug-6402-geneve-aws-gwlb-opts.pcap
+. "$(dirname "$0")/lib.sh"
+work=$mp_work
+tag=mpa$$
+nsg=${tag}g; nsa=${tag}a; nsh=${tag}h
+for ns in "$nsg" "$nsa" "$nsh"; do mp_netns "$ns"; done
+ip link add vg netns "$nsg" type veth peer name va netns "$nsa"
+ip -n "$nsg" addr add 10.9.0.3/24 dev vg
+ip -n "$nsg" link set vg up
+ip netns exec "$nsg" ethtool -K vg tx off >/dev/null
+ip -n "$nsa" link set va up
+
+cat >"$work/appliance.toml" <<CFG
+[engine]
+workers = 1
+stats_interval_s = 0.5
+
+[eal]
+args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]
+
+[appliance]
+flow_table_size = 4096
+
+[[ports]]
+name = "gwlb"
+role = "appliance"
+devargs = "net_af_packet0,iface=va,framesz=2048,blocksz=4096,framecnt=512"
+ip = "10.9.0.2"
+exception_tap = "mphc"
+
+[[ports]]
+name = "inspect"
+role = "output"
+devargs = "net_tap_inspect,iface=mpinspect"
+
+[[ports]]
+name = "inner-pcapng"
+role = "output"
+file = "$work/inner.pcapng"
+
+[[sessions]]
+name = "inline"
+input = "gwlb"
+sinks = ["inspect", "inner-pcapng"]
+CFG
+"$mp" check -c "$work/appliance.toml"
+
+ip netns exec "$nsa" "$mp" run -c "$work/appliance.toml" --stats-json "$work/stats.json" >"$work/engine.log" 2>&1 &
+engine_pid=$!; mp_background
+ready() {
+  ip netns exec "$nsa" ip link show mphc >/dev/null 2>&1 && ip netns exec "$nsa" ip link show mpinspect >/dev/null 2>&1 &&
+    grep -q '^\[' "$work/engine.log"
+}
+mp_wait_for 20 ready || { cat "$work/engine.log"; echo "FAIL: the engine did not start"; exit 1; }
+# The host's kernel behind the exception TAP, in its own namespace, serves the health check.
+ip -n "$nsa" link set mphc netns "$nsh"
+ip -n "$nsh" addr add 10.9.0.2/24 dev mphc
+ip -n "$nsh" link set mphc up
+ip netns exec "$nsh" $py -c '
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"healthy\n")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("10.9.0.2", 8080), H); s.timeout = 20
+for _ in range(3): s.handle_request()' &
+mp_background
+# The Zeek-like reader: what the kernel receives on the inspection TAP.
+ip netns exec "$nsa" sysctl -qw net.ipv6.conf.mpinspect.disable_ipv6=1 || true
+ip -n "$nsa" link set mpinspect up
+ip netns exec "$nsa" tcpdump -i mpinspect -Q in -U -w "$work/reader.pcap" >/dev/null 2>&1 &
+tcpdump_pid=$!; mp_background
+sleep 1
+
+fails=0
+# The health check, as GWLB makes it (HTTP, 200 expected).
+code=$(ip netns exec "$nsg" $py -c '
+import urllib.request
+print(urllib.request.urlopen("http://10.9.0.2:8080/", timeout=5).status)' 2>&1 || true)
+echo "health check: HTTP $code"
+[ "$code" = "200" ] || { echo "FAIL: health check got '$code'"; fails=$((fails + 1)); }
+
+# GWLB's side: generated flows, each sent twice (the second time with a new cookie), then the
+# shared GWLB capture.
+if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --appliance-ip 10.9.0.2 \
+     --generate 40 --reuse-cookie -w "$work/returns-gen.pcap" --json "$work/emu-gen.json"; then
+  echo "FAIL: the emulator found wrong or missing returns (generated)"; fails=$((fails + 1))
+fi
+if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --appliance-ip 10.9.0.2 \
+     -r "$gwlb_capture" -w "$work/returns-cap.pcap" --json "$work/emu-cap.json"; then
+  echo "FAIL: the emulator found wrong or missing returns (capture)"; fails=$((fails + 1))
+fi
+sleep 1
+kill -INT "$tcpdump_pid" 2>/dev/null || true
+kill -INT "$engine_pid"; wait "$engine_pid" || { cat "$work/engine.log"; echo "FAIL: engine exit"; exit 1; }
+sleep 0.3
+
+$py - "$work" "$fails" <<'PY'
+import json, os, struct, sys
+from scapy.all import IP, UDP, Ether, IPv6, rdpcap
+from scapy.utils import RawPcapReader
+work, fails = sys.argv[1], int(sys.argv[2])
+problems = []
+
+def geneve(udp_payload):
+    """(options dict by type, inner bytes, protocol) read here, not by mirrorpipe."""
+    optlen = (udp_payload[0] & 0x3f) * 4
+    proto = struct.unpack("!H", udp_payload[2:4])[0]
+    opts, at = {}, 8
+    while at < 8 + optlen:
+        cls, typ, ln = struct.unpack("!HBB", udp_payload[at:at + 4])
+        opts[(cls, typ)] = udp_payload[at + 4:at + 4 + (ln & 0x1f) * 4]
+        at += 4 + (ln & 0x1f) * 4
+    return opts, udp_payload[8 + optlen:], proto
+
+def tuple_of(inner, proto):
+    p = IPv6(inner) if proto == 0x86DD else IP(inner)
+    l4 = (p.sport, p.dport) if p.haslayer(UDP) or p.payload.name == "TCP" else ()
+    return (p.src, p.dst, p.nh if proto == 0x86DD else p.proto) + l4
+
+inner_returned = []
+for name, reuse in (("returns-gen.pcap", True), ("returns-cap.pcap", False)):
+    frames = rdpcap(os.path.join(work, name))
+    emu = json.load(open(os.path.join(work, name.replace("returns", "emu").replace(".pcap", ".json"))))
+    if len(frames) != emu["sent"]:
+        problems.append("%s: %d returns, %d sent" % (name, len(frames), emu["sent"]))
+    first_cookie = {}
+    for i, f in enumerate(frames):
+        ip = f[IP]
+        if (ip.src, ip.dst, ip.ttl, ip[UDP].dport) != ("10.9.0.2", "10.9.0.1", 64, 6081):
+            problems.append("%s #%d: src %s dst %s ttl %d dport %d" % (name, i, ip.src, ip.dst, ip.ttl, ip[UDP].dport))
+        again = IP(bytes(ip)); del again.chksum; del again[UDP].chksum
+        again = IP(bytes(again))
+        if again.chksum != ip.chksum or (ip[UDP].chksum and again[UDP].chksum != ip[UDP].chksum):
+            problems.append("%s #%d: checksums wrong" % (name, i))
+        opts, inner, proto = geneve(bytes(ip[UDP].payload))
+        if set(opts) != {(0x0108, 1), (0x0108, 2), (0x0108, 3)}:
+            problems.append("%s #%d: GWLB options %s" % (name, i, sorted(opts)))
+            continue
+        inner_returned.append(inner)
+        key = (opts[(0x0108, 1)], tuple_of(inner, proto))
+        cookie = opts[(0x0108, 3)]
+        if reuse:
+            # Each flow is sent twice: the second return must carry the second (new) cookie.
+            if key in first_cookie and first_cookie[key] == cookie:
+                problems.append("%s #%d: flow %s came back with its old cookie" % (name, i, key[1]))
+            first_cookie.setdefault(key, cookie)
+
+reader = [bytes(d)[14:] for d, _ in RawPcapReader(os.path.join(work, "reader.pcap"))]
+if sorted(reader) != sorted(inner_returned):
+    problems.append("the reader saw %d inner packets, %d were returned (each must be seen once)" % (len(reader), len(inner_returned)))
+pcapng = [bytes(d)[14:] for d, _ in RawPcapReader(os.path.join(work, "inner.pcapng"))]
+if sorted(pcapng) != sorted(inner_returned):
+    problems.append("inner.pcapng holds %d packets, expected %d" % (len(pcapng), len(inner_returned)))
+st = json.load(open(os.path.join(work, "stats.json")))
+for name, c in st["inputs"].items():
+    if c["packets_in"] != c["packets_out"] + c["filtered"] + sum(c["dropped"].values()):
+        problems.append("input %s does not add up: %s" % (name, c))
+g = st["inputs"]["gwlb"]
+if g["packets_out"] < len(inner_returned):
+    problems.append("gwlb input sent %d, fewer than the %d returns" % (g["packets_out"], len(inner_returned)))
+ft = st["flow_table"]
+if ft["cookie_changes"] < 40:
+    problems.append("flow table saw %d cookie changes, expected at least 40" % ft["cookie_changes"])
+for p in problems:
+    print("FAIL: " + p)
+print("appliance: %d returns checked by scapy, %d seen by the reader, flow table %s" % (len(inner_returned), len(reader), ft))
+bad = fails + len(problems)
+sys.exit(1 if bad else 0)
+PY
