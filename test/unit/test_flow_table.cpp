@@ -1,14 +1,16 @@
-// The appliance's flow table (engine/pipeline/flow_table.h) under an injected clock: GWLB's idle
+// The appliance's flow table and gwlb_wrap (engine/pipeline/flow_table.h) under an injected clock: GWLB's idle
 // timeouts, cookie refresh when a 5-tuple is reused, per-endpoint keys, bounded size with
 // evictions counted, a reader on another thread never seeing a torn entry; and the inner flow
 // key (both directions alike, 3-tuple for GRE).
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "decap/appliance.h"
 #include "engine/pipeline/flow_table.h"
+#include "pcap_file.h"
 
 using namespace mirrorpipe;
 
@@ -151,4 +153,35 @@ TEST_CASE("flow table: a reader on another thread sees whole entries only") {
   reader.join();
   CHECK(torn == 0);
   CHECK(seen > 0);
+}
+
+
+TEST_CASE("gwlb_wrap: an inner packet wrapped in a stored return header is what GWLB's own packet returns as") {
+  // The 12 packets of the shared GWLB capture share one GWLB flow (outer header equal but for
+  // lengths and checksums): wrapping each inner packet in the return header of the FIRST one
+  // must give, byte for byte, the return of the packet itself, lengths and IPv4 checksum
+  // included, and a UDP checksum equal to the one GWLB computed.
+  const auto recs = test::read_pcap(test::source_path("pcaps/third-party/suricata-bug-6402-geneve-aws-gwlb-opts.pcap"));
+  REQUIRE(recs.size() == 12);
+  ApplianceConfig ac;
+  ac.mac = {0x02, 0, 0, 0, 0, 0x01};
+  std::vector<uint8_t> first = recs[0].bytes;
+  PacketRef r0{first.data(), static_cast<uint32_t>(first.size()), static_cast<uint32_t>(first.size()), 0};
+  DecapResult d0;
+  REQUIRE(appliance_return(r0, ac, d0) == DropReason::kNone);
+  const std::vector<uint8_t> header(first.begin(), first.begin() + d0.inner_offset);
+  for (const auto& rec : recs) {
+    std::vector<uint8_t> own = rec.bytes;
+    PacketRef ro{own.data(), static_cast<uint32_t>(own.size()), static_cast<uint32_t>(own.size()), 0};
+    DecapResult d;
+    REQUIRE(appliance_return(ro, ac, d) == DropReason::kNone);
+    std::vector<uint8_t> buf(256 + d.inner_len);
+    std::memcpy(buf.data() + 256, rec.bytes.data() + d.inner_offset, d.inner_len);
+    PacketRef w{buf.data() + 256, d.inner_len, d.inner_len, 256};
+    REQUIRE(gwlb_wrap(w, header.data(), static_cast<uint32_t>(header.size()), d0.outer_l3_offset) == DropReason::kNone);
+    CHECK(std::vector<uint8_t>(w.data, w.data + w.len) == own);
+  }
+  std::vector<uint8_t> small(8);
+  PacketRef tight{small.data() + 4, 4, 4, 4};
+  CHECK(gwlb_wrap(tight, header.data(), static_cast<uint32_t>(header.size()), d0.outer_l3_offset) == DropReason::no_headroom);
 }
