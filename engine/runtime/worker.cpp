@@ -27,6 +27,7 @@ struct TxBuffer {
   uint16_t fan[kTxBufferSize];  // kNoFan, or the FanSlot of a packet sent as several copies
   uint32_t len[kTxBufferSize];
   uint16_t count = 0;
+  uint16_t fanned = 0;  // entries with a FanSlot: none on the plain one-output path
 };
 
 constexpr uint16_t kNoFan = 0xffff;
@@ -100,26 +101,36 @@ struct Worker {
     if (b.count == 0) return;
     const uint16_t sent = plan.tx[out]->tx_burst(b.pkts, b.count);
     OutputCounters& oc = stats.outputs[out];
-    for (uint16_t i = 0; i < sent; ++i) {
-      oc.tx_bytes += b.len[i];
-      if (b.fan[i] != kNoFan) {
-        fan_done(b.fan[i], true, b.len[i]);
-        continue;
+    if (b.fanned == 0) {
+      for (uint16_t i = 0; i < sent; ++i) {
+        InputCounters& ic = stats.inputs[b.input[i]];
+        ++ic.sent;
+        ic.sent_bytes += b.len[i];
+        oc.tx_bytes += b.len[i];
       }
-      InputCounters& ic = stats.inputs[b.input[i]];
-      ++ic.sent;
-      ic.sent_bytes += b.len[i];
+    } else {
+      for (uint16_t i = 0; i < sent; ++i) {
+        oc.tx_bytes += b.len[i];
+        if (b.fan[i] != kNoFan) {
+          fan_done(b.fan[i], true, b.len[i]);
+          continue;
+        }
+        InputCounters& ic = stats.inputs[b.input[i]];
+        ++ic.sent;
+        ic.sent_bytes += b.len[i];
+      }
     }
     oc.tx += sent;
     if (sent < b.count) {
       for (uint16_t i = sent; i < b.count; ++i) {
         oc.drop(DropReason::tx_full);
-        if (b.fan[i] != kNoFan) fan_done(b.fan[i], false, 0);
+        if (b.fanned && b.fan[i] != kNoFan) fan_done(b.fan[i], false, 0);
         else stats.inputs[b.input[i]].drop(DropReason::tx_full);
       }
       rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
     }
     b.count = 0;
+    b.fanned = 0;
   }
 
   void copy_flow_counters() {
@@ -140,7 +151,15 @@ struct Worker {
     TxBuffer& b = tx[out];
     b.pkts[b.count] = m;
     b.input[b.count] = input;
-    b.fan[b.count] = fan;
+    // The fan array is read only when the buffer holds a fanned copy: the plain path skips it.
+    if (fan != kNoFan) {
+      if (b.fanned++ == 0) {
+        for (uint16_t i = 0; i < b.count; ++i) b.fan[i] = kNoFan;
+      }
+      b.fan[b.count] = fan;
+    } else if (b.fanned) {
+      b.fan[b.count] = kNoFan;
+    }
     b.len[b.count] = m->pkt_len;
     if (++b.count == kTxBufferSize) flush(out);
   }
@@ -370,7 +389,9 @@ struct Worker {
   // One packet through its route. Written once; the burst loop calls it per packet.
   // kFileMeta: whether the port fills MbufMeta (file ports), fixed per RX port, so the live
   // path carries no test for it.
-  template <bool kFileMeta>
+  // kSpecial: the route receives into sessions, is an appliance or injects (chosen per burst,
+  // so the plain encap/decap path carries no test for them).
+  template <bool kFileMeta, bool kSpecial>
   inline void handle(rte_mbuf* m, const WorkerPlan::Rx& rx, const Route& route,
                      InputCounters& ic) {
     PacketRef ref = to_packet_ref(m, kFileMeta);
@@ -388,9 +409,11 @@ struct Worker {
         return;
       }
     }
-    if (route.receive) return handle_receive<kFileMeta>(m, ref, rx, route, ic);
-    if (route.appliance) return handle_appliance<kFileMeta>(m, ref, rx, route, ic);
-    if (route.inject) return handle_inject<kFileMeta>(m, ref, rx, route, ic);
+    if constexpr (kSpecial) {
+      if (route.receive) return handle_receive<kFileMeta>(m, ref, rx, route, ic);
+      if (route.appliance) return handle_appliance<kFileMeta>(m, ref, rx, route, ic);
+      if (route.inject) return handle_inject<kFileMeta>(m, ref, rx, route, ic);
+    }
     const DropReason r = process_packet(route.pipeline, ref);
     if (r != DropReason::kNone) {
       if (to_host(r, route, m, rx.input, ic)) return;
@@ -431,17 +454,26 @@ struct Worker {
 
   template <bool kFileMeta>
   void burst(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+    if (route.receive || route.appliance || route.inject) {
+      burst_loop<kFileMeta, true>(pkts, n, rx, route, ic);
+    } else {
+      burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
+    }
+    // A full burst's worth waiting: send it now (held longer, the mbufs only cost cache); a
+    // smaller one waits for more, or for the timer.
+    if (tx[route.output].count >= kBurstSize) flush(route.output);
+  }
+
+  template <bool kFileMeta, bool kSpecial>
+  void burst_loop(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
     for (uint16_t i = 0; i < n; ++i) {
       if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
       bytes += pkts[i]->data_len;
-      handle<kFileMeta>(pkts[i], rx, route, ic);
+      handle<kFileMeta, kSpecial>(pkts[i], rx, route, ic);
     }
     ic.rx_bytes += bytes;
-    // A full burst's worth waiting: send it now (held longer, the mbufs only cost cache); a
-    // smaller one waits for more, or for the timer.
-    if (tx[route.output].count >= kBurstSize) flush(route.output);
   }
 };
 
