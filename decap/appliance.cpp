@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "encap/flow.h"
 #include "encap/wire/checksum.h"
 #include "encap/wire/geneve.h"
 #include "encap/wire/ipv4.h"
@@ -17,11 +18,6 @@ namespace {
 void set_ipv4_checksum(Ipv4Header& ip) noexcept {
   ip.checksum.set_raw(0);
   ip.checksum.set_raw(checksum_finish(checksum_partial(reinterpret_cast<const uint8_t*>(&ip), ip.ihl_bytes())));
-}
-
-uint64_t mix(uint64_t h, uint64_t v) noexcept {
-  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  return h * 0xff51afd7ed558ccdull;
 }
 
 uint64_t load64(const uint8_t* p) noexcept {
@@ -51,12 +47,13 @@ DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapRes
 }
 
 uint32_t InnerFlowKey::tuple_hash() const noexcept {
-  uint64_t h = mix(0, load64(addr_lo.data()));
-  h = mix(h, load64(addr_lo.data() + 8));
-  h = mix(h, load64(addr_hi.data()));
-  h = mix(h, load64(addr_hi.data() + 8));
-  h = mix(h, (uint64_t{port_lo} << 32) | (uint64_t{port_hi} << 16) | (uint64_t{protocol} << 8) | ipv6);
-  return static_cast<uint32_t>(h ^ (h >> 32));
+  FlowHashState s;  // the flow hash's mixer (encap/flow.h)
+  s.add(load64(addr_lo.data()));
+  s.add(load64(addr_lo.data() + 8));
+  s.add(load64(addr_hi.data()));
+  s.add(load64(addr_hi.data() + 8));
+  s.add((uint64_t{port_lo} << 32) | (uint64_t{port_hi} << 16) | (uint64_t{protocol} << 8) | ipv6);
+  return s.finish();
 }
 
 bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_t endpoint_id,
@@ -130,9 +127,7 @@ DropReason gwlb_wrap(PacketRef& pkt, const uint8_t* header, uint32_t header_len,
   udp->length.set(static_cast<uint16_t>(udp_len));
   if (udp->checksum.raw() != 0) {
     udp->checksum.set_raw(0);
-    const uint8_t proto_word[2] = {0, ipproto::kUdp};
-    uint64_t sum = checksum_partial(ip->src.data(), 8);
-    sum = checksum_partial(proto_word, 2, sum) + udp->length.raw();
+    const uint64_t sum = udp_pseudo_header_partial(ip->src.data(), 8) + udp->length.raw();
     uint16_t c = checksum_finish(checksum_partial(pkt.data + udp_off, pkt.len - udp_off, sum));
     if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones
     udp->checksum.set_raw(c);

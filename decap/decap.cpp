@@ -31,10 +31,11 @@ struct UdpSpan {
 // Parses IPv4 or IPv6 at `off` up to the UDP header. `end_wire` is where the enclosing
 // packet ends on the wire. Fills the layer's addresses.
 DropReason parse_ip_udp(Bytes pkt, uint32_t off, uint32_t end_wire, bool ipv6, bool verify,
-                        TunnelLayer& layer, UdpSpan& span, uint64_t& pseudo) noexcept {
+                        TunnelLayer& layer, UdpSpan& span) noexcept {
   uint32_t l4_off = 0;
   uint32_t ip_end = 0;
   uint8_t proto = 0;
+  const uint8_t* addresses = nullptr;  // source then destination, for the pseudo-header
   if (!ipv6) {
     const auto* ip = header_at<Ipv4Header>(pkt, off);
     if (!ip) return DropReason::headers_truncated;
@@ -52,7 +53,7 @@ DropReason parse_ip_udp(Bytes pkt, uint32_t off, uint32_t end_wire, bool ipv6, b
     layer.dst_ip = {};
     std::memcpy(layer.src_ip.data(), ip->src.data(), 4);
     std::memcpy(layer.dst_ip.data(), ip->dst.data(), 4);
-    pseudo = checksum_partial(ip->src.data(), 8);
+    addresses = ip->src.data();
   } else {
     const auto* ip = header_at<Ipv6Header>(pkt, off);
     if (!ip) return DropReason::headers_truncated;
@@ -83,7 +84,7 @@ DropReason parse_ip_udp(Bytes pkt, uint32_t off, uint32_t end_wire, bool ipv6, b
     layer.ipv6 = true;
     layer.src_ip = ip->src;
     layer.dst_ip = ip->dst;
-    pseudo = checksum_partial(ip->src.data(), 32);
+    addresses = ip->src.data();
   }
   if (proto != ipproto::kUdp) return DropReason::not_udp;
   const auto* udp = header_at<UdpHeader>(pkt, l4_off);
@@ -96,9 +97,8 @@ DropReason parse_ip_udp(Bytes pkt, uint32_t off, uint32_t end_wire, bool ipv6, b
   if (verify && udp->checksum.raw() != 0 && span.udp_end <= pkt.size()) {
     // A zero checksum is always accepted (RFC 7348 section 5, RFC 6935 for IPv6). A datagram
     // cut short by the capture cannot be verified and is let through.
-    const uint8_t proto_word[2] = {0, ipproto::kUdp};
-    uint64_t sum = checksum_partial(proto_word, 2, pseudo) + udp->length.raw();
-    if (!checksum_valid(pkt.data() + l4_off, udp_len, sum)) return DropReason::udp_bad_checksum;
+    const uint64_t pseudo = udp_pseudo_header_partial(addresses, layer.ipv6 ? 32 : 8) + udp->length.raw();
+    if (!checksum_valid(pkt.data() + l4_off, udp_len, pseudo)) return DropReason::udp_bad_checksum;
   }
   return DropReason::kNone;
 }
@@ -189,10 +189,9 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
   TunnelLayer& outer = out.layers[0];
   outer = TunnelLayer{};
   UdpSpan span{};
-  uint64_t pseudo = 0;
   if (wire_len < pkt.size()) wire_len = static_cast<uint32_t>(pkt.size());
   DropReason r = parse_ip_udp(pkt, off, wire_len, type == ethertype::kIpv6, cfg.verify_checksums,
-                              outer, span, pseudo);
+                              outer, span);
   if (r != DropReason::kNone) return r;
   out.layer_count = 1;
 
@@ -233,10 +232,9 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
   if (outer.geneve_protocol == ethertype::kIpv4 || outer.geneve_protocol == ethertype::kIpv6) {
     TunnelLayer nested{};
     UdpSpan nspan{};
-    uint64_t npseudo = 0;
     const DropReason nr =
         parse_ip_udp(pkt, inner, span.udp_end, outer.geneve_protocol == ethertype::kIpv6,
-                     cfg.verify_checksums, nested, nspan, npseudo);
+                     cfg.verify_checksums, nested, nspan);
     if (nr == DropReason::kNone && port_in(nested.dst_port, cfg.vxlan_ports, cfg.vxlan_port_count)) {
       out.layers[1] = nested;
       out.layer_count = 2;

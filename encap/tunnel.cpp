@@ -199,7 +199,7 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     std::memcpy(ip->src.data(), c.src_ip.bytes.data(), 16);
     std::memcpy(ip->dst.data(), c.dst_ip.bytes.data(), 16);
     t.udp_offset = static_cast<uint16_t>(t.ip_offset + kIpv6HeaderBytes);
-    t.pseudo_header_sum = checksum_partial(ip->src.data(), 32);
+    t.pseudo_header_sum = udp_pseudo_header_partial(ip->src.data(), 32);
   } else {
     auto* ip = reinterpret_cast<Ipv4Header*>(b + t.ip_offset);
     ip->version_ihl = 0x45;
@@ -212,11 +212,8 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     std::memcpy(ip->dst.data(), c.dst_ip.bytes.data(), 4);
     t.ip_checksum_base = checksum_fold(checksum_partial(b + t.ip_offset, kIpv4MinHeaderBytes));
     t.udp_offset = static_cast<uint16_t>(t.ip_offset + kIpv4MinHeaderBytes);
-    t.pseudo_header_sum = checksum_partial(ip->src.data(), 8);
+    t.pseudo_header_sum = udp_pseudo_header_partial(ip->src.data(), 8);
   }
-  // The protocol word of the pseudo-header (RFC 768, RFC 8200 section 8.1).
-  const uint8_t proto_word[2] = {0, ipproto::kUdp};
-  t.pseudo_header_sum = checksum_partial(proto_word, 2, t.pseudo_header_sum);
 
   auto* udp = reinterpret_cast<UdpHeader*>(b + t.udp_offset);
   udp->dst_port.set(dst_port);

@@ -7,6 +7,10 @@
 //  |   Sender MAC (6) ... Sender IPv4 (4) ... Target MAC (6) ... Target IPv4 (4)
 #pragma once
 
+#include <cstring>
+#include <optional>
+
+#include "encap/wire/bytes.h"
 #include "encap/wire/endian.h"
 #include "encap/wire/ethernet.h"
 #include "encap/wire/ipv4.h"
@@ -32,5 +36,38 @@ struct ArpIpv4 {
   }
 };
 static_assert(sizeof(ArpIpv4) == 28);
+
+inline constexpr uint32_t kArpFrameBytes = 60;  // Ethernet minimum: 14 + 28, zero padded
+
+// Writes into `frame` (kArpFrameBytes) a broadcast request from `mac`/`ip` asking for `target`.
+inline void write_arp_request(uint8_t* frame, const MacAddress& mac, const Ipv4Address& ip,
+                              const Ipv4Address& target) noexcept {
+  std::memset(frame, 0, kArpFrameBytes);
+  auto* eth = reinterpret_cast<EthernetHeader*>(frame);
+  eth->dst.fill(0xff);
+  eth->src = mac;
+  eth->ether_type.set(ethertype::kArp);
+  auto* arp = reinterpret_cast<ArpIpv4*>(frame + kEthernetHeaderBytes);
+  arp->htype.set(1);
+  arp->ptype.set(ethertype::kIpv4);
+  arp->hlen = 6;
+  arp->plen = 4;
+  arp->oper.set(ArpIpv4::kRequest);
+  arp->sha = mac;
+  arp->spa = ip;
+  arp->tpa = target;
+}
+
+// The MAC of `target` when `frame` is its ARP reply to `ip`.
+inline std::optional<MacAddress> arp_reply_from(Bytes frame, const Ipv4Address& target,
+                                                const Ipv4Address& ip) noexcept {
+  const auto* eth = header_at<EthernetHeader>(frame, 0);
+  const auto* arp = header_at<ArpIpv4>(frame, kEthernetHeaderBytes);
+  if (eth && arp && eth->ether_type.value() == ethertype::kArp && arp->is_ethernet_ipv4() &&
+      arp->oper.value() == ArpIpv4::kReply && arp->spa == target && arp->tpa == ip) {
+    return arp->sha;
+  }
+  return std::nullopt;
+}
 
 }  // namespace mirrorpipe::wire

@@ -112,42 +112,44 @@ struct Flow {
 
 std::vector<uint8_t> build(const Flow& f, const MacAddress& src_mac, const MacAddress& dst_mac,
                            const Ipv4Address& src, const Ipv4Address& dst) {
-  std::vector<uint8_t> opts;
-  auto opt = [&](uint8_t type, uint64_t value, int bytes) {
-    opts.push_back(0x01), opts.push_back(0x08), opts.push_back(type), opts.push_back(static_cast<uint8_t>(bytes / 4));
-    for (int i = bytes - 1; i >= 0; --i) opts.push_back(static_cast<uint8_t>(value >> (8 * i)));
+  constexpr uint32_t kOptions = 4 + 8 + 4 + 8 + 4 + 4;  // endpoint, attachment, cookie
+  const uint32_t udp_len = sizeof(UdpHeader) + kGeneveHeaderBytes + kOptions + static_cast<uint32_t>(f.inner.size());
+  std::vector<uint8_t> p(sizeof(EthernetHeader) + kIpv4MinHeaderBytes + udp_len, 0);
+  auto* eth = reinterpret_cast<EthernetHeader*>(p.data());
+  eth->dst = dst_mac;
+  eth->src = src_mac;
+  eth->ether_type.set(ethertype::kIpv4);
+  auto* ip = reinterpret_cast<Ipv4Header*>(eth + 1);
+  ip->version_ihl = 0x45;
+  ip->total_length.set(static_cast<uint16_t>(kIpv4MinHeaderBytes + udp_len));
+  ip->ttl = 255;  // as AWS sends; IP ID 0, DF clear
+  ip->protocol = ipproto::kUdp;
+  ip->src = src;
+  ip->dst = dst;
+  ip->checksum.set_raw(checksum_finish(checksum_partial(reinterpret_cast<const uint8_t*>(ip), kIpv4MinHeaderBytes)));
+  auto* udp = reinterpret_cast<UdpHeader*>(ip + 1);
+  udp->src_port.set(f.sport);
+  udp->dst_port.set(kGeneveDefaultPort);
+  udp->length.set(static_cast<uint16_t>(udp_len));
+  auto* g = reinterpret_cast<GeneveHeader*>(udp + 1);
+  g->ver_opt_len = static_cast<uint8_t>(kOptions / 4);
+  g->protocol_type.set(f.protocol);  // VNI 0
+  uint8_t* at = reinterpret_cast<uint8_t*>(g + 1);
+  auto option = [&](uint8_t type, uint64_t value, uint32_t bytes) {
+    auto* o = reinterpret_cast<GeneveOptionHeader*>(at);
+    o->option_class.set(gwlb::kOptionClass);
+    o->type = type;
+    o->rsvd_length = static_cast<uint8_t>(bytes / 4);
+    for (uint32_t i = 0; i < bytes; ++i) at[4 + i] = static_cast<uint8_t>(value >> (8 * (bytes - 1 - i)));
+    at += 4 + bytes;
   };
-  opt(gwlb::kTypeEndpointId, f.endpoint, 8);
-  opt(gwlb::kTypeAttachmentId, f.attachment, 8);
-  opt(gwlb::kTypeFlowCookie, f.cookie, 4);
-  const size_t udp_len = 8 + 8 + opts.size() + f.inner.size();
-  std::vector<uint8_t> p(14 + 20 + udp_len, 0);
-  std::memcpy(&p[0], dst_mac.data(), 6);
-  std::memcpy(&p[6], src_mac.data(), 6);
-  put16(p, 12, 0x0800);
-  p[14] = 0x45;
-  put16(p, 16, static_cast<uint16_t>(20 + udp_len));
-  p[22] = 255;
-  p[23] = ipproto::kUdp;
-  std::memcpy(&p[26], src.data(), 4);
-  std::memcpy(&p[30], dst.data(), 4);
-  put16(p, 24, 0);
-  const uint16_t ipsum = checksum_finish(checksum_partial(&p[14], 20));
-  std::memcpy(&p[24], &ipsum, 2);
-  put16(p, 34, f.sport);
-  put16(p, 36, 6081);
-  put16(p, 38, static_cast<uint16_t>(udp_len));
-  p[42] = static_cast<uint8_t>(opts.size() / 4);
-  put16(p, 44, f.protocol);
-  std::memcpy(&p[50], opts.data(), opts.size());
-  std::memcpy(&p[50 + opts.size()], f.inner.data(), f.inner.size());
-  const uint8_t proto_word[2] = {0, ipproto::kUdp};
-  uint64_t sum = checksum_partial(&p[26], 8);
-  sum = checksum_partial(proto_word, 2, sum);
-  sum = checksum_partial(&p[38], 2, sum);
-  uint16_t usum = checksum_finish(checksum_partial(&p[34], udp_len, sum));
-  if (usum == 0) usum = 0xffff;
-  std::memcpy(&p[40], &usum, 2);
+  option(gwlb::kTypeEndpointId, f.endpoint, 8);
+  option(gwlb::kTypeAttachmentId, f.attachment, 8);
+  option(gwlb::kTypeFlowCookie, f.cookie, 4);
+  std::memcpy(at, f.inner.data(), f.inner.size());
+  const uint64_t sum = udp_pseudo_header_partial(ip->src.data(), 8) + udp->length.raw();
+  uint16_t c = checksum_finish(checksum_partial(reinterpret_cast<const uint8_t*>(udp), udp_len, sum));
+  udp->checksum.set_raw(c == 0 ? 0xffff : c);
   return p;
 }
 
@@ -244,28 +246,15 @@ std::vector<Flow> flows_from_capture(const std::string& path) {
 }
 
 MacAddress resolve(RawSocket& s, const Ipv4Address& local, const Ipv4Address& target, double timeout_s) {
-  std::vector<uint8_t> req(42, 0);
-  std::memset(req.data(), 0xff, 6);
-  std::memcpy(&req[6], s.mac().data(), 6);
-  put16(req, 12, ethertype::kArp);
-  put16(req, 14, 1);
-  put16(req, 16, 0x0800);
-  req[18] = 6, req[19] = 4;
-  put16(req, 20, 1);
-  std::memcpy(&req[22], s.mac().data(), 6);
-  std::memcpy(&req[28], local.data(), 4);
-  std::memcpy(&req[38], target.data(), 4);
+  std::vector<uint8_t> req(kArpFrameBytes);
+  write_arp_request(req.data(), s.mac(), local, target);
   for (int attempt = 0; attempt < 3; ++attempt) {
     s.send(req);
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
     for (;;) {
-      auto f = s.receive(std::chrono::time_point_cast<Clock::duration>(deadline));
+      const auto f = s.receive(deadline);
       if (f.empty()) break;
-      if (f.size() >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2 && std::memcmp(&f[28], target.data(), 4) == 0) {
-        MacAddress m;
-        std::memcpy(m.data(), &f[22], 6);
-        return m;
-      }
+      if (auto mac = arp_reply_from(Bytes(f.data(), f.size()), target, local)) return *mac;
     }
   }
   throw std::runtime_error("no ARP reply from the appliance");
@@ -317,7 +306,8 @@ int run_gwlb_emulator(const EmulateOptions& o) {
       r = sock.receive(deadline);
       if (r.empty()) break;
       // Ours if it carries the same UDP payload (the appliance may send other things: ARP...).
-      if (r.size() == pkt.size() && std::memcmp(&r[42], &pkt[42], pkt.size() - 42) == 0) break;
+      constexpr size_t kUdpPayload = sizeof(EthernetHeader) + kIpv4MinHeaderBytes + sizeof(UdpHeader);
+      if (r.size() == pkt.size() && std::memcmp(&r[kUdpPayload], &pkt[kUdpPayload], pkt.size() - kUdpPayload) == 0) break;
     }
     if (r.empty()) {
       ++failures["not_returned"];
@@ -336,20 +326,28 @@ int run_gwlb_emulator(const EmulateOptions& o) {
         ok = false;
       }
     };
-    rule(std::memcmp(&r[0], sock.mac().data(), 6) == 0, "ethernet_destination_not_gwlb");
-    rule(r[12] == 0x08 && r[13] == 0x00 && r[14] == 0x45, "not_ipv4");
-    rule(std::memcmp(&r[26], appliance.data(), 4) == 0 && std::memcmp(&r[30], local.data(), 4) == 0,
-         "addresses_not_swapped");
-    rule(checksum_valid(&r[14], 20), "ipv4_checksum_wrong");
-    rule(r[22] != 0, "ttl_zero");
-    rule(r[23] == ipproto::kUdp && std::memcmp(&r[34], &pkt[34], 2) == 0 && r[36] == 0x17 && r[37] == 0xc1,
-         "udp_ports_changed");
-    if (r[40] != 0 || r[41] != 0) {
-      const uint8_t proto_word[2] = {0, ipproto::kUdp};
-      uint64_t sum = checksum_partial(&r[26], 8);
-      sum = checksum_partial(proto_word, 2, sum);
-      sum = checksum_partial(&r[38], 2, sum);
-      rule(checksum_valid(&r[34], r.size() - 34, sum), "udp_checksum_wrong");
+    // Same size and same UDP payload as sent, so the headers below are all present.
+    const auto* reth = reinterpret_cast<const EthernetHeader*>(r.data());
+    const auto* rip = reinterpret_cast<const Ipv4Header*>(reth + 1);
+    const auto* sip = reinterpret_cast<const Ipv4Header*>(pkt.data() + sizeof(EthernetHeader));
+    rule(reth->dst == sock.mac(), "ethernet_destination_not_gwlb");
+    const bool v4 = reth->ether_type.value() == ethertype::kIpv4 && rip->version_ihl == 0x45;
+    rule(v4, "not_ipv4_without_options");
+    if (v4) {
+      const auto* rudp = reinterpret_cast<const UdpHeader*>(rip + 1);
+      const auto* sudp = reinterpret_cast<const UdpHeader*>(sip + 1);
+      rule(rip->src == appliance && rip->dst == local, "addresses_not_swapped");
+      rule(checksum_valid(reinterpret_cast<const uint8_t*>(rip), kIpv4MinHeaderBytes), "ipv4_checksum_wrong");
+      rule(rip->ttl != 0, "ttl_zero");
+      rule(rip->protocol == ipproto::kUdp && rudp->src_port.raw() == sudp->src_port.raw() &&
+               rudp->dst_port.value() == kGeneveDefaultPort,
+           "udp_ports_changed");
+      const bool same_length = rudp->length.raw() == sudp->length.raw();
+      rule(same_length, "udp_length_changed");
+      if (same_length && rudp->checksum.raw() != 0) {
+        const uint64_t sum = udp_pseudo_header_partial(rip->src.data(), 8) + rudp->length.raw();
+        rule(checksum_valid(reinterpret_cast<const uint8_t*>(rudp), rudp->length_bytes(), sum), "udp_checksum_wrong");
+      }
     }
     correct += ok;
   }

@@ -35,9 +35,9 @@ nlohmann::json report_json(const EngineReport& r) {
   }
   FlowCounters flows;
   for (const auto& w : r.workers) flows += w.flows;
-  j["flow_table"] = {{"inserted", flows.inserted},   {"refreshed", flows.refreshed},
-                     {"expired", flows.expired},     {"evicted", flows.evicted},
-                     {"cookie_changes", flows.cookie_changes}, {"lookups", flows.lookups},
+  j["flow_table"] = {{"inserted", flows.table.inserted},   {"refreshed", flows.table.refreshed},
+                     {"expired", flows.table.expired},     {"evicted", flows.table.evicted},
+                     {"cookie_changes", flows.table.cookie_changes}, {"lookups", flows.lookups},
                      {"misses", flows.misses}};
   j["ports"] = nlohmann::json::object();
   for (const auto& p : r.ports) {

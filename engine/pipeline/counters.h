@@ -76,21 +76,30 @@ struct OutputCounters {
   }
 };
 
-// The appliance's flow table (engine/pipeline/flow_table.h), as the worker last copied it.
-struct FlowCounters {
-  uint64_t inserted = 0;
-  uint64_t refreshed = 0;
-  uint64_t expired = 0;
-  uint64_t evicted = 0;
-  uint64_t cookie_changes = 0;
-  uint64_t lookups = 0;  // packets from an inspection engine looked up
-  uint64_t misses = 0;   // ... that found no live flow (dropped as no_flow)
-  FlowCounters& operator+=(const FlowCounters& o) noexcept {
+// What the appliance's flow table (engine/pipeline/flow_table.h) counts itself.
+struct FlowTableCounters {
+  uint64_t inserted = 0;        // new flows
+  uint64_t refreshed = 0;       // packets of a known flow
+  uint64_t expired = 0;         // idle entries found dead and replaced
+  uint64_t evicted = 0;         // live entries pushed out by a full bucket
+  uint64_t cookie_changes = 0;  // a known 5-tuple came back with a different cookie
+  FlowTableCounters& operator+=(const FlowTableCounters& o) noexcept {
     inserted += o.inserted;
     refreshed += o.refreshed;
     expired += o.expired;
     evicted += o.evicted;
     cookie_changes += o.cookie_changes;
+    return *this;
+  }
+};
+
+// A worker's view: its table's counters as last copied, and its lookups for injected packets.
+struct FlowCounters {
+  FlowTableCounters table;
+  uint64_t lookups = 0;  // packets from an inspection engine looked up
+  uint64_t misses = 0;   // ... that found no live flow (dropped as no_flow)
+  FlowCounters& operator+=(const FlowCounters& o) noexcept {
+    table += o.table;
     lookups += o.lookups;
     misses += o.misses;
     return *this;

@@ -23,6 +23,7 @@
 #include <memory>
 
 #include "decap/appliance.h"
+#include "engine/pipeline/counters.h"
 
 namespace mirrorpipe {
 
@@ -41,14 +42,6 @@ struct FlowRecord {
   uint8_t header_len = 0;
   uint8_t l3_offset = 0;
   uint8_t header[kFlowHeaderMax];
-};
-
-struct FlowTableCounters {
-  uint64_t inserted = 0;   // new flows
-  uint64_t refreshed = 0;  // packets of a known flow
-  uint64_t expired = 0;    // idle entries found dead and replaced
-  uint64_t evicted = 0;    // live entries pushed out by a full bucket
-  uint64_t cookie_changes = 0;  // a known 5-tuple came back with a different cookie
 };
 
 class FlowTable {

@@ -27,23 +27,8 @@ std::string ArpResolver::next_hop_text() const {
 bool ArpResolver::request() {
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (!m) return false;
-  constexpr uint16_t kLen = 60;  // the Ethernet minimum, padded with zeros
-  auto* p = rte_pktmbuf_mtod(m, uint8_t*);
-  std::memset(p, 0, kLen);
-  auto* eth = reinterpret_cast<wire::EthernetHeader*>(p);
-  eth->dst.fill(0xff);
-  eth->src = mac_;
-  eth->ether_type.set(wire::ethertype::kArp);
-  auto* arp = reinterpret_cast<wire::ArpIpv4*>(p + wire::kEthernetHeaderBytes);
-  arp->htype.set(1);
-  arp->ptype.set(wire::ethertype::kIpv4);
-  arp->hlen = 6;
-  arp->plen = 4;
-  arp->oper.set(wire::ArpIpv4::kRequest);
-  arp->sha = mac_;
-  arp->spa = ip_;
-  arp->tpa = next_hop_;
-  m->data_len = m->pkt_len = kLen;
+  wire::write_arp_request(rte_pktmbuf_mtod(m, uint8_t*), mac_, ip_, next_hop_);
+  m->data_len = m->pkt_len = wire::kArpFrameBytes;
   if (rte_eth_tx_burst(port_, txq_, &m, 1) == 1) return true;
   rte_pktmbuf_free(m);
   return false;
@@ -58,12 +43,8 @@ std::optional<wire::MacAddress> ArpResolver::poll() {
     for (int bursts = 0; bursts < 64 && (n = rte_eth_rx_burst(port_, q, pkts, 32)) > 0; ++bursts) {
     for (uint16_t i = 0; i < n; ++i) {
       const wire::Bytes b(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]));
-      const auto* eth = wire::header_at<wire::EthernetHeader>(b, 0);
-      const auto* arp = wire::header_at<wire::ArpIpv4>(b, wire::kEthernetHeaderBytes);
-      if (eth && arp && eth->ether_type.value() == wire::ethertype::kArp && arp->is_ethernet_ipv4() &&
-          arp->oper.value() == wire::ArpIpv4::kReply &&
-          arp->spa == next_hop_ && arp->tpa == ip_) {
-        found = arp->sha;
+      if (auto mac = wire::arp_reply_from(b, next_hop_, ip_)) {
+        found = mac;
         ++replies_;
       } else {
         ++other_;

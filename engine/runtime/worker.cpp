@@ -134,13 +134,7 @@ struct Worker {
   }
 
   void copy_flow_counters() {
-    if (!plan.flows) return;
-    const FlowTableCounters& c = plan.flows->counters();
-    stats.flows.inserted = c.inserted;
-    stats.flows.refreshed = c.refreshed;
-    stats.flows.expired = c.expired;
-    stats.flows.evicted = c.evicted;
-    stats.flows.cookie_changes = c.cookie_changes;
+    if (plan.flows) stats.flows.table = plan.flows->counters();
   }
 
   void flush_all() {
@@ -454,14 +448,16 @@ struct Worker {
 
   template <bool kFileMeta>
   void burst(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+    // A full burst's worth waiting for the route's main output: send it now (held longer, the
+    // mbufs only cost cache); a smaller one waits for more, or for the timer. Sessions spread
+    // over several outputs and rely on full buffers and the timer.
     if (route.receive || route.appliance || route.inject) {
       burst_loop<kFileMeta, true>(pkts, n, rx, route, ic);
+      if (!route.receive && tx[route.return_output].count >= kBurstSize) flush(route.return_output);
     } else {
       burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
+      if (tx[route.output].count >= kBurstSize) flush(route.output);
     }
-    // A full burst's worth waiting: send it now (held longer, the mbufs only cost cache); a
-    // smaller one waits for more, or for the timer.
-    if (tx[route.output].count >= kBurstSize) flush(route.output);
   }
 
   template <bool kFileMeta, bool kSpecial>

@@ -61,6 +61,29 @@ def run(config_text, name):
     return stats
 
 
+def run_appliance(capture, returns, inner, name):
+    """The appliance reading `capture`: returns to a pcap, inner packets to a pcapng."""
+    return run("""
+[[ports]]
+name = "gwlb"
+role = "appliance"
+file = "%s"
+returns = "ret"
+[[ports]]
+name = "ret"
+role = "output"
+file = "%s"
+[[ports]]
+name = "inner"
+role = "output"
+file = "%s"
+[[sessions]]
+name = "inspect"
+input = "gwlb"
+sinks = ["inner"]
+""" % (capture, returns, inner), name)
+
+
 def tshark_fields(path, *fields):
     args = ["tshark", "-r", path, "-T", "fields", "-E", "separator=|"]
     for f in fields:
@@ -107,25 +130,7 @@ def check_returns(label, sent, returned):
 
 # 1. The shared GWLB capture through the appliance; inner packets to pcapng.
 ret1, inner1 = os.path.join(tmp, "ret1.pcap"), os.path.join(tmp, "inner1.pcapng")
-stats = run("""
-[[ports]]
-name = "gwlb"
-role = "appliance"
-file = "%s"
-returns = "ret"
-[[ports]]
-name = "ret"
-role = "output"
-file = "%s"
-[[ports]]
-name = "inner"
-role = "output"
-file = "%s"
-[[sessions]]
-name = "inspect"
-input = "gwlb"
-sinks = ["inner"]
-""" % (GWLB_CAPTURE, ret1, inner1), "appliance-capture")
+stats = run_appliance(GWLB_CAPTURE, ret1, inner1, "appliance-capture")
 sent = [r[0] for r in read_records(GWLB_CAPTURE)]
 if stats:
     c.check(accounting_holds(stats), "appliance-capture: accounting")
@@ -171,25 +176,7 @@ not_gwlb = [
 gen_path = os.path.join(tmp, "gwlb-gen.pcap")
 wrpcap(gen_path, gen + not_gwlb)
 ret2, inner2 = os.path.join(tmp, "ret2.pcap"), os.path.join(tmp, "inner2.pcapng")
-stats = run("""
-[[ports]]
-name = "gwlb"
-role = "appliance"
-file = "%s"
-returns = "ret"
-[[ports]]
-name = "ret"
-role = "output"
-file = "%s"
-[[ports]]
-name = "inner"
-role = "output"
-file = "%s"
-[[sessions]]
-name = "inspect"
-input = "gwlb"
-sinks = ["inner"]
-""" % (gen_path, ret2, inner2), "appliance-generated")
+stats = run_appliance(gen_path, ret2, inner2, "appliance-generated")
 check_returns("generated", [bytes(p) for p in gen], [r[0] for r in read_records(ret2)])
 if stats:
     c.check(accounting_holds(stats), "appliance-generated: accounting")
