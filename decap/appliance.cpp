@@ -59,9 +59,8 @@ uint32_t InnerFlowKey::tuple_hash() const noexcept {
 bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_t endpoint_id,
                     InnerFlowKey& out) noexcept {
   const Bytes b(l3, len);
-  out = InnerFlowKey{};
-  out.endpoint_id = endpoint_id;
   std::array<uint8_t, 16> src{}, dst{};
+  bool ipv6 = false;
   uint32_t l4 = 0;
   uint8_t proto = 0;
   bool ports = false;
@@ -79,7 +78,7 @@ bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_
     if (!ip || ip->version() != 6) return false;
     src = ip->src;
     dst = ip->dst;
-    out.ipv6 = 1;
+    ipv6 = true;
     proto = ip->next_header;
     l4 = kIpv6HeaderBytes;
     ports = true;
@@ -94,7 +93,6 @@ bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_
   } else {
     return false;
   }
-  out.protocol = proto;
   uint16_t sport = 0, dport = 0;
   if (ports && (proto == ipproto::kTcp || proto == ipproto::kUdp || proto == ipproto::kSctp)) {
     if (const auto* p = header_at<L4Ports>(b, l4)) {
@@ -102,13 +100,22 @@ bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_
       dport = p->dst_port.value();
     }
   }
-  const bool swap = std::memcmp(src.data(), dst.data(), 16) > 0 ||
-                    (src == dst && sport > dport);
-  out.addr_lo = swap ? dst : src;
-  out.addr_hi = swap ? src : dst;
-  out.port_lo = swap ? dport : sport;
-  out.port_hi = swap ? sport : dport;
+  out = make_flow_key(endpoint_id, proto, ipv6, src, sport, dst, dport);
   return true;
+}
+
+InnerFlowKey make_flow_key(uint64_t endpoint_id, uint8_t protocol, bool ipv6, const std::array<uint8_t, 16>& src,
+                           uint16_t src_port, const std::array<uint8_t, 16>& dst, uint16_t dst_port) noexcept {
+  InnerFlowKey k;
+  k.endpoint_id = endpoint_id;
+  k.protocol = protocol;
+  k.ipv6 = ipv6;
+  const bool swap = std::memcmp(src.data(), dst.data(), 16) > 0 || (src == dst && src_port > dst_port);
+  k.addr_lo = swap ? dst : src;
+  k.addr_hi = swap ? src : dst;
+  k.port_lo = swap ? dst_port : src_port;
+  k.port_hi = swap ? src_port : dst_port;
+  return k;
 }
 
 DropReason gwlb_wrap(PacketRef& pkt, const uint8_t* header, uint32_t header_len,

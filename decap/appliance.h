@@ -59,6 +59,11 @@ struct InnerFlowKey {
   uint32_t tuple_hash() const noexcept;
 };
 
+// The key of a flow given by its fields (IPv4 in the first 4 bytes of an address), in canonical
+// order: what inner_flow_key() gives for a packet of that flow in either direction.
+InnerFlowKey make_flow_key(uint64_t endpoint_id, uint8_t protocol, bool ipv6, const std::array<uint8_t, 16>& src,
+                           uint16_t src_port, const std::array<uint8_t, 16>& dst, uint16_t dst_port) noexcept;
+
 // Reads the key of the L3 packet at `l3` (`len` captured bytes, IPv4 or IPv6 by `ethertype`).
 // False when it is neither or too short to hold its header.
 bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_t endpoint_id,

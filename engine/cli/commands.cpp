@@ -367,9 +367,10 @@ int run_cli(int argc, char** argv) {
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "encap" && first != "decap" && first != "run" &&
-      first != "check" && first != "stats" && first != "bench" && first != "gwlb-emulate") {
+      first != "check" && first != "stats" && first != "bench" && first != "gwlb-emulate" &&
+      first != "verdict") {
     std::cerr << "mirrorpipe: unknown command '" << first
-              << "' (expected run, check, stats, bench, encap, decap or gwlb-emulate; see --help)\n";
+              << "' (expected run, check, stats, bench, encap, decap, gwlb-emulate or verdict; see --help)\n";
     return kExitUsage;
   }
   std::string config_path;
@@ -406,6 +407,15 @@ int run_cli(int argc, char** argv) {
   emulate->add_option("--timeout", em.timeout_s, "seconds to wait for each return")->capture_default_str();
   emulate->add_option("-w,--write", em.write, "write the returned frames to this pcap");
   emulate->add_option("--json", em.json, "write the report as JSON to FILE ('-' for stdout)");
+  std::string verdict_prefix = "rte";
+  std::vector<std::string> verdict_words;
+  auto* verdict = app.add_subcommand(
+      "verdict", "block or forward a flow on a running appliance (the verdict hook), over DPDK telemetry");
+  verdict->add_option("--file-prefix", verdict_prefix, "the engine's EAL --file-prefix")->capture_default_str();
+  verdict->add_option("request", verdict_words,
+                      "drop RULE | accept RULE | clear; RULE = PROTO SRC[:PORT] DST[:PORT] [endpoint=ID], "
+                      "e.g. drop tcp 192.0.2.10:40000 198.51.100.20:443")
+      ->required();
   std::string stats_prefix = "rte";
   bool stats_json = false;
   auto* stats = app.add_subcommand("stats", "print the counters of a running engine (over DPDK telemetry)");
@@ -450,6 +460,16 @@ int run_cli(int argc, char** argv) {
     if (stats->parsed()) return print_live_stats(stats_prefix, stats_json);
     if (bench->parsed()) return run_bench(bo);
     if (emulate->parsed()) return run_gwlb_emulator(em);
+    if (verdict->parsed()) {
+      std::string request;
+      for (const auto& w : verdict_words) request += (request.empty() ? "" : " ") + w;
+      if (verdict_words[0] != "clear") (void)parse_flow_rule(request.substr(request.find(' ') + 1));  // say what is wrong here
+      TelemetryClient client(verdict_prefix);
+      const auto j = nlohmann::json::parse(client.ask("/mirrorpipe/verdict," + request)).begin().value();
+      if (j.contains("error")) throw std::invalid_argument(j["error"].get<std::string>());
+      std::cout << "verdict queued: " << request << "\n";
+      return kExitOk;
+    }
     const EngineConfig cfg = load_config(config_path);
     install_stop_signals();
     RunOptions opts;

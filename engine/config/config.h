@@ -14,6 +14,7 @@
 #include "decap/decap.h"
 #include "encap/tunnel.h"
 #include "engine/pipeline/receive.h"
+#include "engine/pipeline/verdict.h"
 
 namespace mirrorpipe {
 
@@ -95,6 +96,7 @@ struct ApplianceSettings {
   uint32_t tcp_idle_timeout_s = 350;  // GWLB's defaults
   uint32_t idle_timeout_s = 120;
   uint8_t ttl = 64;
+  std::vector<FlowRule> drop_flows;   // the verdict hook's rules from the file
 };
 
 struct TargetConfig {
@@ -137,6 +139,12 @@ struct EngineConfig {
 // decap settings and the summary interval. Returns "" when `next` only changes those, else a
 // message naming the first setting that cannot change live.
 std::string live_change_refusal(const EngineConfig& running, const EngineConfig& next);
+
+// A flow rule as a user writes it: "PROTO SRC[:PORT] DST[:PORT] [endpoint=ID]". PROTO is tcp,
+// udp, sctp (ports required), icmp, icmpv6, gre or a number (no ports); an IPv6 address with a
+// port is written [ADDR]:PORT; ID is the GWLB endpoint's (decimal or 0x hex), any when absent.
+// Either direction names the same flow. Throws std::invalid_argument saying what is wrong.
+FlowRule parse_flow_rule(const std::string& text);
 
 // Reads and validates a configuration file. Throws ConfigError with file, line and key.
 EngineConfig load_config(const std::string& path);

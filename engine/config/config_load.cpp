@@ -25,6 +25,75 @@ const TargetConfig* EngineConfig::target(const std::string& name) const {
   return nullptr;
 }
 
+FlowRule parse_flow_rule(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  if (words.size() < 3 || words.size() > 4) throw std::invalid_argument("expected PROTO SRC[:PORT] DST[:PORT] [endpoint=ID]");
+  uint8_t proto = 0;
+  const std::string& p = words[0];
+  if (p == "tcp") proto = 6;
+  else if (p == "udp") proto = 17;
+  else if (p == "sctp") proto = 132;
+  else if (p == "icmp") proto = 1;
+  else if (p == "icmpv6") proto = 58;
+  else if (p == "gre") proto = 47;
+  else if (!p.empty() && p.size() <= 3 && p.find_first_not_of("0123456789") == std::string::npos && std::stoi(p) <= 255) {
+    proto = static_cast<uint8_t>(std::stoi(p));
+  } else {
+    throw std::invalid_argument("unknown protocol '" + p + "' (tcp, udp, sctp, icmp, icmpv6, gre or 0-255)");
+  }
+  const bool ports = proto == 6 || proto == 17 || proto == 132;
+  auto endpoint = [&](const std::string& w, IpAddress& addr, uint16_t& port) {
+    std::string host = w, port_text;
+    if (!w.empty() && w[0] == '[') {
+      const size_t close = w.find(']');
+      if (close == std::string::npos) throw std::invalid_argument("'" + w + "': no closing ]");
+      host = w.substr(1, close - 1);
+      if (close + 1 < w.size()) {
+        if (w[close + 1] != ':') throw std::invalid_argument("'" + w + "': expected [ADDR]:PORT");
+        port_text = w.substr(close + 2);
+      }
+    } else if (std::count(w.begin(), w.end(), ':') == 1) {
+      host = w.substr(0, w.find(':'));
+      port_text = w.substr(w.find(':') + 1);
+    }
+    addr = parse_ip(host);
+    if (ports != !port_text.empty()) {
+      throw std::invalid_argument("'" + w + "': " + (ports ? "a port is needed for " + p : "no port for " + p));
+    }
+    if (ports) {
+      if (port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(port_text) > 65535) {
+        throw std::invalid_argument("'" + w + "': bad port");
+      }
+      port = static_cast<uint16_t>(std::stoul(port_text));
+    }
+  };
+  IpAddress src, dst;
+  uint16_t sport = 0, dport = 0;
+  endpoint(words[1], src, sport);
+  endpoint(words[2], dst, dport);
+  if (src.v6 != dst.v6) throw std::invalid_argument("the two addresses are of different families");
+  FlowRule r;
+  uint64_t id = 0;
+  if (words.size() == 4) {
+    const std::string& e = words[3];
+    if (e.rfind("endpoint=", 0) != 0) throw std::invalid_argument("'" + e + "': expected endpoint=ID");
+    const std::string v = e.substr(9);
+    const bool hex = v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+    const std::string digits = hex ? v.substr(2) : v;
+    if (digits.empty() || digits.size() > (hex ? 16u : 19u) ||
+        digits.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "0123456789") != std::string::npos) {
+      throw std::invalid_argument("'" + e + "': the ID is a decimal or 0x hex 64-bit number");
+    }
+    id = std::stoull(digits, nullptr, hex ? 16 : 10);
+    r.any_endpoint = false;
+  }
+  r.key = make_flow_key(id, proto, src.v6, src.bytes, sport, dst.bytes, dport);
+  return r;
+}
+
 namespace {
 
 std::string describe(const toml::node& n) {
@@ -492,7 +561,16 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     cfg.appliance.tcp_idle_timeout_s = static_cast<uint32_t>(a->integer("tcp_idle_timeout_s", 1, 6000).value_or(350));
     cfg.appliance.idle_timeout_s = static_cast<uint32_t>(a->integer("idle_timeout_s", 1, 6000).value_or(120));
     cfg.appliance.ttl = static_cast<uint8_t>(a->integer("ttl", 1, 255).value_or(64));
-    a->reject_unknown({"flow_table_size", "tcp_idle_timeout_s", "idle_timeout_s", "ttl"});
+    const auto rules = a->string_list("drop_flows");
+    for (size_t i = 0; i < rules.size(); ++i) {
+      try {
+        cfg.appliance.drop_flows.push_back(parse_flow_rule(rules[i]));
+      } catch (const std::invalid_argument& e) {
+        a->fail("drop_flows[" + std::to_string(i) + "]", a->array("drop_flows")->get(i),
+                std::string("PROTO SRC[:PORT] DST[:PORT] [endpoint=ID] (") + e.what() + ")");
+      }
+    }
+    a->reject_unknown({"flow_table_size", "tcp_idle_timeout_s", "idle_timeout_s", "ttl", "drop_flows"});
   }
 
   std::set<std::string> names;

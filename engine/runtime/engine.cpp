@@ -278,7 +278,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       tx_owned.push_back(std::make_unique<EthdevTx>(h.info.port_id, w));
       queues[w] = tx_owned.back().get();
     }
-    output_info.push_back(EthdevInfo{});
+    output_info.push_back(h.info);  // the port itself, transmitting
     output_queues.push_back(std::move(queues));
     if (p.exception_tap.empty() || !p.ip) continue;
     char mac[32];
@@ -396,6 +396,16 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     }
     return sink;
   };
+  // The verdict hook's blocked flows: the file's rules, then what `mirrorpipe verdict` asked.
+  std::vector<FlowRule> live_drops;
+  auto verdict_rules = [&](const EngineConfig& c) {
+    std::vector<FlowRule> rules = c.appliance.drop_flows;
+    for (const auto& r : live_drops) {
+      if (std::find(rules.begin(), rules.end(), r) == rules.end()) rules.push_back(r);
+    }
+    return rules;
+  };
+  std::vector<FlowRule> accepted;  // file rules a live `accept` lifted (until a reload)
   auto build_routes = [&](const EngineConfig& c) {
     auto routes = std::make_unique<std::vector<Route>>(input_names.size());
     for (const auto& r : c.routes) {
@@ -483,6 +493,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       if (p.role != PortRole::kAppliance) continue;
       Route& route = (*routes)[static_cast<size_t>(input_index[pi])];
       route.appliance = true;
+      std::vector<FlowRule> rules = verdict_rules(c);
+      std::erase_if(rules, [&](const FlowRule& r) { return std::find(accepted.begin(), accepted.end(), r) != accepted.end(); });
+      route.verdicts = VerdictSet(rules);
       route.appliance_cfg.decap = c.decap;
       route.appliance_cfg.ttl = c.appliance.ttl;
       if (!p.returns.empty()) {
@@ -493,10 +506,13 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
           if (h.port == pi) route.return_output = static_cast<uint16_t>(h.reply_output);
         }
       }
-      for (const HostPort& h : host_inputs) {
-        if (h.port == pi) std::memcpy(route.appliance_cfg.mac.data(), h.info.mac.addr_bytes, 6);
+      // The returns' source MAC: that of the port they leave by (a file has none: a fixed one).
+      const PortConfig* by = p.returns.empty() ? &p : c.port(p.returns);
+      if (by->is_file()) {
+        route.appliance_cfg.mac = {0x02, 0, 0, 0, 0, 0x01};
+      } else {
+        std::memcpy(route.appliance_cfg.mac.data(), output_info[route.return_output].mac.addr_bytes, 6);
       }
-      if (p.is_file()) route.appliance_cfg.mac = {0x02, 0, 0, 0, 0, 0x01};  // a file has no MAC of its own
       if (auto it = inject_input.find(p.name); it != inject_input.end()) {
         Route& inj = (*routes)[static_cast<size_t>(it->second)];
         inj.inject = true;
@@ -538,7 +554,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     slots.push_back(std::move(s));
   }
 
+  VerdictInbox inbox;
   TelemetryView view;
+  view.verdicts = &inbox;
   view.inputs = input_names;
   view.outputs = output_names;
   for (const auto& [name, info] : ethdevs) view.ethdevs.emplace_back(name, info.port_id);
@@ -561,6 +579,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     // new route snapshot and published; the old one is freed once every worker has moved on.
     double stats_interval_s = cfg.stats_interval_s;
     EngineConfig running = cfg;
+    auto publish = [&](const EngineConfig& c) {
+      route_versions.push_back(build_routes(c));
+      table.current.store(route_versions.back().get(), std::memory_order_release);
+      table.generation.fetch_add(1, std::memory_order_acq_rel);
+    };
     auto reload = [&]() {
       try {
         EngineConfig next = load_config(cfg.path);
@@ -570,9 +593,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
           std::fflush(stdout);
           return;
         }
-        route_versions.push_back(build_routes(next));
-        table.current.store(route_versions.back().get(), std::memory_order_release);
-        table.generation.fetch_add(1, std::memory_order_acq_rel);
+        accepted.clear();  // the new file's rules hold as written
+        publish(next);
         stats_interval_s = next.stats_interval_s;
         running = std::move(next);
         std::printf("reloaded %s (generation %llu)\n", cfg.path.c_str(),
@@ -600,11 +622,33 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
           std::fflush(stdout);
         }
       }
-      if (moved) {
-        route_versions.push_back(build_routes(running));
-        table.current.store(route_versions.back().get(), std::memory_order_release);
-        table.generation.fetch_add(1, std::memory_order_acq_rel);
+      if (moved) publish(running);
+    };
+    // The verdict hook: requests from /mirrorpipe/verdict become a new snapshot.
+    auto apply_verdicts = [&]() {
+      std::vector<std::pair<VerdictInbox::Verb, FlowRule>> todo;
+      {
+        std::lock_guard lock(inbox.mutex);
+        todo.swap(inbox.pending);
       }
+      if (todo.empty()) return;
+      for (const auto& [verb, rule] : todo) {
+        auto drop_from = [&](std::vector<FlowRule>& v) { std::erase(v, rule); };
+        if (verb == VerdictInbox::Verb::kDrop) {
+          drop_from(accepted);
+          if (std::find(live_drops.begin(), live_drops.end(), rule) == live_drops.end()) live_drops.push_back(rule);
+        } else if (verb == VerdictInbox::Verb::kAccept) {
+          drop_from(live_drops);
+          accepted.push_back(rule);
+        } else {
+          live_drops.clear();
+          accepted.clear();
+        }
+      }
+      publish(running);
+      std::printf("verdicts: %zu requests applied; %zu flows blocked by the hook, %zu file rules lifted\n",
+                  todo.size(), live_drops.size(), accepted.size());
+      std::fflush(stdout);
     };
     // Control loop: periodic summary until every worker has returned.
     InputCounters last{};
@@ -619,6 +663,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (opts.reload && opts.reload->exchange(false)) reload();
       refresh_next_hops();
+      apply_verdicts();
       if (opts.stop_after_s > 0 &&
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= opts.stop_after_s) {
         stop.store(true, std::memory_order_relaxed);

@@ -1,5 +1,7 @@
 #include "engine/runtime/telemetry.h"
 
+#include "engine/config/config.h"
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
@@ -103,6 +105,11 @@ int cmd_output(const char*, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   rte_tel_data_add_dict_u64(d, "packets", total.tx);
   rte_tel_data_add_dict_u64(d, "bytes", total.tx_bytes);
+  rte_tel_data_add_dict_u64(d, "dropped_total", total.dropped_total());
+  for (size_t i = 1; i <= kDropReasonCount; ++i) {
+    const std::string key = "dropped_" + std::string(kDropReasonNames[i]);
+    rte_tel_data_add_dict_u64(d, key.c_str(), total.dropped[i]);
+  }
   return 0;
 }
 
@@ -148,6 +155,35 @@ int cmd_port(const char*, const char* params, rte_tel_data* d) {
   return -1;
 }
 
+// The verdict hook: "drop RULE", "accept RULE" (forward it again) or "clear" (only the
+// configuration's rules). Queued for the control loop, which publishes a new snapshot.
+int cmd_verdict(const char*, const char* params, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view || !g_view->verdicts) return -1;
+  const std::string p = params ? params : "";
+  const size_t space = p.find(' ');
+  const std::string verb = p.substr(0, space);
+  rte_tel_data_start_dict(d);
+  try {
+    VerdictInbox::Verb v;
+    FlowRule rule;
+    if (verb == "clear") {
+      v = VerdictInbox::Verb::kClear;
+    } else if (verb == "drop" || verb == "accept") {
+      v = verb == "drop" ? VerdictInbox::Verb::kDrop : VerdictInbox::Verb::kAccept;
+      rule = parse_flow_rule(space == std::string::npos ? "" : p.substr(space + 1));
+    } else {
+      throw std::invalid_argument("expected drop RULE, accept RULE or clear");
+    }
+    std::lock_guard q(g_view->verdicts->mutex);
+    g_view->verdicts->pending.emplace_back(v, rule);
+    rte_tel_data_add_dict_string(d, "queued", verb.c_str());
+  } catch (const std::exception& e) {
+    rte_tel_data_add_dict_string(d, "error", e.what());
+  }
+  return 0;
+}
+
 }  // namespace
 
 void telemetry_register() {
@@ -161,6 +197,9 @@ void telemetry_register() {
   rte_telemetry_register_cmd("/mirrorpipe/ports", cmd_ports, "Names of the DPDK ports. No parameters");
   rte_telemetry_register_cmd("/mirrorpipe/port", cmd_port,
                              "One DPDK port's own counters (imissed, ierrors...). Parameter: port name");
+  rte_telemetry_register_cmd("/mirrorpipe/verdict", cmd_verdict,
+                             "Appliance verdict hook. Parameter: 'drop RULE', 'accept RULE' or 'clear'; "
+                             "RULE = PROTO SRC[:PORT] DST[:PORT] [endpoint=ID]");
 }
 
 void telemetry_attach(const TelemetryView* view) {

@@ -8,8 +8,18 @@
 #include <vector>
 
 #include "engine/pipeline/counters.h"
+#include "engine/pipeline/verdict.h"
+
+#include <mutex>
 
 namespace mirrorpipe {
+
+// Verdicts asked for through /mirrorpipe/verdict, waiting for the control loop to publish them.
+struct VerdictInbox {
+  enum class Verb : uint8_t { kDrop, kAccept, kClear };
+  std::mutex mutex;
+  std::vector<std::pair<Verb, FlowRule>> pending;
+};
 
 // What a running engine shows. The engine attaches it while it runs and detaches it before
 // the memory behind it goes away.
@@ -19,6 +29,7 @@ struct TelemetryView {
   std::vector<std::pair<std::string, uint16_t>> ethdevs;  // name, DPDK port id
   std::vector<const WorkerStats*> published;             // one per worker
   uint64_t start_tsc = 0;
+  VerdictInbox* verdicts = nullptr;  // where /mirrorpipe/verdict leaves its requests
 };
 
 // Registers the /mirrorpipe commands; once, after the EAL has started.

@@ -303,10 +303,14 @@ struct Worker {
       return;
     }
     const TunnelLayer& g = res.layers[0];
-    if (plan.flows && res.layer_count == 1 && res.l3_protocol != 0) {
-      InnerFlowKey key;
-      if (inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key)) {
-        plan.flows->refresh(key, ref.data, res.inner_offset, res.outer_l3_offset, g.gwlb_flow_cookie, now_ns);
+    InnerFlowKey key;
+    if ((plan.flows || !route.verdicts.empty()) && res.layer_count == 1 && res.l3_protocol != 0 &&
+        inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key)) {
+      if (plan.flows) plan.flows->refresh(key, ref.data, res.inner_offset, res.outer_l3_offset, g.gwlb_flow_cookie, now_ns);
+      if (!route.verdicts.empty() && route.verdicts.blocks(key)) {
+        ++ic.filtered;  // the verdict hook blocked the flow
+        rte_pktmbuf_free(m);
+        return;
       }
     }
     uint16_t session = 0;

@@ -10,6 +10,7 @@
 #include "engine/pipeline/counters.h"
 #include "engine/pipeline/flow_table.h"
 #include "engine/pipeline/receive.h"
+#include "engine/pipeline/verdict.h"
 #include "engine/pipeline/host.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/runtime/port.h"
@@ -60,6 +61,7 @@ struct Route {
   bool appliance = false;
   ApplianceConfig appliance_cfg;
   uint16_t return_output = 0;
+  VerdictSet verdicts;  // blocked flows: neither returned nor copied (filtered)
   // Packets an inspection engine hands back (a TAP's RX): wrapped with the return header of
   // their flow, from any worker's flow table, and sent on `return_output`.
   bool inject = false;

@@ -11,7 +11,8 @@
 # Checked: the emulator's own rules (every packet back, Geneve bytes kept, addresses swapped,
 # ports, checksums, TTL, cookie current after a 5-tuple is reused); independently, scapy on the
 # returned frames; the reader saw each inner packet exactly once; HTTP 200 to the health check;
-# the engine's accounting. Needs root; no skip.
+# the engine's accounting; the verdict hook, live: a blocked flow is not returned, and returns
+# again once accepted. Needs root; no skip.
 set -euo pipefail
 mp=$(readlink -f "$1")
 src=$(readlink -f "$2")
@@ -34,7 +35,7 @@ workers = 1
 stats_interval_s = 0.5
 
 [eal]
-args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]
+args = ["--no-huge", "-m", "512", "--no-pci", "--file-prefix", "$tag", "--log-level", "lib.eal:error"]
 
 [appliance]
 flow_table_size = 4096
@@ -81,7 +82,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200); self.end_headers(); self.wfile.write(b"healthy\n")
     def log_message(self, *a): pass
 s = http.server.HTTPServer(("10.9.0.2", 8080), H); s.timeout = 20
-for _ in range(3): s.handle_request()' &
+s.handle_request()' &
 mp_background
 # The Zeek-like reader: what the kernel receives on the inspection TAP.
 ip netns exec "$nsa" sysctl -qw net.ipv6.conf.mpinspect.disable_ipv6=1 || true
@@ -107,6 +108,23 @@ fi
 if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --appliance-ip 10.9.0.2 \
      -r "$gwlb_capture" -w "$work/returns-cap.pcap" --json "$work/emu-cap.json"; then
   echo "FAIL: the emulator found wrong or missing returns (capture)"; fails=$((fails + 1))
+fi
+
+# The verdict hook, live: block generated flow 0 (TCP 192.0.2.1:40000 <-> 198.51.100.7:443 on
+# the emulator's first endpoint), written in the reverse direction.
+flow0="tcp 198.51.100.7:443 192.0.2.1:40000 endpoint=0x0123456789abcdef"
+verdicts_applied() { [ "$(grep -c '^verdicts:' "$work/engine.log")" -ge "$1" ]; }
+ip netns exec "$nsa" "$mp" verdict --file-prefix "$tag" drop $flow0
+mp_wait_for 5 verdicts_applied 1 || { echo "FAIL: the drop verdict was not applied"; fails=$((fails + 1)); }
+if ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --appliance-ip 10.9.0.2 \
+     --generate 5 --timeout 0.5 -w "$work/returns-blocked.pcap" --json "$work/emu-blocked.json"; then
+  echo "FAIL: the blocked flow came back"; fails=$((fails + 1))
+fi
+ip netns exec "$nsa" "$mp" verdict --file-prefix "$tag" accept $flow0
+mp_wait_for 5 verdicts_applied 2 || { echo "FAIL: the accept verdict was not applied"; fails=$((fails + 1)); }
+if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --appliance-ip 10.9.0.2 \
+     --generate 5 -w "$work/returns-accepted.pcap" --json "$work/emu-accepted.json"; then
+  echo "FAIL: the accepted flow did not come back"; fails=$((fails + 1))
 fi
 sleep 1
 kill -INT "$tcpdump_pid" 2>/dev/null || true
@@ -137,11 +155,14 @@ def tuple_of(inner, proto):
     return (p.src, p.dst, p.nh if proto == 0x86DD else p.proto) + l4
 
 inner_returned = []
-for name, reuse in (("returns-gen.pcap", True), ("returns-cap.pcap", False)):
+blocked_flow = ("192.0.2.1", "198.51.100.7", 6, 40000, 443)
+for name, reuse in (("returns-gen.pcap", True), ("returns-cap.pcap", False), ("returns-blocked.pcap", False),
+                    ("returns-accepted.pcap", False)):
     frames = rdpcap(os.path.join(work, name))
     emu = json.load(open(os.path.join(work, name.replace("returns", "emu").replace(".pcap", ".json"))))
-    if len(frames) != emu["sent"]:
-        problems.append("%s: %d returns, %d sent" % (name, len(frames), emu["sent"]))
+    expected = emu["sent"] - (1 if name == "returns-blocked.pcap" else 0)
+    if len(frames) != expected or emu["correct"] != expected:
+        problems.append("%s: %d returns (%d correct by the emulator), %d expected" % (name, len(frames), emu["correct"], expected))
     first_cookie = {}
     for i, f in enumerate(frames):
         ip = f[IP]
@@ -156,6 +177,8 @@ for name, reuse in (("returns-gen.pcap", True), ("returns-cap.pcap", False)):
             problems.append("%s #%d: GWLB options %s" % (name, i, sorted(opts)))
             continue
         inner_returned.append(inner)
+        if name == "returns-blocked.pcap" and tuple_of(inner, proto) == blocked_flow:
+            problems.append("the blocked flow came back")
         key = (opts[(0x0108, 1)], tuple_of(inner, proto))
         cookie = opts[(0x0108, 3)]
         if reuse:
@@ -175,6 +198,11 @@ for name, c in st["inputs"].items():
     if c["packets_in"] != c["packets_out"] + c["filtered"] + sum(c["dropped"].values()):
         problems.append("input %s does not add up: %s" % (name, c))
 g = st["inputs"]["gwlb"]
+if g["filtered"] != 1:
+    problems.append("gwlb input: %d packets filtered by the verdict hook, expected 1" % g["filtered"])
+blocked = json.load(open(os.path.join(work, "emu-blocked.json")))
+if blocked["failures"] != {"not_returned": 1}:
+    problems.append("while blocked, the emulator saw %s, expected only not_returned: 1" % blocked["failures"])
 if g["packets_out"] < len(inner_returned):
     problems.append("gwlb input sent %d, fewer than the %d returns" % (g["packets_out"], len(inner_returned)))
 ft = st["flow_table"]

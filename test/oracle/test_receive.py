@@ -61,9 +61,9 @@ def run(config_text, name):
     return stats
 
 
-def run_appliance(capture, returns, inner, name):
+def run_appliance(capture, returns, inner, name, appliance_table=""):
     """The appliance reading `capture`: returns to a pcap, inner packets to a pcapng."""
-    return run("""
+    return run(appliance_table + """
 [[ports]]
 name = "gwlb"
 role = "appliance"
@@ -191,6 +191,38 @@ c.check(len(rows) == good, "generated: %d inner packets, expected %d" % (len(row
 expected_cookies = [0xc0ffee01, 0xc0ffee01, 0xc0ffee02, 0xc0ffee03, 0xc0ffee04, 0xc0ffee05]
 for i, (row, cookie) in enumerate(zip(rows, expected_cookies)):
     c.check("gwlb_cookie=0x%08x" % cookie in row[0], "generated #%d: comment %r lacks cookie %08x" % (i, row[0], cookie))
+
+# 2b. The verdict hook from the file: the TCP flow blocked on endpoint 0x1111 only (written in
+#     the other direction), the GRE flow on every endpoint; their packets end as filtered.
+ret3, inner3 = os.path.join(tmp, "ret3.pcap"), os.path.join(tmp, "inner3.pcapng")
+stats = run_appliance(gen_path, ret3, inner3, "appliance-verdicts", """
+[appliance]
+drop_flows = ["tcp 198.51.100.20:443 192.0.2.10:40000 endpoint=0x1111", "gre 198.51.100.40 192.0.2.30"]
+""")
+
+
+def blocked(p):
+    payload = bytes(p[UDP].payload)
+    if len(payload) < 8 or payload[8:10] != b"\x01\x08":
+        return False
+    endpoint = struct.unpack("!Q", payload[12:20])[0]
+    inner = payload[8 + (payload[0] & 0x3f) * 4:]
+    if inner[0] >> 4 != 4:
+        return False
+    ip = IP(inner)
+    ends = {(ip.src, ip.dst), (ip.dst, ip.src)}
+    if ip.proto == 6 and ("192.0.2.10", "198.51.100.20") in ends and {ip[TCP].sport, ip[TCP].dport} == {40000, 443}:
+        return endpoint == 0x1111
+    return ip.proto == 47 and ("192.0.2.30", "198.51.100.40") in ends
+
+
+kept = [p for p in gen if not blocked(p)]
+c.check(len(kept) == len(gen) - 4, "verdicts: the scapy side blocks %d packets, expected 4" % (len(gen) - len(kept)))
+check_returns("verdicts", [bytes(p) for p in kept], [r[0] for r in read_records(ret3)])
+if stats:
+    c.check(accounting_holds(stats), "verdicts: accounting")
+    c.check(stats["filtered"] == len(gen) - len(kept), "verdicts: filtered %d" % stats["filtered"])
+c.check(len(read_records(inner3)) == len(kept), "verdicts: blocked packets are not copied to the sinks")
 
 # 3. Receiving Traffic Mirroring VXLAN: sessions by VNI and source, allow-lists, two sinks, a
 #    truncated inner frame flagged, rotation by size.

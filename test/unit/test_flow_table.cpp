@@ -185,3 +185,21 @@ TEST_CASE("gwlb_wrap: an inner packet wrapped in a stored return header is what 
   PacketRef tight{small.data() + 4, 4, 4, 4};
   CHECK(gwlb_wrap(tight, header.data(), static_cast<uint32_t>(header.size()), d0.outer_l3_offset) == DropReason::no_headroom);
 }
+
+#include "engine/pipeline/verdict.h"
+
+TEST_CASE("verdict set: a rule blocks its flow both ways, on its endpoint or any; nothing else") {
+  const std::array<uint8_t, 16> a{10, 0, 0, 1}, b{10, 0, 0, 2};
+  FlowRule on_one{make_flow_key(7, 6, false, a, 40000, b, 443), false};
+  FlowRule on_any{make_flow_key(0, 17, false, b, 53, a, 5000), true};
+  const VerdictSet v({on_one, on_any});
+  CHECK(v.size() == 2);
+  CHECK(v.blocks(key_of(ipv4(6, 1, 2, 40000, 443), 7)));
+  CHECK(v.blocks(key_of(ipv4(6, 2, 1, 443, 40000), 7)));
+  CHECK_FALSE(v.blocks(key_of(ipv4(6, 1, 2, 40000, 443), 8)));  // another endpoint
+  CHECK_FALSE(v.blocks(key_of(ipv4(6, 1, 2, 40001, 443), 7)));  // another port
+  CHECK(v.blocks(key_of(ipv4(17, 1, 2, 5000, 53), 1)));
+  CHECK(v.blocks(key_of(ipv4(17, 2, 1, 53, 5000), 99)));
+  CHECK_FALSE(v.blocks(key_of(ipv4(6, 1, 2, 5000, 53), 1)));    // TCP, not UDP
+  CHECK(VerdictSet().empty());
+}
