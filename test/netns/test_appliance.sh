@@ -46,6 +46,7 @@ role = "appliance"
 devargs = "net_af_packet0,iface=va,framesz=2048,blocksz=4096,framecnt=512"
 ip = "10.9.0.2"
 exception_tap = "mphc"
+inject_from = "inspect"
 
 [[ports]]
 name = "inspect"
@@ -126,6 +127,23 @@ if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --ap
      --generate 5 -w "$work/returns-accepted.pcap" --json "$work/emu-accepted.json"; then
   echo "FAIL: the accepted flow did not come back"; fails=$((fails + 1))
 fi
+
+# An inspection engine writes into the inspection TAP: a reply of generated flow 1 (UDP
+# 192.0.2.2:40001 <-> 198.51.100.7:53), which must reach GWLB in the header of that flow's latest
+# packet, and a packet of no known flow (dropped as no_flow).
+ip netns exec "$nsg" tcpdump -i vg -Q in -U -w "$work/injected.pcap" udp port 6081 >/dev/null 2>&1 &
+inject_dump=$!; mp_background
+sleep 1
+ip netns exec "$nsa" $py - "$work/injected-inner.bin" <<'PY'
+import sys
+from scapy.all import IP, UDP, Ether, Raw, sendp
+known = IP(src="198.51.100.7", dst="192.0.2.2", ttl=64) / UDP(sport=53, dport=40001) / Raw(b"an inspected reply")
+unknown = IP(src="203.0.113.1", dst="203.0.113.2") / UDP(sport=1, dport=2) / Raw(b"no such flow")
+sendp([Ether(dst="02:00:00:00:00:99") / known, Ether(dst="02:00:00:00:00:99") / unknown], iface="mpinspect", verbose=False)
+open(sys.argv[1], "wb").write(bytes(known))
+PY
+sleep 1
+kill -INT "$inject_dump" 2>/dev/null || true
 sleep 1
 kill -INT "$tcpdump_pid" 2>/dev/null || true
 kill -INT "$engine_pid"; wait "$engine_pid" || { cat "$work/engine.log"; echo "FAIL: engine exit"; exit 1; }
@@ -208,6 +226,31 @@ if g["packets_out"] < len(inner_returned):
 ft = st["flow_table"]
 if ft["cookie_changes"] < 40:
     problems.append("flow table saw %d cookie changes, expected at least 40" % ft["cookie_changes"])
+# The injected packet, as GWLB receives it.
+injected = [f for f in rdpcap(os.path.join(work, "injected.pcap")) if f.haslayer(IP) and f[IP].src == "10.9.0.2"]
+want_inner = open(os.path.join(work, "injected-inner.bin"), "rb").read()
+if len(injected) != 1:
+    problems.append("%d injected packets reached GWLB, expected 1" % len(injected))
+else:
+    ip = injected[0][IP]
+    opts, inner, proto = geneve(bytes(ip[UDP].payload))
+    again = IP(bytes(ip)); del again.chksum; del again[UDP].chksum
+    again = IP(bytes(again))
+    checks = {
+        "addresses": (ip.src, ip.dst) == ("10.9.0.2", "10.9.0.1"),
+        "ports (flow 1's source port, 6081)": (ip[UDP].sport, ip[UDP].dport) == (20001, 6081),
+        "checksums": again.chksum == ip.chksum and again[UDP].chksum == ip[UDP].chksum,
+        "endpoint": opts.get((0x0108, 1)) == struct.pack("!Q", 0x0123456789abcdf0),
+        "latest cookie": opts.get((0x0108, 3)) == struct.pack("!I", 0xc0000001),
+        "inner packet": inner == want_inner and proto == 0x0800,
+        "ttl": ip.ttl == 64,
+    }
+    for k, ok in checks.items():
+        if not ok:
+            problems.append("injected packet: %s wrong" % k)
+inj = st["inputs"]["inspect/inject"]
+if inj["packets_out"] != 1 or inj["dropped"]["no_flow"] < 1:
+    problems.append("inject input: %d sent, %d no_flow" % (inj["packets_out"], inj["dropped"]["no_flow"]))
 for p in problems:
     print("FAIL: " + p)
 print("appliance: %d returns checked by scapy, %d seen by the reader, flow table %s" % (len(inner_returned), len(reader), ft))
