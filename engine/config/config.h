@@ -48,7 +48,8 @@ struct PortConfig {
   int line = 0;
   PortRole role = PortRole::kMirrorInput;
   std::string devargs;  // a DPDK port: PCI address or vdev ("net_af_packet0,iface=veth0")
-  std::string file;     // or a capture file (pcap/pcapng in, pcap out)
+  std::string file;     // or a capture file (pcap/pcapng in; pcap, or pcapng by extension, out;
+                        // with several workers, one file per worker: NAME-w0.pcap, NAME-w1.pcap...)
   uint32_t mtu = 0;     // IP MTU; 0 leaves the port's own
   uint16_t queues = 0;  // RX/TX queue pairs; 0: one per worker
   uint16_t rx_ring = 1024;

@@ -577,8 +577,8 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   each_table(top, "ports", [&](Table& t) {
     PortConfig p = load_port(t);
     if (!names.insert(p.name).second) t.fail("name", t.node("name"), "a name not used by another port");
-    if (p.is_file() && cfg.workers != 1) {
-      t.fail("file", t.node("file"), "file ports with one worker only (engine.workers = 1)");
+    if (p.is_file() && p.role != PortRole::kOutput && cfg.workers != 1) {
+      t.fail("file", t.node("file"), "file inputs with one worker only (engine.workers = 1; file outputs get one file per worker)");
     }
     cfg.ports.push_back(std::move(p));
   });

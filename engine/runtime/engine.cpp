@@ -230,16 +230,27 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     output_names.push_back(p.name);
     std::vector<TxPort*> queues(nworkers, nullptr);
     EthdevInfo info;
-    if (p.is_pcapng()) {
-      PcapngWriter::Options o;
-      o.rotate_bytes = p.rotate_bytes;
-      o.rotate_seconds = p.rotate_seconds;
-      for (const auto& ses : cfg.sessions) o.session_names.push_back(ses.name);
-      tx_owned.push_back(std::make_unique<PcapngWriter>(p.file, o));
-      queues[0] = tx_owned.back().get();
-    } else if (p.is_file()) {
-      tx_owned.push_back(std::make_unique<PcapWriter>(p.file, inputs_nano));
-      queues[0] = tx_owned.back().get();
+    if (p.is_file()) {
+      // One writer per worker (a file has one writer): NAME-wN.EXT when there are several.
+      for (uint32_t w = 0; w < nworkers; ++w) {
+        std::string path = p.file;
+        if (nworkers > 1) {
+          const size_t dot = path.rfind('.');
+          const size_t slash = path.rfind('/');
+          const size_t at = dot != std::string::npos && (slash == std::string::npos || dot > slash) ? dot : path.size();
+          path.insert(at, "-w" + std::to_string(w));
+        }
+        if (p.is_pcapng()) {
+          PcapngWriter::Options o;
+          o.rotate_bytes = p.rotate_bytes;
+          o.rotate_seconds = p.rotate_seconds;
+          for (const auto& ses : cfg.sessions) o.session_names.push_back(ses.name);
+          tx_owned.push_back(std::make_unique<PcapngWriter>(path, o));
+        } else {
+          tx_owned.push_back(std::make_unique<PcapWriter>(path, inputs_nano));
+        }
+        queues[w] = tx_owned.back().get();
+      }
     } else {
       // One TX queue per worker, and one more for the control thread's ARP when the next hop
       // is resolved. As many RX queues as TX queues (net_tap insists); the workers never poll

@@ -12,12 +12,15 @@
 # ports, checksums, TTL, cookie current after a 5-tuple is reused); independently, scapy on the
 # returned frames; the reader saw each inner packet exactly once; HTTP 200 to the health check;
 # the engine's accounting; the verdict hook, live: a blocked flow is not returned, and returns
-# again once accepted. Needs root; no skip.
+# again once accepted. Third argument 2: two workers (the kernel's fanout spreads GWLB flows
+# over two queues; each worker keeps its own flow table, and one file per worker for the pcapng
+# sink). Needs root; no skip.
 set -euo pipefail
 mp=$(readlink -f "$1")
 src=$(readlink -f "$2")
 py=/usr/bin/python3
 gwlb_capture=$src/pcaps/third-party/suricata-bug-6402-geneve-aws-gwlb-opts.pcap
+workers=${3:-1}
 . "$(dirname "$0")/lib.sh"
 work=$mp_work
 tag=mpa$$
@@ -31,7 +34,7 @@ ip -n "$nsa" link set va up
 
 cat >"$work/appliance.toml" <<CFG
 [engine]
-workers = 1
+workers = $workers
 stats_interval_s = 0.5
 
 [eal]
@@ -43,7 +46,7 @@ flow_table_size = 4096
 [[ports]]
 name = "gwlb"
 role = "appliance"
-devargs = "net_af_packet0,iface=va,framesz=2048,blocksz=4096,framecnt=512"
+devargs = "net_af_packet0,iface=va,framesz=2048,blocksz=4096,framecnt=512,qpairs=$workers"
 ip = "10.9.0.2"
 exception_tap = "mphc"
 inject_from = "inspect"
@@ -208,7 +211,11 @@ for name, reuse in (("returns-gen.pcap", True), ("returns-cap.pcap", False), ("r
 reader = [bytes(d)[14:] for d, _ in RawPcapReader(os.path.join(work, "reader.pcap"))]
 if sorted(reader) != sorted(inner_returned):
     problems.append("the reader saw %d inner packets, %d were returned (each must be seen once)" % (len(reader), len(inner_returned)))
-pcapng = [bytes(d)[14:] for d, _ in RawPcapReader(os.path.join(work, "inner.pcapng"))]
+# One pcapng file per worker with several workers (inner-w0.pcapng, ...): together, every packet.
+pcapng = []
+for f in sorted(os.listdir(work)):
+    if f.startswith("inner") and f.endswith(".pcapng"):
+        pcapng += [bytes(d)[14:] for d, _ in RawPcapReader(os.path.join(work, f))]
 if sorted(pcapng) != sorted(inner_returned):
     problems.append("inner.pcapng holds %d packets, expected %d" % (len(pcapng), len(inner_returned)))
 st = json.load(open(os.path.join(work, "stats.json")))
@@ -253,7 +260,8 @@ if inj["packets_out"] != 1 or inj["dropped"]["no_flow"] < 1:
     problems.append("inject input: %d sent, %d no_flow" % (inj["packets_out"], inj["dropped"]["no_flow"]))
 for p in problems:
     print("FAIL: " + p)
-print("appliance: %d returns checked by scapy, %d seen by the reader, flow table %s" % (len(inner_returned), len(reader), ft))
+print("appliance (%d workers): %d returns checked by scapy, %d seen by the reader, flow table %s, per worker %s"
+      % (len(st["workers"]), len(inner_returned), len(reader), ft, [w["packets_in"] for w in st["workers"]]))
 bad = fails + len(problems)
 sys.exit(1 if bad else 0)
 PY
