@@ -11,7 +11,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "decap/decap.h"
 #include "encap/drop_reason.h"
@@ -39,25 +41,35 @@ DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapRes
 // and SCTP, on the 3-tuple otherwise (GRE, ICMP, non-first fragments). Canonical: both
 // directions of a flow give the same key.
 struct InnerFlowKey {
-  uint64_t endpoint_id = 0;
+  // The tuple: 40 bytes, padding explicit and zero, so that it compares as five 64-bit words.
   std::array<uint8_t, 16> addr_lo{};  // the smaller (address, port) end; IPv4 in 4 bytes
   std::array<uint8_t, 16> addr_hi{};
   uint16_t port_lo = 0;
   uint16_t port_hi = 0;
   uint8_t protocol = 0;
   uint8_t ipv6 = 0;
+  uint8_t zero[2] = {0, 0};
+  uint64_t endpoint_id = 0;
 
   bool same_tuple(const InnerFlowKey& o) const noexcept {
-    return addr_lo == o.addr_lo && addr_hi == o.addr_hi && port_lo == o.port_lo &&
-           port_hi == o.port_hi && protocol == o.protocol && ipv6 == o.ipv6;
+    uint64_t diff = 0;
+    for (size_t i = 0; i < kTupleBytes; i += 8) {
+      uint64_t a, b;
+      std::memcpy(&a, reinterpret_cast<const uint8_t*>(this) + i, 8);
+      std::memcpy(&b, reinterpret_cast<const uint8_t*>(&o) + i, 8);
+      diff |= a ^ b;
+    }
+    return diff == 0;
   }
   bool operator==(const InnerFlowKey& o) const noexcept {
     return endpoint_id == o.endpoint_id && same_tuple(o);
   }
+  static constexpr size_t kTupleBytes = 40;
   // A hash of the tuple without the endpoint, so that one flow seen through any endpoint lands
   // in the same bucket (a lookup may ask for "whichever endpoint saw it last").
   uint32_t tuple_hash() const noexcept;
 };
+static_assert(offsetof(InnerFlowKey, endpoint_id) == InnerFlowKey::kTupleBytes && sizeof(InnerFlowKey) == 48);
 
 // The key of a flow given by its fields (IPv4 in the first 4 bytes of an address), in canonical
 // order: what inner_flow_key() gives for a packet of that flow in either direction.

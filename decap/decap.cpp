@@ -229,7 +229,12 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
   // An L3 payload. IPv4 or IPv6 carrying UDP to a VXLAN port is a Traffic Mirroring session
   // delivered through a GWLB endpoint: unwrap the VXLAN layer as well. Anything else is the
   // payload itself.
-  if (outer.geneve_protocol == ethertype::kIpv4 || outer.geneve_protocol == ethertype::kIpv6) {
+  // Most inline GWLB traffic is not UDP: an IPv4 payload whose protocol byte says otherwise is
+  // not parsed twice (IPv6 may reach UDP through extension headers: always parsed).
+  const auto* inner_v4 = outer.geneve_protocol == ethertype::kIpv4 ? header_at<Ipv4Header>(pkt, inner) : nullptr;
+  const bool maybe_vxlan = outer.geneve_protocol == ethertype::kIpv6 ||
+                           (inner_v4 && inner_v4->protocol == ipproto::kUdp);
+  if (maybe_vxlan) {
     TunnelLayer nested{};
     UdpSpan nspan{};
     const DropReason nr =
