@@ -19,15 +19,21 @@ namespace {
 constexpr uint16_t kPrefetchAhead = 3;
 constexpr uint16_t kTxBufferSize = 64;
 
-// Packets waiting for one output, with the input each came from and its length (both needed
-// after the PMD owns the mbuf).
+// Packets waiting for one output, and what their accounting needs once the PMD owns them.
+//
+// Simple mode, the common case: every entry came from one input and none is a fanned copy, so
+// the buffer keeps only that input and the bytes in total (the entries an output refuses are
+// still ours to measure). Detailed mode, entered at the first entry that breaks this: per-entry
+// input, fan slot and length.
 struct TxBuffer {
   rte_mbuf* pkts[kTxBufferSize];
-  uint16_t input[kTxBufferSize];
-  uint16_t fan[kTxBufferSize];  // kNoFan, or the FanSlot of a packet sent as several copies
-  uint32_t len[kTxBufferSize];
   uint16_t count = 0;
-  uint16_t fanned = 0;  // entries with a FanSlot: none on the plain one-output path
+  uint16_t first_input = 0;
+  bool detailed = false;
+  uint64_t bytes = 0;  // simple mode
+  uint16_t input[kTxBufferSize];  // detailed mode from here on
+  uint16_t fan[kTxBufferSize];    // kNoFan, or the FanSlot of a packet sent as several copies
+  uint32_t len[kTxBufferSize];
 };
 
 constexpr uint16_t kNoFan = 0xffff;
@@ -96,41 +102,50 @@ struct Worker {
     free_fans[free_fan_count++] = f;
   }
 
+  // Sends output `out`'s buffer and counts each packet where it ended.
   void flush(uint16_t out) {
     TxBuffer& b = tx[out];
     if (b.count == 0) return;
+    if (b.detailed) return flush_detailed(out);
     const uint16_t sent = plan.tx[out]->tx_burst(b.pkts, b.count);
+    uint64_t bytes = b.bytes;
     OutputCounters& oc = stats.outputs[out];
-    if (b.fanned == 0) {
-      for (uint16_t i = 0; i < sent; ++i) {
-        InputCounters& ic = stats.inputs[b.input[i]];
-        ++ic.sent;
-        ic.sent_bytes += b.len[i];
-        oc.tx_bytes += b.len[i];
-      }
-    } else {
-      for (uint16_t i = 0; i < sent; ++i) {
-        oc.tx_bytes += b.len[i];
-        if (b.fan[i] != kNoFan) {
-          fan_done(b.fan[i], true, b.len[i]);
-          continue;
-        }
-        InputCounters& ic = stats.inputs[b.input[i]];
-        ++ic.sent;
-        ic.sent_bytes += b.len[i];
-      }
-    }
-    oc.tx += sent;
+    InputCounters& ic = stats.inputs[b.first_input];
     if (sent < b.count) {
-      for (uint16_t i = sent; i < b.count; ++i) {
-        oc.drop(DropReason::tx_full);
-        if (b.fanned && b.fan[i] != kNoFan) fan_done(b.fan[i], false, 0);
-        else stats.inputs[b.input[i]].drop(DropReason::tx_full);
-      }
+      for (uint16_t i = sent; i < b.count; ++i) bytes -= b.pkts[i]->pkt_len;
+      oc.dropped[static_cast<size_t>(DropReason::tx_full)] += b.count - sent;
+      ic.dropped[static_cast<size_t>(DropReason::tx_full)] += b.count - sent;
       rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
     }
+    ic.sent += sent;
+    ic.sent_bytes += bytes;
+    oc.tx += sent;
+    oc.tx_bytes += bytes;
     b.count = 0;
-    b.fanned = 0;
+  }
+
+  [[gnu::noinline]] void flush_detailed(uint16_t out) {
+    TxBuffer& b = tx[out];
+    const uint16_t sent = plan.tx[out]->tx_burst(b.pkts, b.count);
+    OutputCounters& oc = stats.outputs[out];
+    for (uint16_t i = 0; i < sent; ++i) {
+      oc.tx_bytes += b.len[i];
+      if (b.fan[i] != kNoFan) {
+        fan_done(b.fan[i], true, b.len[i]);
+        continue;
+      }
+      InputCounters& ic = stats.inputs[b.input[i]];
+      ++ic.sent;
+      ic.sent_bytes += b.len[i];
+    }
+    oc.tx += sent;
+    for (uint16_t i = sent; i < b.count; ++i) {
+      oc.drop(DropReason::tx_full);
+      if (b.fan[i] != kNoFan) fan_done(b.fan[i], false, 0);
+      else stats.inputs[b.input[i]].drop(DropReason::tx_full);
+    }
+    if (sent < b.count) rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
+    b.count = 0;
   }
 
   void copy_flow_counters() {
@@ -143,19 +158,32 @@ struct Worker {
 
   void enqueue(uint16_t out, rte_mbuf* m, uint16_t input, uint16_t fan = kNoFan) {
     TxBuffer& b = tx[out];
-    b.pkts[b.count] = m;
-    b.input[b.count] = input;
-    // The fan array is read only when the buffer holds a fanned copy: the plain path skips it.
-    if (fan != kNoFan) {
-      if (b.fanned++ == 0) {
-        for (uint16_t i = 0; i < b.count; ++i) b.fan[i] = kNoFan;
-      }
-      b.fan[b.count] = fan;
-    } else if (b.fanned) {
-      b.fan[b.count] = kNoFan;
+    const uint16_t i = b.count;
+    b.pkts[i] = m;
+    if (i == 0) {
+      b.first_input = input;
+      b.detailed = false;
+      b.bytes = 0;
     }
-    b.len[b.count] = m->pkt_len;
+    if (!b.detailed && (input != b.first_input || fan != kNoFan)) go_detailed(b);
+    if (b.detailed) {
+      b.input[i] = input;
+      b.fan[i] = fan;
+      b.len[i] = m->pkt_len;
+    } else {
+      b.bytes += m->pkt_len;
+    }
     if (++b.count == kTxBufferSize) flush(out);
+  }
+
+  // The entries so far, described one by one.
+  [[gnu::noinline]] static void go_detailed(TxBuffer& b) {
+    for (uint16_t i = 0; i < b.count; ++i) {
+      b.input[i] = b.first_input;
+      b.fan[i] = kNoFan;
+      b.len[i] = b.pkts[i]->pkt_len;
+    }
+    b.detailed = true;
   }
 
   void stamp(rte_mbuf* m, uint32_t wire_len) {
@@ -480,8 +508,7 @@ struct Worker {
 }  // namespace
 
 void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomic<bool>& stop) {
-  auto owned = std::make_unique<Worker>(plan);  // about 300 KiB: not on the lcore's stack
-  Worker& w = *owned;
+  Worker w(plan);  // about 100 KiB on the lcore's stack (8 MiB); on the heap it measured ~2% slower
   w.init_fans();
   uint64_t last_flush = rte_get_tsc_cycles();
   uint64_t last_publish = last_flush;
