@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Accounting when an output refuses packets (TX ring full), against the PMD's own counters.
+
+The output is a net_ring device nobody reads: its ring takes what fits and refuses the rest.
+How many it took is the PMD's `opackets` (DPDK's count, not ours); everything else must appear
+as tx_full, on the input and on the output, and received = sent + filtered + dropped must hold:
+
+1. one input, one output (the plain path: a TX buffer of one input);
+2. two inputs feeding one output (a TX buffer that mixes inputs): each input's own split;
+3. a session with two sinks, the full ring and a pcap file: every packet still counts as sent
+   (one copy left), the ring's refusals are the ring output's drops only.
+
+usage: test_tx_full.py MIRRORPIPE SOURCE_DIR
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
+from common import Checker, accounting_holds, read_records, run_mirrorpipe  # noqa: E402
+from scapy.all import IP, UDP, Ether, rdpcap, wrpcap  # noqa: E402
+from scapy.layers.vxlan import VXLAN  # noqa: E402
+
+MP, SRC = sys.argv[1], sys.argv[2]
+EAL = '[eal]\nargs = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]\n'
+c = Checker("tx_full")
+tmp = tempfile.mkdtemp(prefix="mp-txfull-")
+sample = rdpcap(os.path.join(SRC, "pcaps", "sample-mix.pcap"))
+N = 3000
+frames = [sample[i % len(sample)] for i in range(N)]
+plain = os.path.join(tmp, "plain.pcap")
+wrpcap(plain, frames)
+plain2 = os.path.join(tmp, "plain2.pcap")
+wrpcap(plain2, frames[:1000])
+vxlan = os.path.join(tmp, "vxlan.pcap")
+tunnelled = [Ether() / IP(src="10.0.0.5", dst="10.0.0.9") / UDP(sport=40000 + i % 100, dport=4789) /
+             VXLAN(vni=7) / f for i, f in enumerate(frames)]
+wrpcap(vxlan, tunnelled)
+
+TARGET = """
+[[ports]]
+name = "ring"
+role = "output"
+devargs = "net_ring_full"
+[[targets]]
+name = "t"
+output = "ring"
+tunnel = "vxlan"
+src_ip = "10.0.0.1"
+dst_ip = "10.0.0.2"
+dst_mac = "02:00:00:00:00:02"
+"""
+
+
+def run(text, name):
+    path = os.path.join(tmp, name + ".toml")
+    with open(path, "w") as f:
+        f.write(EAL + text)
+    rc, stats, err = run_mirrorpipe(MP, ["run", "-c", path])
+    c.check(rc == 0, "%s: run failed: %s" % (name, err[-300:]))
+    return stats or {"inputs": {}, "outputs": {}, "ports": {}}
+
+
+def input_port(name, path):
+    return '[[ports]]\nname = "%s"\nrole = "mirror-input"\nfile = "%s"\n' % (name, path)
+
+
+# 1. The plain path.
+s = run(input_port("in", plain) + TARGET + '[[routes]]\ninput = "in"\ntarget = "t"\n', "plain")
+if s["inputs"]:
+    took = s["ports"]["ring"]["opackets"]
+    i, o = s["inputs"]["in"], s["outputs"]["ring"]
+    c.check(0 < took < N, "plain: the ring took %d of %d (it must fill)" % (took, N))
+    c.check(accounting_holds(i), "plain: accounting")
+    c.check(i["packets_out"] == took and o["packets"] == took, "plain: sent %d, output %d, PMD %d" % (i["packets_out"], o["packets"], took))
+    c.check(i["dropped"]["tx_full"] == N - took and o["dropped"].get("tx_full") == N - took,
+            "plain: tx_full %d on the input, %s on the output, expected %d" % (i["dropped"]["tx_full"], o["dropped"], N - took))
+
+# 2. Two inputs, one output.
+s = run(input_port("a", plain) + input_port("b", plain2) + TARGET +
+        '[[routes]]\ninput = "a"\ntarget = "t"\n[[routes]]\ninput = "b"\ntarget = "t"\n', "mixed")
+if s["inputs"]:
+    took = s["ports"]["ring"]["opackets"]
+    a, b = s["inputs"]["a"], s["inputs"]["b"]
+    c.check(accounting_holds(a) and accounting_holds(b), "mixed: accounting per input")
+    c.check(a["packets_in"] == N and b["packets_in"] == 1000, "mixed: inputs read")
+    c.check(a["packets_out"] + b["packets_out"] == took, "mixed: sent %d + %d, PMD %d" % (a["packets_out"], b["packets_out"], took))
+    c.check(a["dropped"]["tx_full"] + b["dropped"]["tx_full"] == N + 1000 - took, "mixed: tx_full")
+    c.check(s["outputs"]["ring"]["dropped"].get("tx_full") == N + 1000 - took, "mixed: output tx_full")
+
+# 3. A session with two sinks: the full ring and a pcap file.
+copies = os.path.join(tmp, "copies.pcap")
+s = run('[[ports]]\nname = "mirror"\nrole = "tunnel-input"\nfile = "%s"\n' % vxlan + TARGET +
+        '[[ports]]\nname = "file"\nrole = "output"\nfile = "%s"\n' % copies +
+        '[[sessions]]\nname = "s"\ninput = "mirror"\nsinks = ["ring", "file"]\n', "fanned")
+if s["inputs"]:
+    took = s["ports"]["ring"]["opackets"]
+    m = s["inputs"]["mirror"]
+    c.check(accounting_holds(m), "fanned: accounting")
+    c.check(m["packets_out"] == N and m["dropped_total"] == 0, "fanned: every packet sent (a copy left): %d" % m["packets_out"])
+    c.check(s["outputs"]["ring"]["packets"] == took and s["outputs"]["ring"]["dropped"].get("tx_full") == N - took,
+            "fanned: ring output %s, PMD took %d" % (s["outputs"]["ring"], took))
+    c.check(s["outputs"]["file"]["packets"] == N, "fanned: the file sink got every packet")
+    c.check([r[0] for r in read_records(copies)] == [bytes(p[VXLAN].payload) for p in tunnelled],
+            "fanned: the file holds the inner frames")
+
+c.done()
