@@ -360,6 +360,12 @@ struct Worker {
     uint32_t inner_wire = res.inner_wire_len;
     if (res.l3_protocol != 0) {
       auto* eth = reinterpret_cast<wire::EthernetHeader*>(rte_pktmbuf_prepend(inner, RTE_ETHER_HDR_LEN));
+      if (!eth) {  // a copy starts RTE_PKTMBUF_HEADROOM in: cannot happen, but never write blind
+        for (const Sink& s : ss->sinks) stats.outputs[s.output].drop(DropReason::no_headroom);
+        rte_pktmbuf_free(inner);
+        enqueue(route.return_output, m, rx.input);
+        return;
+      }
       eth->dst = res.outer_dst_mac;
       eth->src = res.outer_src_mac;
       eth->ether_type.set(res.l3_protocol);
