@@ -240,7 +240,7 @@ cut = bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2", len=1000) / UDP(sport
 vx.append(Ether() / IP(src="10.0.0.5", dst="10.0.0.100") / UDP(sport=40100, dport=4789) / VXLAN(vni=100) / Raw(cut))
 vx_path = os.path.join(tmp, "vxlan-gen.pcap")
 wrpcap(vx_path, vx)
-out = {k: os.path.join(tmp, k) for k in ["web.pcap", "web.pcapng", "db.pcapng", "aws.pcap", "rot.pcapng"]}
+out = {k: os.path.join(tmp, k) for k in ["web.pcap", "web.pcapng", "db.pcapng", "aws.pcap", "rot.pcapng", "broker.pcap"]}
 stats = run("""
 [[ports]]
 name = "mirror"
@@ -273,11 +273,23 @@ name = "rotated"
 role = "output"
 file = "%s"
 rotate_mb = 0.002
+[[ports]]
+name = "broker-out"
+role = "output"
+file = "%s"
+[[targets]]
+name = "broker"
+output = "broker-out"
+tunnel = "vxlan"
+src_ip = "192.168.0.1"
+dst_ip = "192.168.0.2"
+dst_mac = "02:00:00:00:00:b2"
+vni = 4242
 [[sessions]]
 name = "web"
 input = "mirror"
 vnis = [100]
-sinks = ["web-pcap", "web-pcapng"]
+sinks = ["web-pcap", "web-pcapng", "broker"]
 [[sessions]]
 name = "db"
 input = "mirror"
@@ -290,7 +302,7 @@ input = "aws"
 vnis = [%d]
 sinks = ["aws-out", "rotated"]
 """ % (vx_path, AWS_TM_CAPTURE, out["web.pcap"], out["web.pcapng"], out["db.pcapng"], out["aws.pcap"],
-       out["rot.pcapng"], aws_vni), "receive")
+       out["rot.pcapng"], out["broker.pcap"], aws_vni), "receive")
 
 
 def inner_of(p):
@@ -317,6 +329,14 @@ if stats:
 c.check([r[0] for r in read_records(out["web.pcap"])] == [inner_of(p) for p in web], "web.pcap: inner frames")
 c.check([r[0] for r in read_records(out["web.pcapng"])] == [inner_of(p) for p in web], "web.pcapng: inner frames")
 c.check([r[0] for r in read_records(out["db.pcapng"])] == [inner_of(p) for p in db], "db.pcapng: inner frames")
+# Re-mirroring (a packet broker): the web session's frames, wrapped again as VXLAN 4242 to
+# 192.168.0.2, read back by scapy (the cut frame keeps its cut: the new tunnel carries what came).
+broker = [Ether(r[0]) for r in read_records(out["broker.pcap"])]
+c.check(len(broker) == len(web), "broker: %d re-mirrored frames, expected %d" % (len(broker), len(web)))
+for b, p in zip(broker, web):
+    ok = (b.haslayer(VXLAN) and b[VXLAN].vni == 4242 and b[IP].src == "192.168.0.1" and b[IP].dst == "192.168.0.2"
+          and b[UDP].dport == 4789 and bytes(b[VXLAN].payload) == inner_of(p))
+    c.check(ok, "broker: frame %r not the inner frame in VXLAN 4242" % b.summary())
 rows = tshark_fields(out["web.pcapng"], "frame.comment", "frame.len", "frame.cap_len")
 for p, row in zip(web, rows):
     c.check("session=web" in row[0] and "vni=100" in row[0] and "outer_src=%s:%d" % (p[IP].src, p[UDP].sport) in row[0]
