@@ -104,9 +104,13 @@ struct FlowHashState {
 }
 
 // Maps a 32-bit hash onto [lo, hi] without a division (multiply-shift).
+// `span` is hi - lo + 1 (at most 65536), for callers that keep it precomputed.
+constexpr uint16_t hash_to_port_span(uint32_t hash, uint16_t lo, uint32_t span) noexcept {
+  return static_cast<uint16_t>(lo + ((uint64_t{hash} * span) >> 32));
+}
+
 constexpr uint16_t hash_to_port(uint32_t hash, uint16_t lo, uint16_t hi) noexcept {
-  const uint64_t span = static_cast<uint64_t>(hi) - lo + 1;
-  return static_cast<uint16_t>(lo + ((hash * span) >> 32));
+  return hash_to_port_span(hash, lo, static_cast<uint32_t>(hi) - lo + 1);
 }
 
 }  // namespace mirrorpipe

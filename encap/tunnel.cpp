@@ -177,6 +177,7 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   t.ipv6 = c.src_ip.v6;
   t.sport_lo = c.sport_lo;
   t.sport_hi = c.sport_hi;
+  t.sport_span = static_cast<uint32_t>(c.sport_hi - c.sport_lo + 1);
   t.packet_length = c.packet_length;
   t.udp_checksum = c.udp_checksum == UdpChecksumMode::kOn ||
                    (c.udp_checksum == UdpChecksumMode::kAuto &&
@@ -221,6 +222,8 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   std::memcpy(b + t.tunnel_offset, tun.data(), tun.size());
   t.length_bytes = static_cast<uint16_t>(t.tunnel_offset + tun.size());
   t.cookie_offset = cookie_in_tunnel ? static_cast<uint16_t>(t.tunnel_offset + cookie_in_tunnel) : 0;
+  t.plain_vxlan4 = t.kind == TunnelKind::kVxlan && !t.ipv6 && !t.udp_checksum && t.packet_length == 0 &&
+                   t.length_bytes == kEthernetHeaderBytes + kIpv4MinHeaderBytes + kUdpHeaderBytes + kVxlanHeaderBytes;
   return t;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,8 +73,9 @@ inline constexpr uint32_t kMaxOuterHeaderBytes = 14 + 40 + 8 + 8 + wire::kGeneve
 
 // The outer headers of one target, built once; per packet the writer copies `bytes` and patches
 // the lengths, the IPv4 checksum, the UDP source port and the kind's per-packet fields.
+// The scalars fill the first cache line and the bytes start on the second, so that a VXLAN or
+// GWLB packet reads two lines of it.
 struct alignas(64) OuterTemplate {
-  std::array<uint8_t, kMaxOuterHeaderBytes> bytes{};
   uint16_t length_bytes = 0;      // Ethernet through the end of the tunnel header
   uint16_t ip_offset = 14;
   uint16_t udp_offset = 0;
@@ -81,6 +83,7 @@ struct alignas(64) OuterTemplate {
   uint16_t cookie_offset = 0;     // gwlb: the flow cookie option data
   uint16_t sport_lo = 0;
   uint16_t sport_hi = 0;
+  uint32_t sport_span = 0;         // sport_hi - sport_lo + 1, for hash_to_port's arithmetic
   uint32_t packet_length = 0;
   uint32_t max_ip_length = 0;      // the output's IP MTU (largest outer IP packet); 0: none
   bool truncate_to_mtu = true;     // over max_ip_length: truncate (AWS, toward instances) or drop
@@ -94,7 +97,12 @@ struct alignas(64) OuterTemplate {
   // left 0, and the UDP checksum field holds the pseudo-header sum the NIC completes.
   bool ip_checksum_offload = false;
   bool udp_checksum_offload = false;
+  // encapsulate_plain_vxlan4's test, set by build_outer_template from the fields above that
+  // only it sets: VXLAN over IPv4, no UDP checksum, no PacketLength.
+  bool plain_vxlan4 = false;
+  alignas(64) std::array<uint8_t, kMaxOuterHeaderBytes> bytes{};
 };
+static_assert(offsetof(OuterTemplate, bytes) == 64, "the scalars fit one cache line");
 
 // Validates the configuration and builds the template; throws std::invalid_argument.
 OuterTemplate build_outer_template(const TunnelConfig& config);

@@ -29,6 +29,9 @@ struct BigEndian {
   }
   void set_raw(T v) noexcept { std::memcpy(bytes, &v, sizeof(T)); }
 
+  // What raw() would return after set(v), without the memory round trip.
+  static T to_raw(T v) noexcept { return swap(v); }
+
  private:
   static T swap(T v) noexcept {
     if constexpr (std::endian::native == std::endian::big) {
