@@ -13,6 +13,7 @@
 
 #include "decap/decap.h"
 #include "encap/tunnel.h"
+#include "engine/pipeline/pipeline.h"
 #include "engine/pipeline/receive.h"
 #include "engine/pipeline/verdict.h"
 
@@ -75,7 +76,15 @@ struct PortConfig {
   // pcapng file outputs: rotation.
   uint64_t rotate_bytes = 0;
   uint64_t rotate_seconds = 0;
+  // A mirror or tunnel input on a DPDK device that also sends, as an output does: the one NIC
+  // of a single-NIC instance receives the mirrored traffic and sends what it becomes.
+  bool also_output = false;
+  // Mirror inputs on a DPDK device: where the flow hash (VXLAN source port, GWLB cookie) comes
+  // from; see choose_flow_hash in engine/pipeline/pipeline.h.
+  FlowHashSource flow_hash = FlowHashSource::kAuto;
   bool is_file() const { return !file.empty(); }
+  // Targets, routes and sessions may send out of this port.
+  bool sends() const { return role == PortRole::kOutput || also_output; }
   bool is_pcapng() const {
     return file.size() > 7 && file.compare(file.size() - 7, 7, ".pcapng") == 0;
   }

@@ -406,8 +406,31 @@ PortConfig load_port(Table& t) {
     if (!p.ip || p.ip->v6) t.fail("exception_tap", t.node("exception_tap"), "an exception TAP with an IPv4 ip on the port");
     if (p.exception_tap.size() > 15) t.fail("exception_tap", t.node("exception_tap"), "an interface name of at most 15 characters");
   }
+  if (auto h = t.string("flow_hash")) {
+    const toml::node* n = t.node("flow_hash");
+    if (*h == "auto") p.flow_hash = FlowHashSource::kAuto;
+    else if (*h == "software") p.flow_hash = FlowHashSource::kSoftware;
+    else if (*h == "nic") p.flow_hash = FlowHashSource::kNic;
+    else t.fail("flow_hash", n, "\"auto\", \"software\" or \"nic\"");
+    if (p.role != PortRole::kMirrorInput || p.is_file()) {
+      t.fail("flow_hash", n, "flow_hash on a mirror-input DPDK port (a tunnel's outer hash says nothing of the inner flow)");
+    }
+  }
+  p.also_output = t.boolean("also_output").value_or(false);
+  if (p.also_output) {
+    const toml::node* n = t.node("also_output");
+    if (p.role != PortRole::kMirrorInput && p.role != PortRole::kTunnelInput) {
+      t.fail("also_output", n, "also_output on a mirror-input or tunnel-input port (an output sends already; an appliance returns on its own port)");
+    }
+    if (p.is_file()) t.fail("also_output", n, "also_output on a DPDK device (a capture file is read or written, not both)");
+  }
+  if (!p.sends()) {
+    for (const char* k : {"mac", "next_hop_mac", "next_hop_ip", "oversize"}) {
+      if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on an output port (or an input with also_output = true)");
+    }
+  }
   if (p.role != PortRole::kOutput) {
-    for (const char* k : {"mac", "next_hop_mac", "next_hop_ip", "oversize", "rotate_mb", "rotate_seconds"}) {
+    for (const char* k : {"rotate_mb", "rotate_seconds"}) {
       if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " only on an output port");
     }
   }
@@ -435,7 +458,8 @@ PortConfig load_port(Table& t) {
   }
   t.reject_unknown({"name", "role", "devargs", "file", "mtu", "queues", "rx_ring", "tx_ring", "mac",
                     "ip", "next_hop_mac", "next_hop_ip", "oversize", "pace", "exception_tap",
-                    "allow_vnis", "allow_sources", "returns", "inject_from", "rotate_mb", "rotate_seconds"});
+                    "allow_vnis", "allow_sources", "returns", "inject_from", "rotate_mb", "rotate_seconds",
+                    "also_output", "flow_hash"});
   return p;
 }
 
@@ -446,7 +470,7 @@ TargetConfig load_target(Table& t, const EngineConfig& cfg) {
   tg.output = t.required_string("output", "the name of an output port");
   const PortConfig* out = cfg.port(tg.output);
   if (!out) t.fail("output", t.node("output"), "the name of a [[ports]] entry");
-  if (out->role != PortRole::kOutput) t.fail("output", t.node("output"), "a port whose role is output");
+  if (!out->sends()) t.fail("output", t.node("output"), "a port whose role is output, or an input with also_output = true");
   TunnelConfig& c = tg.tunnel;
   const std::string kind = t.required_string("tunnel", "vxlan, gwlb or geneve");
   if (kind == "vxlan") c.kind = TunnelKind::kVxlan;
@@ -613,7 +637,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       if (r.output.empty()) t.fail("output", nullptr, "missing; a tunnel input feeds an output port");
       if (!r.target.empty()) t.fail("target", t.node("target"), "no target: a tunnel input feeds an output port");
       const PortConfig* out = cfg.port(r.output);
-      if (!out || out->role != PortRole::kOutput) t.fail("output", t.node("output"), "the name of an output port");
+      if (!out || !out->sends()) t.fail("output", t.node("output"), "the name of an output port (or of an input with also_output = true)");
     }
     t.reject_unknown({"input", "target", "output"});
     cfg.routes.push_back(std::move(r));
@@ -640,8 +664,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     if (s.sinks.size() > 16) t.fail("sinks", t.node("sinks"), "at most 16 sinks");
     for (size_t i = 0; i < s.sinks.size(); ++i) {
       const PortConfig* out = cfg.port(s.sinks[i]);
-      if (!cfg.target(s.sinks[i]) && (!out || out->role != PortRole::kOutput)) {
-        t.fail("sinks[" + std::to_string(i) + "]", t.array("sinks")->get(i), "the name of an output port or a target");
+      if (!cfg.target(s.sinks[i]) && (!out || !out->sends())) {
+        t.fail("sinks[" + std::to_string(i) + "]", t.array("sinks")->get(i),
+               "the name of an output port (or of an input with also_output = true) or a target");
       }
     }
     t.reject_unknown({"name", "input", "vnis", "sources", "sinks"});
@@ -652,7 +677,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     for (const auto& [key, name] : {std::pair<const char*, std::string>{"returns", p.returns}, {"inject_from", p.inject_from}}) {
       if (name.empty()) continue;
       const PortConfig* o = cfg.port(name);
-      if (!o || o->role != PortRole::kOutput || (std::string(key) == "inject_from" && o->is_file())) {
+      const bool ok = std::string(key) == "inject_from" ? o && o->role == PortRole::kOutput && !o->is_file()
+                                                        : o && o->sends();
+      if (!ok) {
         std::ostringstream os;
         os << path << ":" << p.line << ": ports: appliance '" << p.name << "': " << key << ": found \"" << name
            << "\", expected the name of an output port" << (std::string(key) == "inject_from" ? " on a DPDK device (a TAP)" : "");
@@ -680,7 +707,7 @@ bool same_port(const PortConfig& a, const PortConfig& b) {
   auto key = [](const PortConfig& p) {
     return std::tie(p.name, p.role, p.devargs, p.file, p.mtu, p.queues, p.rx_ring, p.tx_ring,
                     p.oversize, p.pace, p.pace_pps, p.exception_tap, p.returns, p.inject_from,
-                    p.rotate_bytes, p.rotate_seconds);
+                    p.rotate_bytes, p.rotate_seconds, p.also_output, p.flow_hash);
   };
   auto addr = [](const std::optional<IpAddress>& ip) {
     return ip ? std::make_pair(ip->v6, ip->bytes) : std::make_pair(false, std::array<uint8_t, 16>{});

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -31,7 +32,23 @@ struct HostConfig {
   // UDP ports that stay on the data path: every VXLAN and Geneve port of the decap settings.
   std::array<uint16_t, 2 * kMaxTunnelPorts> tunnel_ports{};
   uint8_t tunnel_port_count = 0;
+  // A port that is an output too, with its next hop resolved by ARP: the next hop's replies to
+  // us arrive here, and their sender MAC is left in this slot for the resolver (null: none).
+  wire::Ipv4Address next_hop_ip{};
+  std::atomic<uint64_t>* next_hop_seen = nullptr;
 };
+
+// A MAC in one word for the next-hop slot; 0 means "nothing new".
+inline uint64_t pack_learned_mac(const wire::MacAddress& m) noexcept {
+  uint64_t v = 1ull << 48;
+  for (int i = 0; i < 6; ++i) v |= static_cast<uint64_t>(m[i]) << (8 * (5 - i));
+  return v;
+}
+inline wire::MacAddress unpack_learned_mac(uint64_t v) noexcept {
+  wire::MacAddress m{};
+  for (int i = 0; i < 6; ++i) m[i] = static_cast<uint8_t>(v >> (8 * (5 - i)));
+  return m;
+}
 
 enum class HostVerdict : uint8_t {
   kDataPath,  // not the host's: the route's pipeline handles it
@@ -55,6 +72,10 @@ inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
     auto* arp = header_at<ArpIpv4>(frame, kEthernetHeaderBytes);
     if (!arp || !arp->is_ethernet_ipv4()) {
       return h.has_tap ? HostVerdict::kToHost : HostVerdict::kDataPath;
+    }
+    if (h.next_hop_seen && arp->oper.value() == ArpIpv4::kReply && arp->tpa == h.ip &&
+        arp->spa == h.next_hop_ip) {
+      h.next_hop_seen->store(pack_learned_mac(arp->sha), std::memory_order_relaxed);
     }
     if (arp->oper.value() == ArpIpv4::kRequest && arp->tpa == h.ip) {
       // Who has our address? Us: the request becomes the reply.

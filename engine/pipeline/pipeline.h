@@ -37,4 +37,41 @@ struct PipelineConfig {
   return decapsulate(pkt, cfg.decap, result);
 }
 
+// The encapsulation with the flow hash the NIC computed on receive (its symmetric RSS hash):
+// VXLAN and Geneve need nothing else from the frame, so it is not parsed at all; GWLB still
+// parses for the inner L3 packet's offset and length.
+[[gnu::always_inline]] inline DropReason encap_with_flow_hash(const PipelineConfig& cfg, PacketRef& pkt,
+                                                              uint32_t flow_hash) noexcept {
+  FrameMeta meta{};
+  if (cfg.outer.kind == TunnelKind::kGwlb) meta = parse_frame(wire::Bytes(pkt.data, pkt.len));
+  meta.flow_hash = flow_hash;
+  return encapsulate(cfg.outer, meta, pkt);
+}
+
+// Where a mirror input's flow hash comes from, as configured (`flow_hash` on the port).
+enum class FlowHashSource : uint8_t {
+  kAuto,      // the NIC's where it gives a symmetric RSS hash, else ours
+  kSoftware,  // always ours (parse_frame's)
+  kNic,       // the NIC's, or the engine does not start
+};
+
+struct FlowHashChoice {
+  bool nic = false;   // take the mbuf's RSS hash (where the mbuf says it has one)
+  bool ok = true;     // false: kNic asked for what the port cannot give; `why` says why
+  const char* why = "";
+};
+
+// Decided once per port at start, from what the device offers and accepted.
+constexpr FlowHashChoice choose_flow_hash(FlowHashSource want, bool rss_hash_offered, bool rss_symmetric) noexcept {
+  if (want == FlowHashSource::kSoftware) return {false, true, "in software, as configured (flow_hash = \"software\")"};
+  if (!rss_hash_offered) {
+    return {false, want != FlowHashSource::kNic, "in software: the device gives no RSS hash with its packets"};
+  }
+  if (!rss_symmetric) {
+    return {false, want != FlowHashSource::kNic,
+            "in software: the device refused the symmetric RSS key, so its hash differs between a flow's two directions"};
+  }
+  return {true, true, "from the NIC's symmetric RSS hash (Toeplitz); no parse for VXLAN and Geneve"};
+}
+
 }  // namespace mirrorpipe

@@ -10,14 +10,15 @@
 
 #include "encap/wire/arp.h"
 #include "encap/wire/bytes.h"
+#include "engine/pipeline/host.h"
 
 namespace mirrorpipe {
 
 ArpResolver::ArpResolver(std::string port_name, uint16_t port_id, uint16_t tx_queue, uint16_t rx_queues,
                          rte_mempool* pool, wire::MacAddress own_mac, wire::Ipv4Address own_ip,
-                         wire::Ipv4Address next_hop)
+                         wire::Ipv4Address next_hop, bool rx_shared_with_workers)
     : name_(std::move(port_name)), port_(port_id), txq_(tx_queue), rxqs_(rx_queues), pool_(pool), mac_(own_mac), ip_(own_ip),
-      next_hop_(next_hop) {}
+      next_hop_(next_hop), shared_(rx_shared_with_workers) {}
 
 std::string ArpResolver::next_hop_text() const {
   return std::to_string(next_hop_[0]) + "." + std::to_string(next_hop_[1]) + "." +
@@ -35,6 +36,12 @@ bool ArpResolver::request() {
 }
 
 std::optional<wire::MacAddress> ArpResolver::poll() {
+  if (shared_ && workers_running_) {
+    const uint64_t v = learned_.exchange(0, std::memory_order_relaxed);
+    if (v == 0) return std::nullopt;
+    ++replies_;
+    return unpack_learned_mac(v);
+  }
   std::optional<wire::MacAddress> found;
   rte_mbuf* pkts[32];
   uint16_t n;

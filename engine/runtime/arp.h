@@ -4,8 +4,12 @@
 // output's RX queues, which the workers never poll on an output.
 // It asks at start, until answered or out of time, and again every refresh period; a changed
 // answer is published to the workers as a new route snapshot.
+// An input that is an output too (also_output) is different: its RX queues are the workers'
+// once they run. The resolver reads them only at start; afterwards the worker that receives
+// the next hop's reply leaves its MAC in learned_slot() (host_classify), and poll() reads it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,7 +24,13 @@ namespace mirrorpipe {
 class ArpResolver {
  public:
   ArpResolver(std::string port_name, uint16_t port_id, uint16_t tx_queue, uint16_t rx_queues, rte_mempool* pool,
-              wire::MacAddress own_mac, wire::Ipv4Address own_ip, wire::Ipv4Address next_hop);
+              wire::MacAddress own_mac, wire::Ipv4Address own_ip, wire::Ipv4Address next_hop,
+              bool rx_shared_with_workers = false);
+
+  // The workers poll the RX queues from now on (shared ports): poll() reads learned_slot().
+  void workers_started() { workers_running_ = true; }
+  // Where a worker leaves the next hop's MAC (pack_learned_mac), on a shared port; else null.
+  std::atomic<uint64_t>* learned_slot() { return shared_ ? &learned_ : nullptr; }
 
   // Sends a request now. Returns false if the port did not take it.
   bool request();
@@ -46,6 +56,9 @@ class ArpResolver {
   wire::Ipv4Address next_hop_;
   uint64_t replies_ = 0;
   uint64_t other_ = 0;
+  bool shared_ = false;
+  bool workers_running_ = false;
+  std::atomic<uint64_t> learned_{0};
 };
 
 }  // namespace mirrorpipe

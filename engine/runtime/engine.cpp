@@ -178,6 +178,12 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   std::vector<std::string> input_names, output_names;
   std::vector<int> input_index(cfg.ports.size(), -1), output_index(cfg.ports.size(), -1);
   std::vector<std::vector<RxPort*>> input_queues;   // [input][worker]
+  struct ExtraRx {
+    size_t input;
+    uint32_t worker;
+    RxPort* queue;
+  };
+  std::vector<ExtraRx> extra_rx;  // RX queues beyond one per worker
   std::vector<std::vector<TxPort*>> output_queues;  // [output][worker]
   std::vector<bool> input_file;
   std::vector<EthdevInfo> output_info;
@@ -192,6 +198,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     int tap_output = -1;    // ... and an output for the host's traffic
   };
   std::vector<HostPort> host_inputs;
+  std::map<size_t, EthdevInfo> shared_info;  // inputs that are outputs too, by cfg.ports index
+  std::vector<bool> nic_flow_hash(cfg.ports.size(), false);  // by input index: the NIC's hash
   std::vector<std::unique_ptr<ArpResolver>> resolvers;
   std::map<std::string, wire::MacAddress> next_hop_macs;  // output name -> resolved MAC
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
@@ -211,11 +219,28 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       // A port with its own IPv4 address answers for it, and an appliance returns packets on
       // it: such ports transmit too (one queue a worker).
       const bool host = (p.ip && !p.ip->v6) || (p.role == PortRole::kAppliance && p.returns.empty());
-      EthdevInfo info = ethdev_open(p, static_cast<uint16_t>(p.queues ? p.queues : nworkers),
-                                    host ? static_cast<uint16_t>(nworkers) : 0, pool, false);
+      // An input that is also an output: one TX queue per worker, and one more for the control
+      // thread's ARP requests when the next hop is resolved; its TX offloads as an output's.
+      uint16_t txq = host ? static_cast<uint16_t>(nworkers) : 0;
+      if (p.also_output) txq = static_cast<uint16_t>(nworkers + (p.next_hop_ip ? 1 : 0));
+      EthdevInfo info = ethdev_open(p, static_cast<uint16_t>(p.queues ? p.queues : nworkers), txq, pool,
+                                    p.also_output);
+      if (p.also_output) shared_info[i] = info;
+      if (p.role == PortRole::kMirrorInput) {
+        const FlowHashChoice h = choose_flow_hash(p.flow_hash, info.rss_hash, info.rss_symmetric);
+        if (!h.ok) throw std::runtime_error("port '" + p.name + "': flow_hash = \"nic\", but the flow hash would be " + h.why);
+        info.notes.push_back(std::string("flow hash ") + h.why);
+        nic_flow_hash[input_index[i]] = h.nic;
+      }
       for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
         rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w));
         queues[w] = rx_owned.back().get();
+      }
+      // More RX queues than workers (queues = N): the device spreads flows over all of them,
+      // so each is polled, queue q by worker q mod workers.
+      for (uint16_t q = static_cast<uint16_t>(nworkers); q < info.rx_queues; ++q) {
+        rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, q));
+        extra_rx.push_back({input_queues.size(), q % nworkers, rx_owned.back().get()});
       }
       ethdevs.emplace_back(p.name, info);
       input_file.push_back(false);
@@ -225,7 +250,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
     const PortConfig& p = cfg.ports[i];
-    if (p.role != PortRole::kOutput) continue;
+    if (!p.sends()) continue;
     output_index[i] = static_cast<int>(output_names.size());
     output_names.push_back(p.name);
     std::vector<TxPort*> queues(nworkers, nullptr);
@@ -255,13 +280,20 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       // One TX queue per worker, and one more for the control thread's ARP when the next hop
       // is resolved. As many RX queues as TX queues (net_tap insists); the workers never poll
       // an output's RX queues, the control thread reads queue 0 for ARP replies.
+      // An input that is an output too was opened with its TX queues above; the workers poll
+      // its RX queues, so its next hop's replies reach the resolver through them.
+      const bool shared = p.also_output;
       const uint16_t txq = static_cast<uint16_t>(nworkers + (p.next_hop_ip ? 1 : 0));
-      info = ethdev_open(p, txq, txq, pool, true);
+      if (shared) {
+        info = shared_info.at(i);
+      } else {
+        info = ethdev_open(p, txq, txq, pool, true);
+        ethdevs.emplace_back(p.name, info);
+      }
       for (uint16_t w = 0; w < nworkers; ++w) {
         tx_owned.push_back(std::make_unique<EthdevTx>(info.port_id, w));
         queues[w] = tx_owned.back().get();
       }
-      ethdevs.emplace_back(p.name, info);
       if (p.next_hop_ip) {
         wire::MacAddress own{};
         if (p.mac) own = *p.mac;
@@ -270,7 +302,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         std::memcpy(ip.data(), p.ip->bytes.data(), 4);
         std::memcpy(hop.data(), p.next_hop_ip->bytes.data(), 4);
         resolvers.push_back(std::make_unique<ArpResolver>(p.name, info.port_id, static_cast<uint16_t>(nworkers),
-                                                          info.rx_queues, pool, own, ip, hop));
+                                                          info.rx_queues, pool, own, ip, hop, shared));
       }
     }
     output_info.push_back(info);
@@ -431,6 +463,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         route.pipeline.outer = sink.outer;
         route.tx_ip_checksum_offload = sink.tx_ip_checksum_offload;
         route.tx_udp_checksum_offload = sink.tx_udp_checksum_offload;
+        route.nic_flow_hash = nic_flow_hash[static_cast<size_t>(input_index[pin])];
       } else {
         route.pipeline.mode = PipelineMode::kDecap;
         route.pipeline.decap = c.decap;
@@ -481,6 +514,12 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       std::memcpy(route.host.ip.data(), p.ip->bytes.data(), 4);
       std::memcpy(route.host.mac.data(), h.info.mac.addr_bytes, 6);
       route.host.has_tap = h.tap_output >= 0;
+      if (p.also_output && p.next_hop_ip) {
+        std::memcpy(route.host.next_hop_ip.data(), p.next_hop_ip->bytes.data(), 4);
+        for (auto& r : resolvers) {
+          if (r->port_name() == p.name) route.host.next_hop_seen = r->learned_slot();
+        }
+      }
       route.reply_output = static_cast<uint16_t>(h.reply_output);
       route.host_output = h.tap_output;
       // UDP to the tunnel ports stays on the data path, for a tunnel input.
@@ -537,7 +576,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   RouteTable table;
   table.current.store(route_versions.back().get(), std::memory_order_release);
 
-  // One plan per worker: queue w of every input and output.
+  // One plan per worker: queue w of every input and output, and the extra RX queues it polls.
   const uint64_t hz = rte_get_tsc_hz();
   std::vector<std::unique_ptr<WorkerSlot>> slots;
   for (uint32_t w = 0; w < nworkers; ++w) {
@@ -547,6 +586,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       if (input_queues[in][w]) {
         s->plan.rx.push_back({input_queues[in][w], static_cast<uint16_t>(in), input_file[in]});
       }
+    }
+    for (const ExtraRx& e : extra_rx) {
+      if (e.worker == w) s->plan.rx.push_back({e.queue, static_cast<uint16_t>(e.input), false});
     }
     for (auto& q : output_queues) s->plan.tx.push_back(q[w]);
     s->plan.routes = &table;
@@ -582,6 +624,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   if (inline_worker) {
     worker_main(slots[0].get());
   } else {
+    // From here on the RX queues of an input that is also an output are the workers'.
+    for (auto& r : resolvers) r->workers_started();
     for (uint32_t w = 0; w < nworkers; ++w) {
       const int rc = rte_eal_remote_launch(worker_main, slots[w].get(), lcores[w]);
       if (rc != 0) throw std::runtime_error("cannot launch worker " + std::to_string(w));

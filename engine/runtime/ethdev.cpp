@@ -6,6 +6,8 @@
 #include <regex>
 #include <stdexcept>
 
+#include "engine/pipeline/rss.h"
+
 namespace mirrorpipe {
 namespace {
 
@@ -15,11 +17,6 @@ bool is_pci_address(const std::string& devargs) {
 }
 
 std::string device_name(const std::string& devargs) { return devargs.substr(0, devargs.find(',')); }
-
-// A Toeplitz key whose 16-bit pattern repeats makes the hash symmetric in source and
-// destination (Woo and Park, "Scalable TCP Session Monitoring with Symmetric Receive-side
-// Scaling", 2012): both directions of a flow reach the same queue, hence the same worker.
-constexpr uint8_t kSymmetricRssKeyByte[2] = {0x6d, 0x5a};
 
 [[noreturn]] void fail(const PortConfig& p, const std::string& what, int err) {
   throw std::runtime_error("port '" + p.name + "' (" + p.devargs + "): " + what + ": " +
@@ -68,17 +65,23 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
 
   rte_eth_conf conf{};
   uint8_t key[128];
-  if (rx_queues > 1 && dev.flow_type_rss_offloads != 0) {
+  const bool want_rss_hash = p.role == PortRole::kMirrorInput && p.flow_hash != FlowHashSource::kSoftware &&
+                             rx_queues > 0 && (dev.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH) != 0;
+  if ((rx_queues > 1 || want_rss_hash) && dev.flow_type_rss_offloads != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =
         dev.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
     if (dev.hash_key_size > 0 && dev.hash_key_size <= sizeof(key)) {
-      for (size_t i = 0; i < dev.hash_key_size; ++i) key[i] = kSymmetricRssKeyByte[i % 2];
+      fill_symmetric_rss_key(key, dev.hash_key_size);
       conf.rx_adv_conf.rss_conf.rss_key = key;
       conf.rx_adv_conf.rss_conf.rss_key_len = dev.hash_key_size;
       info.rss_symmetric = true;
     }
     info.rss = true;
+    if (want_rss_hash) {
+      conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
+      info.rss_hash = true;
+    }
   } else if (rx_queues > 1) {
     info.notes.push_back("no RSS: the device spreads its RX queues itself (af_packet: kernel fanout)");
   }

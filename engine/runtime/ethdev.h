@@ -24,6 +24,7 @@ struct EthdevInfo {
   uint32_t mtu = 0;
   bool rss = false;             // RSS spreads RX queues
   bool rss_symmetric = false;   // with the symmetric key the device accepted
+  bool rss_hash = false;        // the RSS hash comes with each packet (RX offload RSS_HASH)
   bool tx_ip_checksum = false;  // IPv4 header checksum offload in use
   bool tx_udp_checksum = false; // UDP checksum offload in use
   rte_ether_addr mac{};
@@ -32,7 +33,9 @@ struct EthdevInfo {
 
 // Finds, configures and starts a port: `rx_queues` RX queues and `tx_queues` TX queues, rings
 // from the config, MTU, symmetric RSS where the device takes it, TX checksum offloads where it
-// has them. Throws std::runtime_error naming the port on failure.
+// has them; on a mirror input that may use it (flow_hash not "software"), the RSS hash with
+// each packet, RSS then being set up even for one queue. Throws std::runtime_error naming the
+// port on failure.
 EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queues,
                        rte_mempool* pool, bool want_tx_offloads);
 void ethdev_close(uint16_t port_id) noexcept;

@@ -446,7 +446,9 @@ struct Worker {
       if (route.appliance) return handle_appliance<kFileMeta>(m, ref, rx, route, ic);
       if (route.inject) return handle_inject<kFileMeta>(m, ref, rx, route, ic);
     }
-    const DropReason r = process_packet(route.pipeline, ref);
+    const DropReason r = route.nic_flow_hash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+                             ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)
+                             : process_packet(route.pipeline, ref);
     if (r != DropReason::kNone) {
       if (to_host(r, route, m, rx.input, ic)) return;
       ic.drop(r);

@@ -45,6 +45,7 @@ struct Route {
   bool stamp_file_meta = false;  // live input to a file output: give packets a timestamp
   bool tx_ip_checksum_offload = false;  // the output NIC computes the outer IPv4 checksum
   bool tx_udp_checksum_offload = false; // ... and the outer UDP checksum
+  bool nic_flow_hash = false;  // encap: the flow hash is the mbuf's RSS hash, where it has one
   // The input port's own traffic (engine/pipeline/host.h).
   HostConfig host;
   uint16_t reply_output = 0;  // the input port itself, as an output

@@ -122,3 +122,27 @@ TEST_CASE("host: short frames are never read past their end") {
     CHECK((n >= full.size() || v != HostVerdict::kReply));
   }
 }
+
+TEST_CASE("host: the next hop's ARP reply on a port that also sends leaves its MAC for the resolver") {
+  std::atomic<uint64_t> slot{0};
+  HostConfig h = host(false);
+  h.next_hop_ip = {10, 199, 0, 2};
+  h.next_hop_seen = &slot;
+  // A reply from 10.199.0.2 (kPeerMac) to the port: oper 2, target the port's address.
+  auto reply = [](wire::Ipv4Address sender) {
+    auto f = arp_request({10, 199, 0, 1});
+    f[21] = 2;
+    std::copy(sender.begin(), sender.end(), f.begin() + 28);
+    return f;
+  };
+  auto other = buffer(reply({10, 199, 0, 7}));  // someone else's reply: not the next hop
+  host_classify(h, other.ref);
+  CHECK(slot.load() == 0);
+  auto request = buffer(arp_request({10, 199, 0, 1}));  // the next hop asking: not a reply
+  CHECK(host_classify(h, request.ref) == HostVerdict::kReply);
+  CHECK(slot.load() == 0);
+  auto b = buffer(reply({10, 199, 0, 2}));
+  CHECK(host_classify(h, b.ref) == HostVerdict::kDataPath);  // no TAP: as before
+  REQUIRE(slot.load() != 0);
+  CHECK(unpack_learned_mac(slot.load()) == kPeerMac);
+}
