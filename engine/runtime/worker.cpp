@@ -102,8 +102,9 @@ struct Worker {
     free_fans[free_fan_count++] = f;
   }
 
-  // Sends output `out`'s buffer and counts each packet where it ended.
-  void flush(uint16_t out) {
+  // Sends output `out`'s buffer and counts each packet where it ended. Out of line: once a
+  // buffer, and kept out of the per-packet code that inlines enqueue().
+  [[gnu::noinline]] void flush(uint16_t out) {
     TxBuffer& b = tx[out];
     if (b.count == 0) return;
     if (b.detailed) return flush_detailed(out);
@@ -156,7 +157,9 @@ struct Worker {
     for (uint16_t o = 0; o < plan.tx.size(); ++o) flush(o);
   }
 
-  void enqueue(uint16_t out, rte_mbuf* m, uint16_t input, uint16_t fan = kNoFan) {
+  // Inline: called once per packet, its common case is a handful of stores; as a call it
+  // measured ~45 instructions a packet under callgrind (register saves and restores).
+  [[gnu::always_inline]] void enqueue(uint16_t out, rte_mbuf* m, uint16_t input, uint16_t fan = kNoFan) {
     TxBuffer& b = tx[out];
     const uint16_t i = b.count;
     b.pkts[i] = m;
