@@ -149,6 +149,10 @@ int run_bench(const BenchOptions& o) {
     throw std::invalid_argument("--tunnel: '" + o.tunnel + "' is not vxlan, gwlb, geneve, decap or appliance");
   }
   if (o.frame_size < 64 || o.frame_size > 9000) throw std::invalid_argument("--frame-size: 64-9000");
+  const bool nic_hash = o.flow_hash == "nic";
+  if (nic_hash && (o.tunnel == "decap" || o.tunnel == "appliance" || !o.rx.empty())) {
+    throw std::invalid_argument("--flow-hash nic: for a mirror input (vxlan, gwlb, geneve) on the default net_null RX");
+  }
   const std::string sample = o.sample.empty() ? std::string(MIRRORPIPE_SOURCE_DIR) + "/pcaps/sample-mix.pcap" : o.sample;
   const bool decap = o.tunnel == "decap";
   // The GWLB appliance: GWLB Geneve in (the frames wrapped as GWLB sends them), each returned
@@ -216,6 +220,7 @@ int run_bench(const BenchOptions& o) {
     in.devargs = o.rx.empty() ? "net_null0,size=" + std::to_string(rx_size) + ",copy=0" : o.rx;
   }
   in.mtu = rx_size > 1500 ? 9216 : 0;
+  if (nic_hash) in.flow_hash = FlowHashSource::kNic;
   PortConfig out;
   out.name = "tx";
   out.role = PortRole::kOutput;
@@ -242,6 +247,7 @@ int run_bench(const BenchOptions& o) {
   ro.stop_after_s = o.seconds;
   // Every buffer filled once; net_null with copy=0 hands them out without touching the data.
   ro.prefill_frames = &frames;
+  ro.simulate_rx_rss_hash = nic_hash;
   std::atomic<bool> stop{false};
   const EngineReport rep = run_engine(cfg, ro, stop);
   eal_cleanup();
@@ -255,6 +261,8 @@ int run_bench(const BenchOptions& o) {
   j["frame_size"] = o.frame_size;
   j["seconds"] = s;
   j["memory"] = o.hugepages ? "hugepages" : "4 KiB pages (--no-huge)";
+  j["flow_hash"] = nic_hash ? "nic (simulated on net_null: Toeplitz hash written once per buffer, RX flag set per packet)"
+                            : "software";
   j["mpps"] = t.sent / s / 1e6;
   j["gbps"] = t.sent_bytes * 8.0 / s / 1e9;
   j["per_worker_mpps"] = nlohmann::json::array();

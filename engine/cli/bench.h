@@ -15,6 +15,10 @@ struct BenchOptions {
   bool hugepages = false;        // EAL with hugepages (reserved beforehand) instead of --no-huge
   bool json = false;
   std::string sample;            // capture whose flows the frames take; default: the bundled one
+  // "nic": the flow hash is taken from the mbuf, as on a NIC that delivers its symmetric RSS
+  // hash; net_null has none, so the run writes each buffer's Toeplitz hash once and its RX
+  // sets the flag a PMD sets (see RunOptions::simulate_rx_rss_hash). "software": ours.
+  std::string flow_hash = "software";
 };
 
 int run_bench(const BenchOptions& o);

@@ -392,6 +392,11 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str();
   bench->add_flag("--hugepages,!--no-huge", bo.hugepages, "use hugepages (reserved beforehand) [default: --no-huge]");
   bench->add_flag("--json", bo.json, "one JSON object: mpps, gbps, workers, frame_size, per_worker_mpps, dropped");
+  bench->add_option("--flow-hash", bo.flow_hash,
+                    "software (parse and hash each frame) or nic (the RSS hash a NIC delivers, simulated on "
+                    "net_null: the Toeplitz hash written once per buffer, the flag set on receive)")
+      ->check(CLI::IsMember({"software", "nic"}))
+      ->capture_default_str();
   bench->add_option("--sample", bo.sample, "capture whose flows the frames take [default: pcaps/sample-mix.pcap]");
   EmulateOptions em;
   auto* emulate = app.add_subcommand(

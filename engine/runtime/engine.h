@@ -54,6 +54,11 @@ struct RunOptions {
   // Frames written once into every buffer of the DPDK ports' pool before any port starts, in
   // turn (benchmarks: net_null's copy=0 receive hands the buffers out as they are).
   const std::vector<std::vector<uint8_t>>* prefill_frames = nullptr;
+  // Benchmarks of the NIC-hash path on net_null, which gives no RSS hash: prefill also writes
+  // each buffer's symmetric Toeplitz hash (DPDK's rte_softrss, the engine's key) into the mbuf
+  // (rte_pktmbuf_reset leaves it), and the mirror inputs' RX sets RTE_MBUF_F_RX_RSS_HASH on
+  // each packet, as a NIC's PMD does when it delivers the hash.
+  bool simulate_rx_rss_hash = false;
 };
 
 // Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws

@@ -11,6 +11,10 @@
 4. A next hop that never answers ARP: the engine does not start; exit 1 with the reason.
 5. `mirrorpipe bench` (1 s each, not a measurement: it must run, pass its own correctness gate
    and report what it promises) for every tunnel kind.
+6. The NIC's RSS hash as the flow hash (`bench --flow-hash nic`, the hash delivered as a PMD
+   does, into a pcap): every VXLAN source port is the one the Toeplitz hash of its inner
+   frame's tuple gives, computed here from the Microsoft RSS specification (checked against
+   its own verification vector) with the engine's key (0x6d5a repeated).
 
 usage: test_engine_vdev.py MIRRORPIPE SOURCE_DIR
 """
@@ -167,7 +171,54 @@ def main():
                 c.check(j["mpps"] > 0.1 and j["dropped"] == {} and j["frame_size"] == 128,
                         "bench %s: %s" % (tunnel, j))
                 c.check(j["packets_in"] == j["packets_out"], "bench %s: in %d out %d" % (tunnel, j["packets_in"], j["packets_out"]))
+
+        # 6. the NIC-hash path
+        ms_key = bytes.fromhex("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa")
+        vector = toeplitz(ms_key, bytes([66, 9, 149, 187, 161, 142, 100, 80]) + (2794).to_bytes(2, "big") + (1766).to_bytes(2, "big"))
+        c.check(vector == 0x51ccc178, "toeplitz: the specification's vector gives %#x" % vector)
+        key = bytes([0x6d, 0x5a]) * 20
+        out = os.path.join(tmp, "nic-hash.pcap")
+        p = subprocess.run([binary, "bench", "--tunnel", "vxlan", "--seconds", "0.05", "--frame-size", "128", "--flow-hash", "nic",
+                            "--tx", "net_pcap1,tx_pcap=" + out, "--json"], capture_output=True, text=True, timeout=60)
+        c.check(p.returncode == 0, "bench --flow-hash nic: exit %d %s" % (p.returncode, p.stderr[-300:]))
+        checked, wrong, ports, both = 0, 0, {}, {}
+        if p.returncode == 0:
+            for data, _ in RawPcapReader(out):
+                if checked == 20000:
+                    break
+                inner = data[50:]
+                ihl = (inner[14] & 15) * 4
+                l4 = 14 + ihl
+                src, dst, sp, dp = inner[26:30], inner[30:34], inner[l4:l4 + 2], inner[l4 + 2:l4 + 4]
+                h = toeplitz(key, src + dst + sp + dp)
+                want = 49152 + ((h * 16384) >> 32)
+                sport = int.from_bytes(data[34:36], "big")
+                wrong += sport != want
+                flow = tuple(sorted([(src, sp), (dst, dp)]))
+                ports.setdefault(flow, set()).add(sport)
+                both.setdefault(flow, set()).add((src, sp))
+                checked += 1
+            os.unlink(out)
+        c.check(checked == 20000, "nic hash: %d frames read, expected 20000" % checked)
+        c.check(wrong == 0, "nic hash: %d of %d source ports are not the Toeplitz hash's" % (wrong, checked))
+        # The buffers net_null hands out first are few (its mempool cache), so the frames read
+        # cover a few flows: each with one source port, in both directions where both came.
+        two_way = sum(len(d) == 2 for d in both.values())
+        c.check(len(ports) >= 8 and two_way >= 4 and all(len(v) == 1 for v in ports.values()),
+                "nic hash: %d flows (%d seen both ways), %d with more than one source port" % (
+                    len(ports), two_way, sum(len(v) > 1 for v in ports.values())))
     c.done()
+
+
+def toeplitz(key, data):
+    """The RSS hash as the Microsoft RSS specification defines it: for each set bit of the
+    input, XOR in the 32 key bits that start at that bit's position."""
+    k, bits, h = int.from_bytes(key, "big"), len(key) * 8, 0
+    for i, byte in enumerate(data):
+        for b in range(8):
+            if byte & (0x80 >> b):
+                h ^= (k >> (bits - 32 - (i * 8 + b))) & 0xFFFFFFFF
+    return h
 
 
 if __name__ == "__main__":
