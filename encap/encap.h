@@ -19,6 +19,18 @@
 
 namespace mirrorpipe {
 
+// The outer IPv4 header's total length, and its checksum unless the NIC computes it: RFC 1624,
+// the template's folded sum plus the one word that changed (taken from the value, not read
+// back from the packet); two 16-bit values need one more fold.
+[[gnu::always_inline]] inline void set_ipv4_length(const OuterTemplate& t, wire::Ipv4Header* ip,
+                                                   uint16_t total_length) noexcept {
+  ip->total_length.set(total_length);
+  if (t.ip_checksum_offload) return;
+  uint32_t sum = t.ip_checksum_base + wire::Be16::to_raw(total_length);
+  sum = (sum & 0xffffu) + (sum >> 16);
+  ip->checksum.set_raw(static_cast<uint16_t>(~sum));
+}
+
 // The common case, written with as little as it needs: VXLAN over IPv4 without a UDP checksum
 // or PacketLength (AWS's own mirror encapsulation), a frame that fits the output's MTU and the
 // IP length field, and room in the headroom. Five stores after the template copy and no
@@ -29,7 +41,6 @@ namespace mirrorpipe {
   using namespace wire;
   constexpr uint32_t kHeader = kEthernetHeaderBytes + kIpv4MinHeaderBytes + kUdpHeaderBytes + kVxlanHeaderBytes;
   constexpr uint32_t kIpOverhead = kHeader - kEthernetHeaderBytes;
-  constexpr uint32_t kUdpOverhead = kHeader - kEthernetHeaderBytes - kIpv4MinHeaderBytes;
   const uint32_t ip_length = pkt.wire_len + kIpOverhead;
   // max_ip_length 0 (no MTU) wraps to the largest value: one compare for both cases.
   if (!t.plain_vxlan4 || ip_length > kIpv4MaxTotalLengthBytes || ip_length - 1 >= t.max_ip_length - 1u ||
@@ -41,17 +52,9 @@ namespace mirrorpipe {
   std::memcpy(out, t.bytes.data(), kHeader);
   auto* ip = reinterpret_cast<Ipv4Header*>(out + kEthernetHeaderBytes);
   auto* udp = reinterpret_cast<UdpHeader*>(out + kEthernetHeaderBytes + kIpv4MinHeaderBytes);
-  ip->total_length.set(static_cast<uint16_t>(ip_length));
+  set_ipv4_length(t, ip, static_cast<uint16_t>(ip_length));
   udp->src_port.set(hash_to_port_span(meta.flow_hash, t.sport_lo, t.sport_span));
   udp->length.set(static_cast<uint16_t>(ip_length - kIpv4MinHeaderBytes));
-  static_assert(kUdpOverhead == kUdpHeaderBytes + kVxlanHeaderBytes);
-  if (!t.ip_checksum_offload) {
-    // RFC 1624 as in encapsulate(): the template's folded sum plus the one changed word, in
-    // the byte order it has in memory (from the value, not read back from the packet).
-    uint32_t sum = t.ip_checksum_base + Be16::to_raw(static_cast<uint16_t>(ip_length));
-    sum = (sum & 0xffffu) + (sum >> 16);
-    ip->checksum.set_raw(static_cast<uint16_t>(~sum));
-  }
   return true;
 }
 
@@ -131,15 +134,7 @@ namespace mirrorpipe {
   if (t.ipv6) {
     reinterpret_cast<Ipv6Header*>(out + t.ip_offset)->payload_length.set(static_cast<uint16_t>(ip_payload));
   } else {
-    auto* ip = reinterpret_cast<Ipv4Header*>(out + t.ip_offset);
-    ip->total_length.set(static_cast<uint16_t>(ip_length));
-    // RFC 1624: the template's folded sum with the one word that changed added in; two
-    // 16-bit values need one more fold.
-    if (!t.ip_checksum_offload) {
-      uint32_t sum = t.ip_checksum_base + ip->total_length.raw();
-      sum = (sum & 0xffffu) + (sum >> 16);
-      ip->checksum.set_raw(static_cast<uint16_t>(~sum));
-    }
+    set_ipv4_length(t, reinterpret_cast<Ipv4Header*>(out + t.ip_offset), static_cast<uint16_t>(ip_length));
   }
 
   if (t.udp_checksum && t.udp_checksum_offload) {

@@ -176,7 +176,6 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   t.kind = c.kind;
   t.ipv6 = c.src_ip.v6;
   t.sport_lo = c.sport_lo;
-  t.sport_hi = c.sport_hi;
   t.sport_span = static_cast<uint32_t>(c.sport_hi - c.sport_lo + 1);
   t.packet_length = c.packet_length;
   t.udp_checksum = c.udp_checksum == UdpChecksumMode::kOn ||

@@ -82,8 +82,7 @@ struct alignas(64) OuterTemplate {
   uint16_t tunnel_offset = 0;
   uint16_t cookie_offset = 0;     // gwlb: the flow cookie option data
   uint16_t sport_lo = 0;
-  uint16_t sport_hi = 0;
-  uint32_t sport_span = 0;         // sport_hi - sport_lo + 1, for hash_to_port's arithmetic
+  uint32_t sport_span = 0;         // ports in the source-port range (hi - lo + 1)
   uint32_t packet_length = 0;
   uint32_t max_ip_length = 0;      // the output's IP MTU (largest outer IP packet); 0: none
   bool truncate_to_mtu = true;     // over max_ip_length: truncate (AWS, toward instances) or drop

@@ -189,11 +189,14 @@ struct Worker {
     b.detailed = true;
   }
 
-  void stamp(rte_mbuf* m, uint32_t wire_len) {
+  // Nanoseconds since the worker's TSC base, without overflowing the multiplication.
+  uint64_t elapsed_ns() const {
     const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
-    const uint64_t ns = plan.wall_base_ns + dt / plan.tsc_hz * 1000000000ull +
-                        dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;
-    mbuf_meta(m) = MbufMeta{ns, wire_len, 0};
+    return dt / plan.tsc_hz * 1000000000ull + dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;
+  }
+
+  void stamp(rte_mbuf* m, uint32_t wire_len) {
+    mbuf_meta(m) = MbufMeta{plan.wall_base_ns + elapsed_ns(), wire_len, 0};
   }
 
   static void set_tx_offloads(rte_mbuf* m, bool ipv6, bool ip_offload, bool udp_offload) {
@@ -477,10 +480,7 @@ struct Worker {
     ++stats.busy_polls;
     ic.rx += n;
     const Route& route = routes[rx.input];
-    if (route.appliance || route.inject) {
-      const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
-      now_ns = dt / plan.tsc_hz * 1000000000ull + dt % plan.tsc_hz * 1000000000ull / plan.tsc_hz;
-    }
+    if (route.appliance || route.inject) now_ns = elapsed_ns();
     if (rx.file_meta) {
       burst<true>(pkts, n, rx, route, ic);
     } else {
