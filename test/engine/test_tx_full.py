@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds, read_records, run_mirrorpipe  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_config  # noqa: E402
 from scapy.all import IP, UDP, Ether, rdpcap, wrpcap  # noqa: E402
 from scapy.layers.vxlan import VXLAN  # noqa: E402
 
@@ -54,12 +54,7 @@ dst_mac = "02:00:00:00:00:02"
 
 
 def run(text, name):
-    path = os.path.join(tmp, name + ".toml")
-    with open(path, "w") as f:
-        f.write(EAL + text)
-    rc, stats, err = run_mirrorpipe(MP, ["run", "-c", path])
-    c.check(rc == 0, "%s: run failed: %s" % (name, err[-300:]))
-    return stats or {"inputs": {}, "outputs": {}, "ports": {}}
+    return run_config(c, MP, tmp, EAL + text, name) or {"inputs": {}, "outputs": {}, "ports": {}}
 
 
 def input_port(name, path):

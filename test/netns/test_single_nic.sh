@@ -81,12 +81,7 @@ mp_background
 dump_pid=$!
 ip netns exec "$nse" "$mp" run -c "$work/engine.toml" --stats-json "$work/stats.json" >"$work/engine.log" 2>&1 &
 engine_pid=$!; mp_background
-for _ in $(seq 100); do
-  grep -q listening "$work/tcpdump.log" && grep -q '^\[' "$work/engine.log" && break
-  kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine.log"; echo "FAIL: the engine exited"; exit 1; }
-  sleep 0.1
-done
-grep -q '^\[' "$work/engine.log" || { cat "$work/engine.log"; echo "FAIL: the engine did not start"; exit 1; }
+mp_wait_engine "$engine_pid" "$work/engine.log" grep -q listening "$work/tcpdump.log"
 before=$(rx_packets)
 vxs_before=$(ip netns exec "$nsp" cat /sys/class/net/vxs/statistics/tx_packets)
 

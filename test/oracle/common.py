@@ -60,5 +60,16 @@ def run_mirrorpipe(binary, args, expect_rc=0):
         os.unlink(stats_path)
 
 
+def run_config(checker, binary, directory, text, name):
+    """Writes `text` to DIRECTORY/NAME.toml and runs it with `mirrorpipe run`; a non-zero exit
+    is a failed check. Returns the stats (None when the run failed)."""
+    path = os.path.join(directory, name + ".toml")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, stats, err = run_mirrorpipe(binary, ["run", "-c", path])
+    checker.check(rc == 0, "%s: mirrorpipe run failed: %s" % (name, err[-400:]))
+    return stats
+
+
 def accounting_holds(stats):
     return stats["packets_in"] == stats["packets_out"] + stats["filtered"] + sum(stats["dropped"].values())

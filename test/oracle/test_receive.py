@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records, run_mirrorpipe  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_config  # noqa: E402
 
 from scapy.all import GRE, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap  # noqa: E402
 from scapy.layers.vxlan import VXLAN  # noqa: E402
@@ -53,12 +53,7 @@ def gwlb_packet(inner, endpoint, attachment, cookie, sport, gwlb_ip="10.9.0.1", 
 
 
 def run(config_text, name):
-    path = os.path.join(tmp, name + ".toml")
-    with open(path, "w") as f:
-        f.write(EAL + config_text)
-    rc, stats, err = run_mirrorpipe(MP, ["run", "-c", path])
-    c.check(rc == 0, "%s: mirrorpipe run failed: %s" % (name, err[-400:]))
-    return stats
+    return run_config(c, MP, tmp, EAL + config_text, name)
 
 
 def run_appliance(capture, returns, inner, name, appliance_table=""):
