@@ -47,7 +47,13 @@ DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapRes
   const DropReason r = decap_parse(Bytes(pkt.data, pkt.len), pkt.wire_len, cfg.decap, parsed);
   if (r != DropReason::kNone) return r;
   const TunnelLayer& outer = parsed.layers[0];
-  if (outer.type != TunnelType::kGeneve || outer.ipv6 || !outer.has_gwlb_options) return DropReason::not_gwlb;
+  // What GWLB sends: outer IPv4, Geneve VNI 0, an IP payload, and all three class-0x0108
+  // options (endpoint ID, attachment ID, flow cookie). Anything else is not returned.
+  if (outer.type != TunnelType::kGeneve || outer.ipv6 || outer.vni != 0 ||
+      (outer.geneve_protocol != ethertype::kIpv4 && outer.geneve_protocol != ethertype::kIpv6) ||
+      outer.gwlb_options != kGwlbAllOptions) {
+    return DropReason::not_gwlb;
+  }
   // decap_parse checked that the Ethernet and IPv4 headers are present in full.
   auto* eth = reinterpret_cast<EthernetHeader*>(pkt.data);
   eth->dst = parsed.outer_src_mac;

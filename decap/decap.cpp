@@ -123,15 +123,15 @@ DropReason walk_geneve_options(Bytes pkt, uint32_t off, uint32_t len, TunnelLaye
       const uint32_t n = o->data_length_bytes();
       if (o->type == gwlb::kTypeEndpointId && n == 8) {
         layer.gwlb_endpoint_id = load_be64(data);
-        layer.has_gwlb_options = true;
+        layer.gwlb_options |= 1u << gwlb::kTypeEndpointId;
       } else if (o->type == gwlb::kTypeAttachmentId && n == 8) {
         layer.gwlb_attachment_id = load_be64(data);
-        layer.has_gwlb_options = true;
+        layer.gwlb_options |= 1u << gwlb::kTypeAttachmentId;
       } else if (o->type == gwlb::kTypeFlowCookie && n == 4) {
         Be32 c;
         std::memcpy(c.bytes, data, 4);
         layer.gwlb_flow_cookie = c.value();
-        layer.has_gwlb_options = true;
+        layer.gwlb_options |= 1u << gwlb::kTypeFlowCookie;
       }
     }
     // No critical option is understood here: every one drops the packet.
@@ -152,7 +152,7 @@ void set_inner(DecapResult& out, Bytes pkt, uint32_t inner_off, uint32_t udp_end
 DropReason parse_vxlan(Bytes pkt, const UdpSpan& span, TunnelLayer& layer,
                        DecapResult& out) noexcept {
   const uint32_t off = span.udp_offset + kUdpHeaderBytes;
-  if (span.udp_end - off < kVxlanHeaderBytes) return DropReason::udp_bad_length;
+  if (span.udp_end - off < kVxlanHeaderBytes) return DropReason::headers_truncated;  // by the datagram
   const auto* v = header_at<VxlanHeader>(pkt, off);
   if (!v) return DropReason::headers_truncated;
   if (!v->has_vni()) return DropReason::vxlan_no_vni_flag;
@@ -204,7 +204,7 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
 
   // Geneve: base header, then options within opt_len, then the payload.
   const uint32_t g_off = span.udp_offset + kUdpHeaderBytes;
-  if (span.udp_end - g_off < kGeneveHeaderBytes) return DropReason::udp_bad_length;
+  if (span.udp_end - g_off < kGeneveHeaderBytes) return DropReason::headers_truncated;  // by the datagram
   const auto* g = header_at<GeneveHeader>(pkt, g_off);
   if (!g) return DropReason::headers_truncated;
   if (g->version() != 0) return DropReason::geneve_bad_version;

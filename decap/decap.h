@@ -34,7 +34,7 @@ enum class TunnelType : uint8_t { kVxlan, kGeneve };
 struct TunnelLayer {
   TunnelType type;
   bool ipv6;
-  bool has_gwlb_options;
+  uint8_t gwlb_options;  // the AWS GWLB options found: bit (1 << type) for types 1, 2, 3
   uint16_t src_port;
   uint16_t dst_port;
   uint16_t geneve_protocol;
@@ -45,6 +45,9 @@ struct TunnelLayer {
   uint64_t gwlb_attachment_id;
   uint32_t gwlb_flow_cookie;
 };
+
+// All three GWLB options: endpoint ID, attachment ID, flow cookie.
+inline constexpr uint8_t kGwlbAllOptions = (1u << 1) | (1u << 2) | (1u << 3);
 
 struct DecapResult {
   uint32_t inner_offset;     // first byte of the inner payload in the packet

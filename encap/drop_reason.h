@@ -45,7 +45,9 @@ namespace mirrorpipe {
   X(no_flow, "appliance: packet to return belongs to no GWLB flow in the flow table")          \
   /* engine runtime (engine/) */                                                               \
   X(no_mbuf, "packet buffer pool exhausted")                                                   \
-  X(tx_full, "output queue full: the port did not accept the packet")
+  X(tx_full, "output queue full: the port did not accept the packet")                          \
+  X(write_failed, "file output: the write failed (disk full, I/O error, closed pipe)")         \
+  X(link_header_bad, "capture record too short for its link-layer header, or raw IP neither v4 nor v6")
 
 enum class DropReason : uint8_t {
   kNone = 0,  // not dropped

@@ -166,7 +166,12 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     }
     auto* g = reinterpret_cast<GeneveHeader*>(tun.data());
     g->ver_opt_len = static_cast<uint8_t>(opt_bytes / 4);  // version 0
+    // RFC 8926 section 3.4: C is set whenever any option is critical, so that a receiver that
+    // reads only the base header still refuses what it does not understand.
     g->flags = 0;
+    for (const auto& o : c.geneve_options) {
+      if (o.type & GeneveOptionHeader::kTypeCritical) g->flags |= GeneveHeader::kFlagCritical;
+    }
     // gwlb: the writer patches 0x0800/0x86DD per packet; geneve carries Ethernet.
     g->protocol_type.set(c.kind == TunnelKind::kGwlb ? ethertype::kIpv4 : ethertype::kTransEther);
     g->vni_reserved.set(c.vni << 8);

@@ -5,6 +5,9 @@
 // counts the outer frames' bytes on the wire at L2 (no preamble, gap or FCS).
 #include "engine/cli/bench.h"
 
+#include <thread>
+#include <filesystem>
+#include <atomic>
 #include <unistd.h>
 
 #include <cstring>
@@ -143,7 +146,30 @@ void check_appliance(const std::vector<std::vector<uint8_t>>& frames) {
 
 }  // namespace
 
-int run_bench(const BenchOptions& o) {
+// The bundled sample, found beside the executable: build/../pcaps in a source tree,
+// ../share/mirrorpipe once installed. No build path is compiled in.
+std::string default_sample() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (const char* rel : {"../pcaps/sample-mix.pcap", "../share/mirrorpipe/sample-mix.pcap"}) {
+    const auto p = (exe.parent_path() / rel).lexically_normal();
+    if (!ec && std::filesystem::is_regular_file(p, ec)) return p.string();
+  }
+  throw std::invalid_argument("the bundled sample (pcaps/sample-mix.pcap) is not beside the executable; give --sample FILE");
+}
+
+int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
+  if (!(o.seconds > 0) || o.seconds > 86400) {
+    throw std::invalid_argument("--seconds: more than 0 and at most 86400 (a day)");
+  }
+  if (o.workers == 0 || o.workers > 64) throw std::invalid_argument("--workers: 1-64");
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  if (o.workers + 1 > cpus) {
+    std::fprintf(stderr,
+                 "mirrorpipe bench: warning: %u workers and the main lcore on %u CPUs: workers share cores, "
+                 "the figures will not be per-core figures\n",
+                 o.workers, cpus);
+  }
   if (o.tunnel != "vxlan" && o.tunnel != "gwlb" && o.tunnel != "geneve" && o.tunnel != "decap" &&
       o.tunnel != "appliance") {
     throw std::invalid_argument("--tunnel: '" + o.tunnel + "' is not vxlan, gwlb, geneve, decap or appliance");
@@ -153,7 +179,7 @@ int run_bench(const BenchOptions& o) {
   if (nic_hash && (o.tunnel == "decap" || o.tunnel == "appliance" || !o.rx.empty())) {
     throw std::invalid_argument("--flow-hash nic: for a mirror input (vxlan, gwlb, geneve) on the default net_null RX");
   }
-  const std::string sample = o.sample.empty() ? std::string(MIRRORPIPE_SOURCE_DIR) + "/pcaps/sample-mix.pcap" : o.sample;
+  const std::string sample = o.sample.empty() ? default_sample() : o.sample;
   const bool decap = o.tunnel == "decap";
   // The GWLB appliance: GWLB Geneve in (the frames wrapped as GWLB sends them), each returned
   // to GWLB, the flow table refreshed. Returning rewrites addresses in place, and what it
@@ -248,8 +274,9 @@ int run_bench(const BenchOptions& o) {
   // Every buffer filled once; net_null with copy=0 hands them out without touching the data.
   ro.prefill_frames = &frames;
   ro.simulate_rx_rss_hash = nic_hash;
-  std::atomic<bool> stop{false};
+  // SIGINT ends the measurement early: the figures are those of the time measured.
   const EngineReport rep = run_engine(cfg, ro, stop);
+  const bool interrupted = rep.seconds + 0.05 < o.seconds;  // the engine sets `stop` itself at the end
   eal_cleanup();
   if (!replay_file.empty()) unlink(replay_file.c_str());
 
@@ -260,6 +287,7 @@ int run_bench(const BenchOptions& o) {
   j["workers"] = o.workers;
   j["frame_size"] = o.frame_size;
   j["seconds"] = s;
+  j["interrupted"] = interrupted;
   j["memory"] = o.hugepages ? "hugepages" : "4 KiB pages (--no-huge)";
   j["flow_hash"] = nic_hash ? "nic (simulated on net_null: Toeplitz hash written once per buffer, RX flag set per packet)"
                             : "software";
@@ -287,8 +315,8 @@ int run_bench(const BenchOptions& o) {
   if (o.json) {
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("mirrorpipe bench: %s, %u-byte frames, %u worker(s), %.1f s, %s\n", o.tunnel.c_str(),
-                o.frame_size, o.workers, s, j["memory"].get<std::string>().c_str());
+    std::printf("mirrorpipe bench: %s, %u-byte frames, %u worker(s), %.1f s%s, %s\n", o.tunnel.c_str(),
+                o.frame_size, o.workers, s, interrupted ? " (interrupted)" : "", j["memory"].get<std::string>().c_str());
     std::printf("  %.2f Mpps  %.2f Gbps (outer L2 bytes)   per worker:", j["mpps"].get<double>(), j["gbps"].get<double>());
     for (const auto& w : j["per_worker_mpps"]) std::printf(" %.2f", w.get<double>());
     std::printf(" Mpps\n  in %llu, out %llu, dropped %s\n", static_cast<unsigned long long>(t.rx),

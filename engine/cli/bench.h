@@ -1,6 +1,7 @@
 // `mirrorpipe bench`: the real workers (the same code as `run`) on net_null, timed.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 namespace mirrorpipe {
@@ -21,6 +22,7 @@ struct BenchOptions {
   std::string flow_hash = "software";
 };
 
-int run_bench(const BenchOptions& o);
+// `stop` (set by SIGINT) ends the measurement early; the results measured so far are printed.
+int run_bench(const BenchOptions& o, std::atomic<bool>& stop);
 
 }  // namespace mirrorpipe

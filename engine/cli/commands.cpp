@@ -11,13 +11,19 @@
 #include <vector>
 
 #include <csignal>
+#include <cstring>
+#include <filesystem>
+
+#include <unistd.h>
 
 #include "engine/cli/bench.h"
 #include "engine/cli/emulate.h"
 #include "engine/cli/stats.h"
+#include "engine/cli/version.h"
 #include "engine/config/config.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/engine.h"
+#include "engine/runtime/file_port.h"
 #include "engine/runtime/telemetry.h"
 
 namespace mirrorpipe {
@@ -161,12 +167,14 @@ void write_stats(const std::string& where, const nlohmann::json& j) {
   if (where.empty()) return;
   if (where == "-") {
     std::cout << j.dump(2) << std::endl;
+    if (!std::cout) throw std::runtime_error("write failed: the counters to standard output");
     return;
   }
   std::ofstream f(where);
-  if (!f) throw std::runtime_error("cannot write stats to '" + where + "'");
+  if (!f) throw std::runtime_error("write failed: cannot open '" + where + "' for the counters");
   f << j.dump(2) << "\n";
-  if (!f) throw std::runtime_error("writing stats to '" + where + "' failed");
+  f.close();
+  if (!f) throw std::runtime_error("write failed: the counters to '" + where + "'");
 }
 
 std::atomic<bool> g_stop{false};
@@ -223,23 +231,99 @@ EngineConfig file_mode_config(const CommonOptions& io, const TunnelConfig* tunne
   return c;
 }
 
+// A path mirrorpipe will write: refused before anything starts when it cannot be (its folder
+// missing or not writable, a folder itself). "-" is standard output.
+void check_writable(const std::string& path, const std::string& what) {
+  if (path.empty() || path == "-") return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw UsageError(what + ": '" + path + "' is a directory");
+  const fs::path parent = fs::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  if (!fs::is_directory(dir, ec)) throw UsageError(what + ": '" + path + "': the folder '" + dir + "' does not exist");
+  if (fs::exists(path, ec) ? ::access(path.c_str(), W_OK) != 0 : ::access(dir.c_str(), W_OK | X_OK) != 0) {
+    throw UsageError(what + ": '" + path + "': " + std::strerror(errno));
+  }
+}
+
+// The checks a file job passes before it reads a packet: input readable, outputs writable, the
+// input never overwritten (also through a link), the JSON and the capture not both on stdout.
+void check_file_job(const CommonOptions& io) {
+  if (io.input != "-" && ::access(io.input.c_str(), R_OK) != 0) {
+    throw UsageError("-r: cannot read '" + io.input + "': " + std::strerror(errno));
+  }
+  if (io.output == "-" && io.stats_json == "-") {
+    throw UsageError("-w - and --stats-json - would both write to standard output; send one to a file");
+  }
+  if (same_file(io.input, io.output)) {
+    throw UsageError("-w '" + io.output + "' is the input itself ('" + io.input +
+                     "'): writing it would destroy what is being read");
+  }
+  if (!io.stats_json.empty() && same_file(io.input, io.stats_json)) {
+    throw UsageError("--stats-json '" + io.stats_json + "' is the input itself");
+  }
+  check_writable(io.output, "-w");
+  check_writable(io.stats_json, "--stats-json");
+}
+
+// Exit code 130 (as a shell reports SIGINT) for a file job stopped before its input ended.
+constexpr int kExitInterrupted = 130;
+
 int run_file_mode(const std::string& command, const CommonOptions& io, const EngineConfig& cfg,
                   nlohmann::json description) {
+  check_file_job(io);
+  // A regular file (or a new one) is written under a temporary name; a device or pipe in place.
+  std::error_code ec;
+  const bool renamed_output = io.output != "-" && (!std::filesystem::exists(io.output, ec) ||
+                                                   std::filesystem::is_regular_file(io.output, ec));
   RunOptions opts;
   opts.periodic_summary = false;
   opts.file_mode_eal = true;
+  opts.atomic_file_outputs = true;
   install_stop_signals();
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe on -w - is a write error, not a silent death
   const EngineReport rep = run_engine(cfg, opts, g_stop);
+  const InputCounters total = rep.total();
+  const bool interrupted = !rep.inputs_ended;
   nlohmann::json j = report_json(rep);
   j["command"] = command;
   j["input"] = io.input;
   j["output"] = io.output;
+  j["interrupted"] = interrupted;
+  j["complete"] = !interrupted && rep.write_errors.empty() && rep.inputs_damaged.empty();
   for (auto& [k, v] : description.items()) j[k] = v;
-  write_stats(io.stats_json, j);
   std::cerr << "mirrorpipe " << command << ": " << io.input << " -> " << io.output << "\n";
-  print_counters_table(std::cerr, rep.total());
+  print_counters_table(std::cerr, total);
+  for (const auto& m : rep.inputs_truncated) {
+    std::cerr << "mirrorpipe " << command << ": warning: " << m << "; every complete record was processed\n";
+  }
+  int rc = kExitOk;
+  if (!rep.write_errors.empty()) {
+    for (const auto& m : rep.write_errors) std::cerr << "mirrorpipe " << command << ": " << m << "\n";
+    std::cerr << "mirrorpipe " << command << ": " << total.dropped[static_cast<size_t>(DropReason::write_failed)]
+              << " packets could not be written; "
+              << (renamed_output ? "'" + io.output + "' was not written (an earlier file of that name is untouched)"
+                                 : "'" + io.output + "' holds what was written before the failure")
+              << "\n";
+    rc = kExitRuntime;
+  } else if (!rep.inputs_damaged.empty()) {
+    for (const auto& m : rep.inputs_damaged) std::cerr << "mirrorpipe " << command << ": " << m << "\n";
+    std::cerr << "mirrorpipe " << command << ": '" << io.output << "' holds the " << total.sent
+              << " packets sent from the records before the damage\n";
+    rc = kExitUsage;
+  } else if (interrupted) {
+    std::cerr << "mirrorpipe " << command << ": interrupted after " << total.rx << " packets; '" << io.output
+              << "' is complete up to them and ends there (the input was not read to its end)\n";
+    rc = kExitInterrupted;
+  }
+  try {
+    write_stats(io.stats_json, j);
+  } catch (const std::exception& e) {
+    std::cerr << "mirrorpipe " << command << ": " << e.what() << "\n";
+    rc = kExitRuntime;
+  }
   eal_cleanup();
-  return kExitOk;
+  return rc;
 }
 
 // `mirrorpipe stats`: the counters of a running engine, read over its telemetry socket.
@@ -289,10 +373,13 @@ int print_live_stats(const std::string& prefix, bool as_json) {
 }
 
 void add_common(CLI::App* app, CommonOptions& io) {
-  app->add_option("-r,--read", io.input, "input capture (pcap or pcapng, Ethernet)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  app->add_option("-w,--write", io.output, "output capture (pcap, Ethernet)")->required();
+  app->add_option("-r,--read", io.input,
+                  "input capture (pcap or pcapng; Ethernet, Linux cooked SLL/SLL2 or raw IP); '-' reads standard input")
+      ->required();
+  app->add_option("-w,--write", io.output,
+                  "output capture (pcap, Ethernet), written under a temporary name and renamed when complete; "
+                  "'-' writes standard output")
+      ->required();
   app->add_option("--stats-json", io.stats_json,
                   "write the counters as JSON to FILE ('-' for stdout)");
 }
@@ -303,7 +390,9 @@ int run_cli(int argc, char** argv) {
   CLI::App app{
       "mirrorpipe: AWS traffic-mirroring encapsulation engine (VXLAN, GWLB Geneve, Geneve)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "mirrorpipe 0.1.0");
+  app.set_version_flag("--version", std::string("mirrorpipe " MIRRORPIPE_VERSION " (git " MIRRORPIPE_GIT_REVISION
+                                                ", " MIRRORPIPE_BUILD_TYPE " build) with ") +
+                                        dpdk_version());
 
   CommonOptions encap_io;
   EncapOptions eo;
@@ -463,7 +552,10 @@ int run_cli(int argc, char** argv) {
       return kExitOk;
     }
     if (stats->parsed()) return print_live_stats(stats_prefix, stats_json);
-    if (bench->parsed()) return run_bench(bo);
+    if (bench->parsed()) {
+      install_stop_signals();
+      return run_bench(bo, g_stop);
+    }
     if (emulate->parsed()) return run_gwlb_emulator(em);
     if (verdict->parsed()) {
       std::string request;
@@ -476,6 +568,7 @@ int run_cli(int argc, char** argv) {
       return kExitOk;
     }
     const EngineConfig cfg = load_config(config_path);
+    check_writable(run_stats_json, "--stats-json");
     install_stop_signals();
     RunOptions opts;
     opts.reload = &g_reload;
@@ -483,17 +576,35 @@ int run_cli(int argc, char** argv) {
     std::cout << "mirrorpipe run: " << (g_stop.load() ? "stopped" : "inputs ended") << " after "
               << rep.seconds << " s\n";
     print_report(std::cout, rep);
-    write_stats(run_stats_json, report_json(rep));
+    int rc = kExitOk;
+    for (const auto& m : rep.inputs_truncated) std::cout << "warning: " << m << "; every complete record was processed\n";
+    for (const auto& m : rep.inputs_damaged) {
+      std::cout << "error: " << m << "; the records before it were processed\n";
+      rc = kExitUsage;
+    }
+    for (const auto& m : rep.write_errors) {
+      std::cout << "error: " << m << "; see write_failed in the counters\n";
+      rc = kExitRuntime;
+    }
+    try {
+      write_stats(run_stats_json, report_json(rep));
+    } catch (const std::exception& e) {
+      std::cerr << "mirrorpipe: " << e.what() << "\n";
+      rc = kExitRuntime;
+    }
     eal_cleanup();
-    return kExitOk;
+    return rc;
   } catch (const std::invalid_argument& e) {
     std::cerr << "mirrorpipe: " << e.what() << "\n";
+    eal_cleanup();
     return kExitUsage;
   } catch (const ConfigError& e) {
     std::cerr << "mirrorpipe: " << e.what() << "\n";
+    eal_cleanup();
     return kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "mirrorpipe: " << e.what() << "\n";
+    eal_cleanup();
     return kExitRuntime;
   }
 }

@@ -222,7 +222,7 @@ std::vector<Flow> flows_from_capture(const std::string& path) {
     Flow f{};
     f.sport = static_cast<uint16_t>(20000 + i);
     if (decap_parse(Bytes(d, h->caplen), h->len, dc, r) == DropReason::kNone && r.layer_count == 1 &&
-        r.layers[0].has_gwlb_options && r.l3_protocol != 0) {
+        r.layers[0].gwlb_options == kGwlbAllOptions && r.l3_protocol != 0) {
       const TunnelLayer& g = r.layers[0];
       f.endpoint = g.gwlb_endpoint_id;
       f.attachment = g.gwlb_attachment_id;

@@ -48,6 +48,10 @@ nlohmann::json report_json(const EngineReport& r) {
                           {"rx_nombuf", p.pmd.rx_nombuf}};
   }
   j["notes"] = r.notes;
+  j["write_errors"] = r.write_errors;
+  j["inputs_truncated"] = r.inputs_truncated;
+  j["inputs_damaged"] = r.inputs_damaged;
+  j["files_written"] = r.files_written;
   j["workers"] = nlohmann::json::array();
   for (const auto& w : r.workers) {
     InputCounters t;

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <tuple>
 
+#include <sched.h>
+
 #include "engine/config/config.h"
 
 namespace mirrorpipe {
@@ -350,6 +352,50 @@ std::vector<uint32_t> vni_list(Table& t, const std::string& key) {
   return out;
 }
 
+// A path in the configuration is relative to the configuration file's folder, so that
+// `mirrorpipe run -c some/dir/x.toml` finds its captures wherever it is started from.
+std::string relative_to_config(const std::string& file, const std::string& config_path) {
+  namespace fs = std::filesystem;
+  if (file.empty() || fs::path(file).is_absolute()) return file;
+  const fs::path dir = fs::path(config_path).parent_path();
+  return dir.empty() ? file : (dir / file).lexically_normal().string();
+}
+
+// A file the engine will create: its folder must exist.
+bool folder_exists_for(const std::string& file) {
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::path(file).parent_path();
+  return dir.empty() || std::filesystem::is_directory(dir, ec);
+}
+
+// net_pcap's rx_pcap= and tx_pcap= files, resolved like `file` and checked the same way.
+std::string check_pcap_vdev(Table& t, std::string devargs) {
+  if (devargs.rfind("net_pcap", 0) != 0) return devargs;
+  size_t at = devargs.find(',');
+  while (at != std::string::npos) {
+    const size_t start = at + 1;
+    const size_t end = devargs.find(',', start);
+    const std::string kv = devargs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const size_t eq = kv.find('=');
+    const std::string key = kv.substr(0, eq);
+    if (eq != std::string::npos && (key == "rx_pcap" || key == "tx_pcap")) {
+      const std::string file = relative_to_config(kv.substr(eq + 1), t.file());
+      std::error_code ec;
+      if (key == "rx_pcap" && !std::filesystem::is_regular_file(file, ec)) {
+        t.fail("devargs", t.node("devargs"), "an existing capture file for rx_pcap ('" + file + "' does not exist)");
+      }
+      if (key == "tx_pcap" && !folder_exists_for(file)) {
+        t.fail("devargs", t.node("devargs"), "a tx_pcap file in an existing folder ('" + file + "')");
+      }
+      devargs.replace(start, kv.size(), key + "=" + file);
+      at = devargs.find(',', start + key.size() + 1 + file.size());
+      continue;
+    }
+    at = end;
+  }
+  return devargs;
+}
+
 PortConfig load_port(Table& t) {
   PortConfig p;
   p.line = t.line();
@@ -361,15 +407,21 @@ PortConfig load_port(Table& t) {
   else if (role == "appliance") p.role = PortRole::kAppliance;
   else if (role == "output") p.role = PortRole::kOutput;
   else t.fail("role", t.node("role"), roles);
-  p.devargs = t.string("devargs").value_or("");
-  p.file = t.string("file").value_or("");
+  p.devargs = check_pcap_vdev(t, t.string("devargs").value_or(""));
+  p.file = relative_to_config(t.string("file").value_or(""), t.file());
   if (p.devargs.empty() == p.file.empty()) {
     t.fail(p.devargs.empty() ? "devargs" : "file", nullptr,
            "a port needs exactly one of devargs (a DPDK device: PCI address or vdev) or file (a capture)");
   }
   if (p.is_file() && p.role != PortRole::kOutput) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(p.file, ec)) t.fail("file", t.node("file"), "an existing capture file");
+    if (!std::filesystem::is_regular_file(p.file, ec)) {
+      t.fail("file", t.node("file"), "an existing capture file ('" + p.file + "' does not exist)");
+    }
+  }
+  if (p.is_file() && p.role == PortRole::kOutput && !folder_exists_for(p.file)) {
+    t.fail("file", t.node("file"), "a file in an existing folder ('" +
+                                       std::filesystem::path(p.file).parent_path().string() + "' does not exist)");
   }
   p.mtu = static_cast<uint32_t>(t.integer("mtu", 68, 9216).value_or(0));
   p.queues = static_cast<uint16_t>(t.integer("queues", 1, 64).value_or(0));
@@ -556,6 +608,25 @@ EngineConfig load(const toml::table& root, const std::string& path) {
               "one core per worker (" + std::to_string(cfg.workers) + ")");
     }
     cfg.main_core = static_cast<unsigned>(e->integer("main_core", 0, 1023).value_or(0));
+    // CPUs this process may run on: a core outside them cannot start (checked here, not by
+    // the EAL after the ports are half set up).
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+      std::string cpus;
+      for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &allowed)) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
+      }
+      for (size_t i = 0; i < cfg.worker_cores.size(); ++i) {
+        if (!CPU_ISSET(cfg.worker_cores[i], &allowed)) {
+          e->fail("worker_cores[" + std::to_string(i) + "]", e->array("worker_cores")->get(i),
+                  "a CPU this machine lets mirrorpipe run on (" + cpus + ")");
+        }
+      }
+      if (!CPU_ISSET(cfg.main_core, &allowed)) {
+        e->fail("main_core", e->node("main_core"), "a CPU this machine lets mirrorpipe run on (" + cpus + ")");
+      }
+    }
     cfg.mbufs = static_cast<uint32_t>(e->integer("mbufs", 1024, 16777216).value_or(0));
     cfg.tx_flush_us = static_cast<uint32_t>(e->integer("tx_flush_us", 1, 1000000).value_or(100));
     cfg.stats_interval_s = e->number("stats_interval_s", 0, 3600).value_or(1.0);
@@ -607,6 +678,20 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     cfg.ports.push_back(std::move(p));
   });
   if (cfg.ports.empty()) top.fail("ports", nullptr, "missing; expected at least one [[ports]] entry");
+  // An output file that is an input file (also through a link) would destroy what is read.
+  for (const PortConfig& out : cfg.ports) {
+    if (!out.is_file() || out.role != PortRole::kOutput) continue;
+    for (const PortConfig& in : cfg.ports) {
+      if (!in.is_file() || in.role == PortRole::kOutput) continue;
+      std::error_code ec;
+      if (out.file == in.file || std::filesystem::equivalent(out.file, in.file, ec)) {
+        std::ostringstream os;
+        os << path << ":" << out.line << ": ports: '" << out.name << "': file: found \"" << out.file
+           << "\", which is the input of port '" << in.name << "'; expected another file (writing it would destroy the input)";
+        throw ConfigError(os.str());
+      }
+    }
+  }
   if (cfg.ports.size() > 32) top.fail("ports", top.node("ports"), "at most 32 ports");
 
   std::set<std::string> target_names;

@@ -150,7 +150,7 @@ inline SinkMeta make_sink_meta(const DecapResult& r, uint16_t session, uint32_t 
   m.ipv6 = l.ipv6;
   m.layers = r.layer_count;
   m.tunnel = static_cast<uint8_t>(l.type);
-  m.has_gwlb = g.has_gwlb_options;
+  m.has_gwlb = g.gwlb_options != 0;
   m.gwlb_endpoint_id = g.gwlb_endpoint_id;
   m.gwlb_attachment_id = g.gwlb_attachment_id;
   m.gwlb_flow_cookie = g.gwlb_flow_cookie;

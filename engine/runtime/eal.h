@@ -10,7 +10,9 @@ namespace mirrorpipe {
 
 // Starts the EAL with `args` (argv[0] is added). Throws std::runtime_error on failure.
 void eal_init(const std::vector<std::string>& args);
+// Stops the EAL (when started) and removes its runtime folder. Safe to call more than once.
 void eal_cleanup() noexcept;
+std::string dpdk_version();  // "DPDK 22.11.x"
 
 // EAL options for file mode, tests and benches: no hugepages, no PCI, no shared config, quiet.
 std::vector<std::string> eal_file_mode_args();

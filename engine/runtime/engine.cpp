@@ -97,6 +97,7 @@ struct WorkerSlot {
   std::atomic<uint64_t> seen_generation{0};
   const std::atomic<bool>* stop = nullptr;
   std::exception_ptr error;
+  std::atomic<bool> failed{false};  // set after `error`: the control loop stops the engine
 };
 
 int worker_main(void* arg) {
@@ -105,6 +106,7 @@ int worker_main(void* arg) {
     worker_run(slot->plan, slot->published, *slot->stop);
   } catch (...) {
     slot->error = std::current_exception();
+    slot->failed.store(true, std::memory_order_release);
   }
   return 0;
 }
@@ -233,6 +235,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   std::vector<EthdevInfo> output_info;
   std::vector<std::pair<std::string, EthdevInfo>> ethdevs;
   std::vector<PcapReader*> readers;
+  std::vector<CaptureFileWriter*> writers;
   bool inputs_nano = false;
   struct HostPort {
     size_t port;        // index in cfg.ports
@@ -317,9 +320,13 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
           o.rotate_bytes = p.rotate_bytes;
           o.rotate_seconds = p.rotate_seconds;
           for (const auto& ses : cfg.sessions) o.session_names.push_back(ses.name);
-          tx_owned.push_back(std::make_unique<PcapngWriter>(path, o));
+          auto wr = std::make_unique<PcapngWriter>(path, o, opts.atomic_file_outputs);
+          writers.push_back(wr.get());
+          tx_owned.push_back(std::move(wr));
         } else {
-          tx_owned.push_back(std::make_unique<PcapWriter>(path, inputs_nano));
+          auto wr = std::make_unique<PcapWriter>(path, inputs_nano, opts.atomic_file_outputs);
+          writers.push_back(wr.get());
+          tx_owned.push_back(std::move(wr));
         }
         queues[w] = tx_owned.back().get();
       }
@@ -539,11 +546,13 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       route.policy.allow_vnis = p.allow_vnis;
       route.policy.allow_sources = p.allow_sources;
       const bool live = !input_file[static_cast<size_t>(input_index[pi])];
-      for (const auto& ses : c.sessions) {
+      for (size_t si = 0; si < c.sessions.size(); ++si) {
+        const SessionConfig& ses = c.sessions[si];
         if (ses.input != p.name) continue;
         route.receive = p.role == PortRole::kTunnelInput;
         route.policy.sessions.push_back(SessionMatch{ses.vnis, ses.sources});
         SessionSinks ss;
+        ss.config_index = static_cast<uint16_t>(si);
         for (const auto& name : ses.sinks) {
           ss.sinks.push_back(make_sink(c, name, live));
           ss.any_keeps_meta = ss.any_keeps_meta || ss.sinks.back().keeps_meta;
@@ -752,6 +761,18 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
                   todo.size(), live_drops.size(), accepted.size());
       std::fflush(stdout);
     };
+    // File outputs that failed: said once each, as soon as the control loop sees it; their
+    // packets are counted as write_failed and the engine goes on.
+    std::vector<bool> write_error_logged(writers.size(), false);
+    auto log_write_errors = [&]() {
+      for (size_t k = 0; k < writers.size(); ++k) {
+        if (write_error_logged[k] || !writers[k]->failed()) continue;
+        write_error_logged[k] = true;
+        std::printf("%s; its packets are counted as dropped (write_failed), the engine goes on\n",
+                    writers[k]->error().c_str());
+        std::fflush(stdout);
+      }
+    };
     // Control loop: periodic summary until every worker has returned.
     InputCounters last{};
     auto last_t = t0;
@@ -763,6 +784,15 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       }
       if (!running) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      log_write_errors();
+      // A worker that failed is never left dead while the others run: stop them all.
+      for (auto& s : slots) {
+        if (s->failed.load(std::memory_order_acquire) && !stop.load()) {
+          std::printf("a worker stopped on an error; stopping the engine\n");
+          std::fflush(stdout);
+          stop.store(true, std::memory_order_relaxed);
+        }
+      }
       if (opts.reload && opts.reload->exchange(false)) reload();
       refresh_next_hops();
       apply_verdicts();
@@ -842,6 +872,19 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   for (const auto& [name, info] : ethdevs) {
     rep.ports.push_back({name, info.driver, read_pmd(info.port_id)});
+  }
+  for (const PcapReader* r : readers) {
+    if (r->end() == InputEnd::kTruncated) rep.inputs_truncated.push_back(r->end_message());
+    if (r->end() == InputEnd::kDamaged) rep.inputs_damaged.push_back(r->end_message());
+    if (r->end() == InputEnd::kReading) rep.inputs_ended = false;
+  }
+  for (CaptureFileWriter* w : writers) {
+    // A file whose writes failed does not take the output's name when it was written under a
+    // temporary one; any other ends as it is (complete, or what was read before a stop).
+    const bool keep = !w->failed();
+    w->finish(keep);
+    if (w->failed()) rep.write_errors.push_back(w->error());
+    else for (const auto& f : w->files()) rep.files_written.push_back(f);
   }
   for (const auto& r : resolvers) {
     rep.notes.push_back("port " + r->port_name() + ": next hop " + r->next_hop_text() + ": " +

@@ -40,6 +40,15 @@ struct EngineReport {
   std::vector<WorkerStats> workers;
   double seconds = 0;
   std::vector<std::string> notes;  // what the control thread did beside the data path
+  // File outputs whose writes failed ("write failed: 'PATH': REASON"), once each; their
+  // packets are counted as dropped (write_failed).
+  std::vector<std::string> write_errors;
+  // Capture inputs that ended early: cut inside their last record (every complete record was
+  // processed), or unreadable from some record on (what came before was processed).
+  std::vector<std::string> inputs_truncated;
+  std::vector<std::string> inputs_damaged;
+  bool inputs_ended = true;   // every capture input was read to its end (false: stopped early)
+  std::vector<std::string> files_written;  // every file output, as named when complete
   uint64_t pool_mbufs = 0;       // the DPDK ports' packet-buffer pool (for benchmark peers)
   uint32_t pool_data_room = 0;
 
@@ -59,6 +68,9 @@ struct RunOptions {
   // (rte_pktmbuf_reset leaves it), and the mirror inputs' RX sets RTE_MBUF_F_RX_RSS_HASH on
   // each packet, as a NIC's PMD does when it delivers the hash.
   bool simulate_rx_rss_hash = false;
+  // File outputs are written under a temporary name and renamed when the run ends without a
+  // write error (encap and decap): a partial file never takes the output's name.
+  bool atomic_file_outputs = false;
 };
 
 // Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws

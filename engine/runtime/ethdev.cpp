@@ -40,8 +40,9 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
   EthdevInfo info;
   const std::string name = device_name(p.devargs);
   if (rte_eth_dev_get_port_by_name(name.c_str(), &info.port_id) != 0) {
-    throw std::runtime_error("port '" + p.name + "': no DPDK device named '" + name +
-                             "' (devargs '" + p.devargs + "'); is it bound to a DPDK driver?");
+    throw std::runtime_error("port '" + p.name + "': no DPDK device named '" + name + "' (devargs '" +
+                             p.devargs + "')" +
+                             (is_pci_address(p.devargs) ? "; is it bound to a DPDK driver (vfio-pci)?" : ""));
   }
   const uint16_t id = info.port_id;
   rte_eth_dev_info dev{};

@@ -10,25 +10,41 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "engine/pipeline/receive.h"
 #include "engine/runtime/mbuf.h"
 
 namespace mirrorpipe {
 namespace {
 
-// libpcap converts every timestamp to the precision a handle was opened with and does not say
-// which the file had; the pcap magic number and the pcapng if_tsresol option do.
-bool file_has_nanosecond_timestamps(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
-  uint8_t buf[512];
-  const size_t n = std::fread(buf, 1, sizeof(buf), f);
-  std::fclose(f);
-  if (n < 4) return false;
+// What the first bytes of a capture say that libpcap does not: the timestamp resolution the
+// file has (libpcap converts every timestamp to the precision a handle asked for) and the
+// file's own link-type number (libpcap reports its internal DLT, e.g. 12 for LINKTYPE_RAW 101).
+struct CaptureHead {
+  bool nano = false;
+  int linktype = -1;  // -1: unknown
+};
+
+CaptureHead sniff_capture(const uint8_t* buf, size_t n) {
+  CaptureHead h;
+  if (n < 4) return h;
   uint32_t magic;
   std::memcpy(&magic, buf, 4);
-  if (magic == 0xa1b23c4d || magic == 0x4d3cb2a1) return true;  // pcap, nanosecond
-  if (magic != 0x0a0d0d0a || n < 28) return false;                // not pcapng
+  const bool pcap_swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+  if (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d || pcap_swapped) {
+    h.nano = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
+    if (n >= 24) {
+      uint32_t lt;
+      std::memcpy(&lt, buf + 20, 4);
+      if (pcap_swapped) lt = __builtin_bswap32(lt);
+      h.linktype = static_cast<int>(lt & 0x0fffffff);  // the upper bits carry FCS information
+    }
+    return h;
+  }
+  if (magic != 0x0a0d0d0a || n < 28) return h;  // not pcapng
   // pcapng: Section Header Block, then the first Interface Description Block.
   uint32_t bom;
   std::memcpy(&bom, buf + 8, 4);
@@ -44,7 +60,8 @@ bool file_has_nanosecond_timestamps(const std::string& path) {
     return swapped ? __builtin_bswap16(v) : v;
   };
   const size_t idb = rd32(4);
-  if (idb + 16 > n || rd32(idb) != 1) return false;
+  if (idb + 16 > n || rd32(idb) != 1) return h;
+  h.linktype = rd16(idb + 8);
   const size_t idb_end = idb + rd32(idb + 4) - 4;
   for (size_t at = idb + 16; at + 4 <= idb_end && at + 4 <= n;) {
     const uint16_t code = rd16(at);
@@ -52,43 +69,107 @@ bool file_has_nanosecond_timestamps(const std::string& path) {
     if (code == 0) break;
     if (code == 9 && len == 1 && at + 5 <= n) {  // if_tsresol
       const uint8_t r = buf[at + 4];
-      return (r & 0x80) ? false : r >= 9;
+      h.nano = (r & 0x80) ? false : r >= 9;
+      break;
     }
     at += 4 + ((len + 3u) & ~3u);
   }
-  return false;  // default resolution: microseconds
+  return h;  // default resolution: microseconds
 }
+
+// Standard input with its first bytes already read (to sniff them): a FILE that gives those
+// bytes back first, then the rest of the stream.
+struct PeekedStdin {
+  std::vector<uint8_t> head;
+  size_t at = 0;
+};
+
+ssize_t peeked_read(void* cookie, char* out, size_t n) {
+  auto* p = static_cast<PeekedStdin*>(cookie);
+  if (p->at < p->head.size()) {
+    const size_t k = std::min(n, p->head.size() - p->at);
+    std::memcpy(out, p->head.data() + p->at, k);
+    p->at += k;
+    return static_cast<ssize_t>(k);
+  }
+  // A signal (SIGINT, SIGTERM) interrupts a read that waits on a pipe: the reader then stops
+  // as interrupted, never as at the end of its input.
+  return ::read(STDIN_FILENO, out, n);
+}
+
+int peeked_close(void* cookie) {
+  delete static_cast<PeekedStdin*>(cookie);
+  return 0;
+}
+
+uint16_t be16_at(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 }  // namespace
 
 PcapReader::PcapReader(const std::string& path, const FilePools& pools, Pace pace, double pps)
     : pools_(pools), pace_(pace), pps_(pps), path_(path) {
-  char err[PCAP_ERRBUF_SIZE] = {};
-  pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (!pcap_) throw std::invalid_argument("cannot read '" + path + "': " + err);
-  const int dlt = pcap_datalink(pcap_);
-  if (dlt != DLT_EN10MB) {
-    const char* name = pcap_datalink_val_to_name(dlt);
-    pcap_close(pcap_);
-    pcap_ = nullptr;
-    throw std::invalid_argument("'" + path + "' has link type " + (name ? name : "?") + " (" +
-                                std::to_string(dlt) + "); mirrorpipe reads Ethernet (EN10MB) only");
+  uint8_t head[512];
+  size_t head_n = 0;
+  if (path == "-") {
+    auto* peek = new PeekedStdin;
+    peek->head.resize(sizeof head);
+    size_t got = 0;
+    while (got < sizeof head) {
+      const ssize_t r = ::read(STDIN_FILENO, peek->head.data() + got, sizeof head - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    peek->head.resize(got);
+    std::memcpy(head, peek->head.data(), got);
+    head_n = got;
+    file_ = fopencookie(peek, "rb", cookie_io_functions_t{peeked_read, nullptr, nullptr, peeked_close});
+    if (!file_) {
+      delete peek;
+      throw std::runtime_error("cannot read standard input");
+    }
+  } else {
+    file_ = std::fopen(path.c_str(), "rb");
+    if (!file_) throw std::invalid_argument("cannot read '" + path + "': " + std::strerror(errno));
+    head_n = std::fread(head, 1, sizeof head, file_);
+    std::rewind(file_);
+    std::error_code ec;
+    file_bytes_ = std::filesystem::is_regular_file(path, ec) ? std::filesystem::file_size(path, ec) : 0;
   }
-  nano_ = file_has_nanosecond_timestamps(path);
-  std::error_code ec;
-  file_bytes_ = std::filesystem::file_size(path, ec);
-}
-
-uint64_t PcapReader::bytes_read() const {
-  FILE* f = pcap_ ? pcap_file(pcap_) : nullptr;
-  const long pos = f ? std::ftell(f) : -1;
-  return pos < 0 ? 0 : static_cast<uint64_t>(pos);
+  const CaptureHead sniffed = sniff_capture(head, head_n);
+  char err[PCAP_ERRBUF_SIZE] = {};
+  pcap_ = pcap_fopen_offline_with_tstamp_precision(file_, PCAP_TSTAMP_PRECISION_NANO, err);
+  if (!pcap_) {
+    std::fclose(file_);
+    file_ = nullptr;
+    throw std::invalid_argument("cannot read '" + path + "': " + err);
+  }
+  const int dlt = pcap_datalink(pcap_);
+  switch (dlt) {
+    case DLT_EN10MB: link_ = CaptureLink::kEthernet; break;
+    case DLT_LINUX_SLL: link_ = CaptureLink::kLinuxSll; break;
+    case DLT_LINUX_SLL2: link_ = CaptureLink::kLinuxSll2; break;
+    case DLT_RAW:
+    case DLT_IPV4:
+    case DLT_IPV6: link_ = CaptureLink::kRawIp; break;
+    default: {
+      const char* name = pcap_datalink_val_to_name(dlt);
+      const int number = sniffed.linktype >= 0 ? sniffed.linktype : dlt;
+      pcap_close(pcap_);
+      pcap_ = nullptr;
+      throw std::invalid_argument("'" + path + "' has link type " + std::to_string(number) + " (" +
+                                  (name ? name : "unknown") +
+                                  "); mirrorpipe reads Ethernet (1), Linux cooked SLL (113) and SLL2 (276), "
+                                  "and raw IP (101, 228, 229)");
+    }
+  }
+  nano_ = sniffed.nano;
 }
 
 PcapReader::~PcapReader() {
   // A frame read ahead for pacing was never received by the engine: not counted, just freed.
   if (pending_) rte_pktmbuf_free(pending_);
-  if (pcap_) pcap_close(pcap_);
+  if (pcap_) pcap_close(pcap_);  // closes file_
 }
 
 uint16_t PcapReader::rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters& c) {
@@ -108,6 +189,7 @@ uint16_t PcapReader::rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters& c) {
     ++released_;
     pkts[got++] = m;
   }
+  bytes_read_.store(good_offset_, std::memory_order_relaxed);
   return got;
 }
 
@@ -126,20 +208,84 @@ bool PcapReader::due(const rte_mbuf* m) {
   return offset_s <= elapsed_s;
 }
 
+void PcapReader::stop_reading(int rc) {
+  finished_ = true;
+  if (rc == PCAP_ERROR_BREAK) {
+    end_ = InputEnd::kComplete;
+    return;
+  }
+  // libpcap says "truncated dump file" when the file ends inside a record; a regular file
+  // read up to its end says the same by its position.
+  const std::string why = pcap_geterr(pcap_);
+  if (why.find(std::strerror(EINTR)) != std::string::npos) return;  // stopped by a signal: not ended
+  const long pos = path_ == "-" ? -1 : std::ftell(pcap_file(pcap_));
+  const bool at_end = file_bytes_ && pos >= 0 && static_cast<uint64_t>(pos) >= file_bytes_;
+  const bool truncated = at_end || why.find("truncated") != std::string::npos;
+  end_ = truncated ? InputEnd::kTruncated : InputEnd::kDamaged;
+  char where[160];
+  std::snprintf(where, sizeof where, "after %llu complete records (byte %llu%s)",
+                static_cast<unsigned long long>(records_), static_cast<unsigned long long>(good_offset_),
+                file_bytes_ ? (" of " + std::to_string(file_bytes_)).c_str() : "");
+  end_message_ = "'" + path_ + "' " +
+                 (truncated ? std::string("ends inside a record ") : std::string("cannot be read further ")) +
+                 where + ": " + why;
+}
+
 rte_mbuf* PcapReader::read_one(InputCounters& c) {
   pcap_pkthdr* hdr = nullptr;
   const u_char* data = nullptr;
   const int r = pcap_next_ex(pcap_, &hdr, &data);
-  if (r == PCAP_ERROR_BREAK) {
-    finished_ = true;
+  if (r != 1) {
+    stop_reading(r);
     return nullptr;
   }
-  if (r != 1) throw std::runtime_error("reading '" + path_ + "': " + pcap_geterr(pcap_));
+  ++records_;
+  if (path_ != "-") {
+    const long pos = std::ftell(pcap_file(pcap_));
+    if (pos > 0) good_offset_ = static_cast<uint64_t>(pos);
+  }
+  // Anything but Ethernet: the record's own link header is replaced by an Ethernet header made
+  // from what it says (destination 00:00:00:00:00:00; source the cooked header's link-layer
+  // address when it is 6 bytes, else zero; EtherType the cooked header's protocol, or that of
+  // the raw packet's IP version).
+  uint8_t eth[14] = {};
+  uint32_t link_bytes = 0;
+  uint32_t caplen = hdr->caplen;
+  bool bad = false;
+  switch (link_) {
+    case CaptureLink::kEthernet: break;
+    case CaptureLink::kLinuxSll:  // type(2) arphrd(2) addr_len(2) addr(8) protocol(2)
+      link_bytes = 16;
+      if (caplen < link_bytes) { bad = true; break; }
+      if (be16_at(data + 4) == 6) std::memcpy(eth + 6, data + 6, 6);
+      std::memcpy(eth + 12, data + 14, 2);
+      break;
+    case CaptureLink::kLinuxSll2:  // protocol(2) rsvd(2) ifindex(4) arphrd(2) type(1) addr_len(1) addr(8)
+      link_bytes = 20;
+      if (caplen < link_bytes) { bad = true; break; }
+      if (data[11] == 6) std::memcpy(eth + 6, data + 12, 6);
+      std::memcpy(eth + 12, data, 2);
+      break;
+    case CaptureLink::kRawIp:
+      if (caplen < 1 || ((data[0] >> 4) != 4 && (data[0] >> 4) != 6)) { bad = true; break; }
+      eth[12] = (data[0] >> 4) == 4 ? 0x08 : 0x86;
+      eth[13] = (data[0] >> 4) == 4 ? 0x00 : 0xdd;
+      break;
+  }
+  const uint32_t made = link_ == CaptureLink::kEthernet ? 0 : 14;
+  if (bad) {
+    ++c.rx;
+    c.rx_bytes += caplen;
+    c.drop(DropReason::link_header_bad);
+    return nullptr;
+  }
+  caplen = caplen - link_bytes + made;
+  const uint32_t wire = hdr->len - std::min(hdr->len, link_bytes) + made;
   // An mbuf holds at most 65535 bytes (16-bit lengths). A larger frame keeps its first
   // 65535 bytes and its true wire length, exactly like a capture cut by its snaplen: no
   // valid tunnel packet is that large (its IP length field stops at 65535), so decap drops
   // it for its lengths and encap for its size, each under their own reason.
-  const uint32_t caplen = std::min<uint32_t>(hdr->caplen, pools_.large_buffer_bytes);
+  caplen = std::min<uint32_t>(caplen, pools_.large_buffer_bytes);
   const bool small = caplen <= pools_.small_capacity_bytes;
   rte_mbuf* m = rte_pktmbuf_alloc(small ? pools_.small : pools_.large);
   if (!m) {
@@ -151,58 +297,194 @@ rte_mbuf* PcapReader::read_one(InputCounters& c) {
   // Headroom for the outer header; a frame near the mbuf limit gets what is left, and encap
   // drops it as no_headroom if that is too little.
   m->data_off = static_cast<uint16_t>(std::min<uint32_t>(kFileHeadroomBytes, m->buf_len - caplen));
-  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), data, caplen);
+  uint8_t* out = rte_pktmbuf_mtod(m, uint8_t*);
+  if (made) std::memcpy(out, eth, made);
+  std::memcpy(out + made, data + link_bytes, caplen - made);
   m->data_len = static_cast<uint16_t>(caplen);
   m->pkt_len = caplen;
   auto& meta = mbuf_meta(m);
   meta.timestamp_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
                       static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds: see the open
-  meta.wire_len = hdr->len > caplen ? hdr->len : caplen;
+  meta.wire_len = wire > caplen ? wire : caplen;
   meta.flags = 0;
   return m;
 }
 
-PcapWriter::PcapWriter(const std::string& path, bool nano) : nano_(nano), path_(path) {
-  dead_ = pcap_open_dead_with_tstamp_precision(
-      DLT_EN10MB, 262144, nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
-  if (!dead_) throw std::runtime_error("libpcap: cannot create a capture handle");
-  dumper_ = pcap_dump_open(dead_, path.c_str());
-  if (!dumper_) {
-    const std::string err = pcap_geterr(dead_);
-    pcap_close(dead_);
-    dead_ = nullptr;
-    throw std::invalid_argument("cannot write '" + path + "': " + err);
-  }
+// --- writing -------------------------------------------------------------------------------
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  if (a == "-" || b == "-") return false;
+  if (::stat(a.c_str(), &sa) != 0 || ::stat(b.c_str(), &sb) != 0) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-PcapWriter::~PcapWriter() {
-  if (dumper_) pcap_dump_close(dumper_);
-  if (dead_) pcap_close(dead_);
+CaptureFileWriter::CaptureFileWriter(std::string path, bool atomic) : path_(std::move(path)), atomic_(atomic) {
+  if (path_ == "-") atomic_ = false;
+  struct stat st {};
+  // A device or a pipe (/dev/full, a FIFO) is written in place: it cannot be renamed onto.
+  if (atomic_ && ::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) atomic_ = false;
+}
+
+CaptureFileWriter::~CaptureFileWriter() {
+  if (fd_ >= 0 && fd_ != STDOUT_FILENO) ::close(fd_);
+  // Never finished (an error before the end): no temporary file is left behind.
+  for (const auto& t : temporaries_) ::unlink(t.c_str());
+}
+
+void CaptureFileWriter::fail(const std::string& what, int err) {
+  if (failed_.load(std::memory_order_relaxed)) return;
+  error_ = "write failed: '" + what + "': " + std::strerror(err);
+  if (partial_record_) error_ += " (the output ends inside a record)";
+  failed_.store(true, std::memory_order_release);
+}
+
+void CaptureFileWriter::open_file(const std::string& name, std::vector<uint8_t> header) {
+  close_file();
+  final_name_ = name;
+  files_.push_back(name);
+  header_ = std::move(header);
+  file_bytes_ = 0;
+  if (name == "-") {
+    fd_ = STDOUT_FILENO;
+    regular_ = false;
+    return;
+  }
+  if (atomic_) {
+    const size_t slash = name.rfind('/');
+    const std::string dir = slash == std::string::npos ? "" : name.substr(0, slash + 1);
+    std::string tmpl = dir + "." + name.substr(slash == std::string::npos ? 0 : slash + 1) + ".mirrorpipe-XXXXXX";
+    fd_ = ::mkstemp(tmpl.data());
+    if (fd_ >= 0) {
+      const mode_t mask = ::umask(0);
+      ::umask(mask);
+      ::fchmod(fd_, 0666 & ~mask);
+      open_name_ = tmpl;
+      temporaries_.push_back(tmpl);
+    }
+  } else {
+    fd_ = ::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    open_name_ = name;
+  }
+  if (fd_ < 0) {
+    const int err = errno;
+    if (files_.size() == 1) throw std::invalid_argument("cannot write '" + name + "': " + std::strerror(err));
+    fail(name, err);
+    return;
+  }
+  struct stat st {};
+  regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void CaptureFileWriter::close_file() {
+  if (fd_ < 0) return;
+  if (!header_.empty()) {  // a file that got no record still gets its header
+    buf_.clear();
+    ends_.clear();
+    write_records();
+  }
+  if (fd_ != STDOUT_FILENO && ::close(fd_) != 0) fail(final_name_, errno);
+  fd_ = -1;
+}
+
+uint16_t CaptureFileWriter::write_records() {
+  const size_t records = ends_.size();
+  if (fd_ < 0) {  // a rotation that could not open its file
+    buf_.clear();
+    ends_.clear();
+    return 0;
+  }
+  // The header of a new file goes with its first records, so that it is taken back with them.
+  const size_t head = header_.size();
+  if (head) buf_.insert(buf_.begin(), header_.begin(), header_.end());
+  size_t done = 0;
+  int err = 0;
+  while (done < buf_.size()) {
+    const ssize_t w = ::write(fd_, buf_.data() + done, buf_.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      err = w < 0 ? errno : EIO;
+      break;
+    }
+    done += static_cast<size_t>(w);
+  }
+  uint16_t whole = static_cast<uint16_t>(records);
+  if (err) {
+    if (regular_ && ::ftruncate(fd_, static_cast<off_t>(file_bytes_)) == 0 &&
+        ::lseek(fd_, static_cast<off_t>(file_bytes_), SEEK_SET) >= 0) {
+      whole = 0;  // taken back: the file ends on its last whole record
+      done = 0;
+    } else {
+      // A pipe or a device keeps what went: the records written whole count as written.
+      whole = 0;
+      while (whole < records && head + ends_[whole] <= done) ++whole;
+      if (done != 0 && done != head + (whole ? ends_[whole - 1] : 0)) partial_record_ = true;
+    }
+    fail(final_name_, err);
+  }
+  if (done >= head) header_.clear();
+  file_bytes_ += done;
+  buf_.clear();
+  ends_.clear();
+  return whole;
+}
+
+bool CaptureFileWriter::finish(bool keep) {
+  close_file();
+  bool ok = !failed();
+  for (size_t i = 0; i < temporaries_.size(); ++i) {
+    const std::string& t = temporaries_[i];
+    if (keep && ok) {
+      if (::rename(t.c_str(), files_[i].c_str()) != 0) {
+        fail(files_[i], errno);
+        ok = false;
+        ::unlink(t.c_str());
+      }
+    } else {
+      ::unlink(t.c_str());
+    }
+  }
+  temporaries_.clear();
+  return ok;
+}
+
+PcapWriter::PcapWriter(const std::string& path, bool nano, bool atomic)
+    : CaptureFileWriter(path, atomic), nano_(nano) {
+  // The pcap global header (LINKTYPE_ETHERNET, snaplen 262144), in host byte order as libpcap
+  // writes it: readers take the byte order from the magic number.
+  struct {
+    uint32_t magic;
+    uint16_t major, minor;
+    int32_t thiszone;
+    uint32_t sigfigs, snaplen, linktype;
+  } h{nano ? 0xa1b23c4du : 0xa1b2c3d4u, 2, 4, 0, 0, 262144, 1};
+  static_assert(sizeof h == 24);
+  std::vector<uint8_t> header(sizeof h);
+  std::memcpy(header.data(), &h, sizeof h);
+  open_file(path, std::move(header));
 }
 
 uint16_t PcapWriter::tx_burst(rte_mbuf** pkts, uint16_t n) {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const auto& meta = mbuf_meta(m);
-    pcap_pkthdr hdr{};
-    hdr.ts.tv_sec = static_cast<time_t>(meta.timestamp_ns / 1000000000ull);
     const uint64_t frac = meta.timestamp_ns % 1000000000ull;
-    hdr.ts.tv_usec = static_cast<suseconds_t>(nano_ ? frac : frac / 1000);
-    hdr.caplen = rte_pktmbuf_data_len(m);
-    hdr.len = meta.wire_len;
-    pcap_dump(reinterpret_cast<u_char*>(dumper_), &hdr, rte_pktmbuf_mtod(m, const u_char*));
+    const uint32_t rec[4] = {static_cast<uint32_t>(meta.timestamp_ns / 1000000000ull),
+                             static_cast<uint32_t>(nano_ ? frac : frac / 1000), rte_pktmbuf_pkt_len(m),
+                             std::max(meta.wire_len, rte_pktmbuf_pkt_len(m))};
+    add_record(rec, sizeof rec);
+    for (const rte_mbuf* seg = m; seg; seg = seg->next) {
+      add_record(rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
+    }
+    end_record();
   }
-  rte_pktmbuf_free_bulk(pkts, n);
-  return n;
-}
-
-void PcapWriter::flush() {
-  if (pcap_dump_flush(dumper_) != 0) {
-    throw std::runtime_error("writing '" + path_ + "' failed");
-  }
+  const uint16_t written = write_records();
+  rte_pktmbuf_free_bulk(pkts, written);
+  return written;
 }
 
 }  // namespace mirrorpipe
+
 
 namespace mirrorpipe {
 namespace {
@@ -248,41 +530,21 @@ std::vector<uint8_t> block(uint32_t type, const std::vector<uint8_t>& body) {
 
 }  // namespace
 
-PcapngWriter::PcapngWriter(const std::string& path, Options options) : path_(path), options_(std::move(options)) {
+PcapngWriter::PcapngWriter(const std::string& path, Options options, bool atomic)
+    : CaptureFileWriter(path, atomic), options_(std::move(options)) {
   open_next();
 }
 
-PcapngWriter::~PcapngWriter() {
-  if (f_) std::fclose(f_);
-}
-
-void PcapngWriter::write(const void* p, size_t n) {
-  if (std::fwrite(p, 1, n, f_) != n) throw std::runtime_error("writing '" + files_.back() + "' failed");
-  file_bytes_ += n;
-}
-
 void PcapngWriter::open_next() {
-  if (f_) {
-    if (std::fclose(f_) != 0) throw std::runtime_error("writing '" + files_.back() + "' failed");
-    f_ = nullptr;
-  }
-  std::string name = path_;
+  std::string name = path();
   if (options_.rotate_bytes || options_.rotate_seconds) {
-    const size_t dot = path_.rfind('.');
-    const size_t slash = path_.rfind('/');
+    const size_t dot = name.rfind('.');
+    const size_t slash = name.rfind('/');
     const bool ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
     char seq[16];
-    std::snprintf(seq, sizeof seq, "-%04zu", files_.size() + 1);
-    name = (ext ? path_.substr(0, dot) : path_) + seq + (ext ? path_.substr(dot) : ".pcapng");
+    std::snprintf(seq, sizeof seq, "-%04u", ++sequence_);
+    name = (ext ? name.substr(0, dot) : name) + seq + (ext ? name.substr(dot) : ".pcapng");
   }
-  f_ = std::fopen(name.c_str(), "wb");
-  if (!f_) {
-    if (files_.empty()) throw std::invalid_argument("cannot write '" + name + "': " + std::strerror(errno));
-    throw std::runtime_error("cannot write '" + name + "': " + std::strerror(errno));
-  }
-  files_.push_back(name);
-  file_bytes_ = 0;
-  file_has_packets_ = false;
   std::vector<uint8_t> shb;
   put32(shb, kByteOrderMagic);
   const uint16_t version[2] = {1, 0};
@@ -294,8 +556,7 @@ void PcapngWriter::open_next() {
   const char appl[] = "mirrorpipe";
   put_option(shb, kOptShbUserAppl, appl, sizeof appl - 1);
   put_option(shb, kOptEnd, nullptr, 0);
-  const auto s = block(kSectionHeaderBlock, shb);
-  write(s.data(), s.size());
+  std::vector<uint8_t> header = block(kSectionHeaderBlock, shb);
   std::vector<uint8_t> idb;
   const uint16_t linktype[2] = {1, 0};  // LINKTYPE_ETHERNET, reserved
   idb.resize(4);
@@ -307,18 +568,27 @@ void PcapngWriter::open_next() {
   put_option(idb, kOptIfTsresol, &tsresol, 1);
   put_option(idb, kOptEnd, nullptr, 0);
   const auto i = block(kInterfaceDescriptionBlock, idb);
-  write(i.data(), i.size());
+  header.insert(header.end(), i.begin(), i.end());
+  file_has_packets_ = false;
+  open_file(name, std::move(header));
 }
 
 uint16_t PcapngWriter::tx_burst(rte_mbuf** pkts, uint16_t n) {
   char comment[512];
+  static const uint8_t zeros[8] = {};
+  uint16_t written = 0;  // records of this burst in files already
+  uint16_t queued = 0;   // records assembled since
   for (uint16_t k = 0; k < n; ++k) {
     rte_mbuf* m = pkts[k];
     const MbufMeta& meta = mbuf_meta(m);
     if (file_has_packets_ &&
-        ((options_.rotate_bytes && file_bytes_ >= options_.rotate_bytes) ||
+        ((options_.rotate_bytes && file_bytes() >= options_.rotate_bytes) ||
          (options_.rotate_seconds && meta.timestamp_ns >= file_first_ns_ &&
           meta.timestamp_ns - file_first_ns_ >= options_.rotate_seconds * 1000000000ull))) {
+      const uint16_t w = write_records();
+      written += w;
+      if (w < queued) break;  // the write failed: the rest of the burst is refused
+      queued = 0;
       open_next();
     }
     if (!file_has_packets_) {
@@ -337,32 +607,29 @@ uint16_t PcapngWriter::tx_burst(rte_mbuf** pkts, uint16_t n) {
     }
     const uint32_t opts = clen ? 4 + pad4(static_cast<uint32_t>(clen)) + 4 : 0;
     const uint32_t total = 12 + 20 + pad4(caplen) + opts;
-    uint32_t head[7] = {kEnhancedPacketBlock, total, 0,
-                        static_cast<uint32_t>(meta.timestamp_ns >> 32),
-                        static_cast<uint32_t>(meta.timestamp_ns), caplen, orig};
-    write(head, sizeof head);
+    const uint32_t head[7] = {kEnhancedPacketBlock, total, 0,
+                              static_cast<uint32_t>(meta.timestamp_ns >> 32),
+                              static_cast<uint32_t>(meta.timestamp_ns), caplen, orig};
+    add_record(head, sizeof head);
     for (const rte_mbuf* seg = m; seg; seg = seg->next) {
-      write(rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
+      add_record(rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
     }
-    static const uint8_t zeros[8] = {};
-    write(zeros, pad4(caplen) - caplen);
+    add_record(zeros, pad4(caplen) - caplen);
     if (clen) {
-      const uint16_t code = kOptComment, len = static_cast<uint16_t>(clen);
-      write(&code, 2);
-      write(&len, 2);
-      write(comment, clen);
-      write(zeros, pad4(static_cast<uint32_t>(clen)) - clen);
+      const uint16_t opt[2] = {kOptComment, static_cast<uint16_t>(clen)};
+      add_record(opt, sizeof opt);
+      add_record(comment, clen);
+      add_record(zeros, pad4(static_cast<uint32_t>(clen)) - clen);
       const uint32_t end = 0;
-      write(&end, 4);
+      add_record(&end, 4);
     }
-    write(&total, 4);
+    add_record(&total, 4);
+    end_record();
+    ++queued;
   }
-  rte_pktmbuf_free_bulk(pkts, n);
-  return n;
-}
-
-void PcapngWriter::flush() {
-  if (std::fflush(f_) != 0) throw std::runtime_error("writing '" + files_.back() + "' failed");
+  if (queued) written += write_records();
+  rte_pktmbuf_free_bulk(pkts, written);
+  return written;
 }
 
 }  // namespace mirrorpipe

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "encap/drop_reason.h"
 #include "engine/pipeline/counters.h"
 
 struct rte_mbuf;
@@ -26,6 +27,9 @@ class TxPort {
   // Takes ownership of the first k mbufs it accepts and returns k; the caller keeps the rest.
   virtual uint16_t tx_burst(rte_mbuf** pkts, uint16_t n) = 0;
   virtual void flush() = 0;
+  // Why the packets tx_burst did not take were refused: a NIC's queue is full; a file's write
+  // failed.
+  virtual DropReason refusal() const noexcept { return DropReason::tx_full; }
 };
 
 }  // namespace mirrorpipe

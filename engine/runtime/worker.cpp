@@ -1,6 +1,6 @@
-// Hot path. Invariants: no allocation, no locks, no logging, no exceptions of our own (a file
-// port may throw on an I/O error, which ends the run); every packet is counted where it ends,
-// against the input it came from.
+// Hot path. Invariants: no allocation, no locks, no logging, no exceptions; every packet is
+// counted where it ends, against the input it came from (a packet an output refuses ends under
+// that output's refusal reason: tx_full for a NIC, write_failed for a file).
 #include "engine/runtime/worker.h"
 
 #include <rte_cycles.h>
@@ -78,13 +78,13 @@ struct Worker {
 
   // One copy of a fanned-out packet has ended, accepted or not; the packet ends with its
   // last copy.
-  void fan_done(uint16_t f, bool accepted, uint32_t len) {
+  void fan_done(uint16_t f, bool accepted, uint32_t len, DropReason refusal = DropReason::tx_full) {
     FanSlot& s = fans[f];
     if (accepted) {
       s.sent = true;
       s.sent_bytes += len;
     } else {
-      s.failure = DropReason::tx_full;
+      s.failure = refusal;
     }
     fan_release(f);
   }
@@ -113,9 +113,10 @@ struct Worker {
     OutputCounters& oc = stats.outputs[out];
     InputCounters& ic = stats.inputs[b.first_input];
     if (sent < b.count) {
+      const auto why = static_cast<size_t>(plan.tx[out]->refusal());
       for (uint16_t i = sent; i < b.count; ++i) bytes -= b.pkts[i]->pkt_len;
-      oc.dropped[static_cast<size_t>(DropReason::tx_full)] += b.count - sent;
-      ic.dropped[static_cast<size_t>(DropReason::tx_full)] += b.count - sent;
+      oc.dropped[why] += b.count - sent;
+      ic.dropped[why] += b.count - sent;
       rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
     }
     ic.sent += sent;
@@ -140,10 +141,11 @@ struct Worker {
       ic.sent_bytes += b.len[i];
     }
     oc.tx += sent;
+    const DropReason why = sent < b.count ? plan.tx[out]->refusal() : DropReason::kNone;
     for (uint16_t i = sent; i < b.count; ++i) {
-      oc.drop(DropReason::tx_full);
-      if (b.fan[i] != kNoFan) fan_done(b.fan[i], false, 0);
-      else stats.inputs[b.input[i]].drop(DropReason::tx_full);
+      oc.drop(why);
+      if (b.fan[i] != kNoFan) fan_done(b.fan[i], false, 0, why);
+      else stats.inputs[b.input[i]].drop(why);
     }
     if (sent < b.count) rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
     b.count = 0;
@@ -319,7 +321,7 @@ struct Worker {
     ic.truncated_packet_length += original != 0;
     const SessionSinks& ss = route.sessions[session];
     SinkMeta meta;
-    if (ss.any_keeps_meta) meta = make_sink_meta(res, session, original);
+    if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, original);
     fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
   }
 
@@ -383,7 +385,7 @@ struct Worker {
     }
     SinkMeta meta;
     if (ss->any_keeps_meta) {
-      meta = make_sink_meta(res, session, inner_original_length(rte_pktmbuf_mtod(inner, const uint8_t*), inner->data_len));
+      meta = make_sink_meta(res, ss->config_index, inner_original_length(rte_pktmbuf_mtod(inner, const uint8_t*), inner->data_len));
     }
     fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m, route.return_output);
   }

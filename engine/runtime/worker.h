@@ -36,6 +36,10 @@ struct Sink {
 struct SessionSinks {
   std::vector<Sink> sinks;
   bool any_keeps_meta = false;
+  // The session's index in the configuration's [[sessions]] (what a pcapng comment names);
+  // kNoSessionId for a route's implicit session.
+  uint16_t config_index = kNoSessionId;
+  static constexpr uint16_t kNoSessionId = 0xffff;
 };
 
 // What happens to the packets of one input. Immutable while workers run.

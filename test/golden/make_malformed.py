@@ -102,7 +102,9 @@ def build():
     row(raw(v4() / UDP(sport=50000, dport=4789, len=4) / VXLAN(vni=1) / INNER), "udp_bad_length", what="UDP length 4")
     row(raw(v4() / UDP(sport=50000, dport=4789, len=1400) / VXLAN(vni=1) / INNER), "udp_bad_length",
         what="UDP length beyond the IP payload")
-    row(raw(v4() / UDP(sport=50000, dport=4789) / Raw(b"\x08\x00\x00")), "udp_bad_length",
+    # The UDP length agrees with the IP length; the datagram is just too short for the tunnel
+    # header: the header is cut short (by the datagram), the UDP length itself is fine.
+    row(raw(v4() / UDP(sport=50000, dport=4789) / Raw(b"\x08\x00\x00")), "headers_truncated",
         what="UDP payload shorter than a VXLAN header")
     row(raw(v4() / vx() / Raw(INNER_B[:13])), "inner_runt", what="inner frame of 13 bytes")
     # UDP length shorter than the IP payload: the inner frame ends where the datagram ends.
@@ -137,6 +139,8 @@ def build():
         what="Geneve option length beyond opt_len")
     row(raw(v4() / UDP(sport=50001, dport=6081) / Raw(bytes([0x3F, 0, 0x65, 0x58, 0, 0, 0, 0]) + b"\0" * 8)),
         "geneve_options_overrun", what="Geneve opt_len beyond the datagram")
+    row(raw(v4() / UDP(sport=50001, dport=6081) / Raw(bytes([0, 0, 0x65, 0x58, 0, 0]))), "headers_truncated",
+        what="Geneve UDP payload of 6 bytes, UDP length equal to the IP payload")
     row(raw(v4() / gen(proto=0x6558) / Raw(INNER_B[:10])), "inner_runt", what="Geneve Ethernet payload of 10 bytes")
     row(raw(v4() / gen(proto=0x0800)), "inner_runt", what="Geneve L3 payload empty")
     row(raw(v4() / gen(proto=0x0800) / INNER[IP]), "none", eth_l3(0x0800) + INNER_L3, what="Geneve IPv4 payload (GWLB style)")

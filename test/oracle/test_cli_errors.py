@@ -25,8 +25,8 @@ def main():
     sample = os.path.join(src, "pcaps/sample-mix.pcap")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.pcap")
-        raw_ip = os.path.join(tmp, "raw-ip.pcap")
-        wrpcap(raw_ip, [IP(dst="10.0.0.1") / UDP()], linktype=101)  # LINKTYPE_RAW (scapy warns)
+        raw_ip = os.path.join(tmp, "user0.pcap")
+        wrpcap(raw_ip, [IP(dst="10.0.0.1") / UDP()], linktype=147)  # LINKTYPE_USER0 (scapy warns)
         not_pcap = os.path.join(tmp, "text.pcap")
         with open(not_pcap, "w") as f:
             f.write("this is not a capture\n")
@@ -37,7 +37,7 @@ def main():
             (["frobnicate"], "frobnicate"),
             (["encap", "-r", sample, "-w", out], "--src-ip"),
             (["encap", "-r", os.path.join(tmp, "missing.pcap"), "-w", out, "--src-ip", "10.0.0.1", "--dst-ip", "10.0.0.2"], "missing.pcap"),
-            (enc[:2] + [raw_ip] + enc[3:], "link type"),
+            (enc[:2] + [raw_ip] + enc[3:], "link type 147"),
             (enc[:2] + [not_pcap] + enc[3:], "text.pcap"),
             (enc + ["--tunnel", "gre"], "gre"),
             (["encap", "-r", sample, "-w", out, "--tunnel", "gwlb", "--src-ip", "fd00::1", "--dst-ip", "fd00::2"], "IPv4 only"),

@@ -180,6 +180,18 @@ def main():
                     c.check(len(s) == 1, "%s: flow %s got several source ports %s" % (tag, key, s))
                 for key, s in cookies.items():
                     c.check(len(s) == 1, "%s: flow %s got several GWLB cookies %s" % (tag, key, s))
+        # RFC 8926 section 3.4: the C flag is set whenever an option is critical (type high bit).
+        for opts, critical in ((["0x0100:0x81:cafef00d"], "1"), (["0x0100:1:cafef00d", "0xff00:0x90:01020304"], "1"),
+                               (["0x0100:1:cafef00d"], "0"), ([], "0")):
+            out = os.path.join(tmp, "critical.pcap")
+            args = [binary, "encap", "-r", os.path.join(src, "pcaps/sample-mix.pcap"), "-w", out, "--tunnel", "geneve",
+                    "--src-ip", "192.0.2.1", "--dst-ip", "192.0.2.2"]
+            for o in opts:
+                args += ["--geneve-option", o]
+            subprocess.run(args, check=True, capture_output=True)
+            got = subprocess.run(["tshark", "-r", out, "-T", "fields", "-e", "geneve.flags.critical"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+            c.check(got and set(got) == {critical}, "geneve options %s: C flag %s, expected %s" % (opts, set(got), critical))
     c.done()
 
 

@@ -168,6 +168,16 @@ not_gwlb = [
     Ether() / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=1234, dport=6081) /
     Raw(struct.pack("!BBHI", 0, 0, 0x6558, 0) + bytes(Ether() / IP() / ICMP())),  # Geneve, no GWLB options
 ]
+# Geneve that carries class-0x0108 options but is not what GWLB sends (VNI 0, IP payload, all
+# three options): never returned.
+_opts = gwlb_options(0x1111, 0xa1, 0xc0ffee09)
+_l3 = bytes(IP(src="192.0.2.50", dst="198.51.100.60") / ICMP())
+_outer = Ether() / IP(src="10.9.0.1", dst="10.9.0.2") / UDP(sport=1234, dport=6081)
+not_gwlb += [
+    _outer / Raw(struct.pack("!BBHI", len(_opts) // 4, 0, 0x0800, 0x5a5a5a << 8) + _opts + _l3),  # VNI 0x5a5a5a
+    _outer / Raw(struct.pack("!BBHI", 6, 0, 0x0800, 0) + _opts[:24] + _l3),                       # no cookie
+    _outer / Raw(struct.pack("!BBHI", len(_opts) // 4, 0, 0x6558, 0) + _opts + bytes(Ether() / IP() / ICMP())),  # Ethernet
+]
 gen_path = os.path.join(tmp, "gwlb-gen.pcap")
 wrpcap(gen_path, gen + not_gwlb)
 ret2, inner2 = os.path.join(tmp, "ret2.pcap"), os.path.join(tmp, "inner2.pcapng")
@@ -352,5 +362,9 @@ for f in rotated:
 c.check(joined == aws_inner, "rotation: the files together hold every frame in order")
 rows = tshark_fields(os.path.join(tmp, rotated[0]), "frame.comment") if rotated else []
 c.check(rows and ("vni=%d" % aws_vni) in rows[0][0], "aws: VNI %d in the comment" % aws_vni)
+# The second input's session is named in its own sink's comments (not the first input's).
+for f in rotated:
+    for r in tshark_fields(os.path.join(tmp, f), "frame.comment"):
+        c.check(r[0].startswith("mirrorpipe session=aws "), "%s: comment names another session: %r" % (f, r[0][:60]))
 
 c.done()

@@ -42,7 +42,7 @@ TEST_CASE("decap: VXLAN inside GWLB Geneve keeps both layers' metadata") {
   REQUIRE(decapsulate(buf.ref, DecapConfig{}, r) == DropReason::kNone);
   REQUIRE(r.layer_count == 2);
   CHECK(r.layers[0].type == TunnelType::kGeneve);
-  CHECK(r.layers[0].has_gwlb_options);
+  CHECK(r.layers[0].gwlb_options == kGwlbAllOptions);
   CHECK(r.layers[0].gwlb_endpoint_id == 0x0001020304050607ull);
   CHECK(r.layers[0].gwlb_flow_cookie == 0x01020304u);
   CHECK(r.layers[0].dst_port == 6081);

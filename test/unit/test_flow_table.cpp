@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -145,7 +146,10 @@ TEST_CASE("flow table: a reader on another thread sees whole entries only") {
     }
   });
   std::vector<uint8_t> h(100);
-  for (uint32_t i = 0; i < 200000; ++i) {
+  // At least 200000 refreshes, and on until the reader has read 1000 times during them (on a
+  // loaded 2-CPU machine it may not be scheduled at all for a while); bounded at 20 s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (uint32_t i = 0; i < 200000 || (seen.load() < 1000 && std::chrono::steady_clock::now() < deadline); ++i) {
     std::fill(h.begin(), h.end(), static_cast<uint8_t>(i));
     t.refresh(k, h.data(), 100, 14, i, 1);
   }
