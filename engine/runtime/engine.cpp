@@ -441,8 +441,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       std::cout << "port " << name << ": " << info.driver << ", " << info.rx_queues << " RX / "
                 << info.tx_queues << " TX queues, MTU " << info.mtu;
       if (info.rss) std::cout << (info.rss_symmetric ? ", symmetric RSS" : ", RSS (not symmetric)");
-      if (info.tx_ip_checksum) std::cout << ", TX IPv4 checksum offload";
-      if (info.tx_udp_checksum) std::cout << ", TX UDP checksum offload";
+      // The checksum choice, whichever it is: offloaded to the device, or computed in software.
+      std::cout << (info.tx_ip_checksum ? ", outer IPv4 checksum offloaded" : ", outer IPv4 checksum in software");
+      std::cout << (info.tx_udp_checksum ? ", outer UDP checksum offloaded" : ", outer UDP checksum in software");
       std::cout << "\n";
       for (const auto& n : info.notes) std::cout << "port " << name << ": " << n << "\n";
     }
@@ -835,7 +836,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
                         100.0 * static_cast<double>(r->bytes_read()) / static_cast<double>(r->file_bytes()));
           progress += buf;
         }
-        std::printf("[%8.1fs] rx %s (%s)  sent %s (%s)  filtered %llu  dropped %llu  nic-missed %llu%s\n", el,
+        // Rates over the last interval; counts since the start (said as such on the line).
+        std::printf("[%8.1fs] last %.1fs: rx %s (%s), sent %s (%s) | since start: filtered %llu, dropped %llu, "
+                    "nic-missed %llu%s\n",
+                    el, dt,
                     rate((tot.rx - last.rx) / dt, "pps").c_str(),
                     rate((tot.rx_bytes - last.rx_bytes) * 8.0 / dt, "bps").c_str(),
                     rate((tot.sent - last.sent) / dt, "pps").c_str(),
