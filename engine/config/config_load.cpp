@@ -10,6 +10,7 @@
 #include <sched.h>
 
 #include "engine/config/config.h"
+#include "engine/pipeline/counters.h"
 
 namespace mirrorpipe {
 
@@ -595,6 +596,61 @@ TargetConfig load_target(Table& t, const EngineConfig& cfg) {
   return tg;
 }
 
+// What the engine derives from the ports must fit what it is built for, and each target's
+// output must be able to carry it: refused here (by `check`), never found out at start.
+void check_derived_sizes(const EngineConfig& cfg) {
+  // The engine's own inputs and outputs: each port's, plus an exception TAP (an input and an
+  // output, and a DPDK port of its own), the replies of a port that answers for its address,
+  // the packets an inspection engine hands back to an appliance.
+  size_t inputs = 0, outputs = 0, dpdk_ports = 0;
+  for (const PortConfig& p : cfg.ports) {
+    if (p.role != PortRole::kOutput) ++inputs;
+    if (p.sends()) ++outputs;
+    if (!p.is_file()) ++dpdk_ports;
+    const bool host = !p.is_file() && p.role != PortRole::kOutput &&
+                      ((p.ip && !p.ip->v6) || (p.role == PortRole::kAppliance && p.returns.empty()));
+    if (host) ++outputs;
+    if (host && !p.exception_tap.empty()) {
+      ++inputs;
+      ++outputs;
+      ++dpdk_ports;
+    }
+    if (p.role == PortRole::kAppliance && !p.inject_from.empty()) ++inputs;
+  }
+  auto refuse = [&](const std::string& what, size_t n, size_t max) {
+    std::ostringstream os;
+    os << cfg.path << ": ports: these ports make " << n << " " << what << " (each exception TAP adds an input, an "
+       << "output and a DPDK port; each port with an IPv4 ip an output for its replies); expected at most " << max;
+    throw ConfigError(os.str());
+  };
+  if (inputs > kMaxPorts) refuse("engine inputs", inputs, kMaxPorts);
+  if (outputs > kMaxPorts) refuse("engine outputs", outputs, kMaxPorts);
+  if (dpdk_ports > kMaxDpdkPorts) refuse("DPDK ports", dpdk_ports, kMaxDpdkPorts);
+
+  // A target's outer headers and a minimal inner packet must fit its output's IP MTU, or every
+  // packet would end as over_mtu; IPv6 needs 1280 on every link (RFC 8200 section 5).
+  for (const TargetConfig& t : cfg.targets) {
+    const PortConfig* out = cfg.port(t.output);
+    if (!out || !out->mtu) continue;
+    const OuterTemplate tpl = build_outer_template(t.tunnel);
+    const uint32_t outer_ip_bytes = tpl.length_bytes - wire::kEthernetHeaderBytes;
+    const uint32_t min_inner = t.tunnel.kind == TunnelKind::kGwlb ? 20 : wire::kEthernetHeaderBytes;
+    std::ostringstream os;
+    if (t.tunnel.src_ip.v6 && out->mtu < 1280) {
+      os << cfg.path << ":" << out->line << ": ports: '" << out->name << "': mtu: found " << out->mtu
+         << ", expected at least 1280 for target '" << t.name << "', whose outer header is IPv6 (RFC 8200)";
+      throw ConfigError(os.str());
+    }
+    if (out->mtu < outer_ip_bytes + min_inner) {
+      os << cfg.path << ":" << out->line << ": ports: '" << out->name << "': mtu: found " << out->mtu
+         << ", expected at least " << outer_ip_bytes + min_inner << " for target '" << t.name << "' (" << outer_ip_bytes
+         << " bytes of outer IP, UDP and tunnel headers and a " << min_inner << "-byte inner "
+         << (min_inner == 20 ? "IPv4 header" : "Ethernet header") << ")";
+      throw ConfigError(os.str());
+    }
+  }
+}
+
 EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
@@ -781,6 +837,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       throw ConfigError(os.str());
     }
   }
+  check_derived_sizes(cfg);
   return cfg;
 }
 

@@ -17,7 +17,11 @@
 
 namespace mirrorpipe {
 
+// The engine's inputs and outputs (a worker's counter arrays are this long), and the DPDK ports
+// it may open (DPDK 22.11 as Debian builds it: RTE_MAX_ETHPORTS 32, asserted in the runtime).
+// engine/config refuses a configuration that would derive more.
 inline constexpr size_t kMaxPorts = 32;
+inline constexpr size_t kMaxDpdkPorts = 32;
 
 struct InputCounters {
   uint64_t rx = 0;

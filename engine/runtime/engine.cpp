@@ -30,6 +30,8 @@
 
 namespace mirrorpipe {
 
+static_assert(RTE_MAX_ETHPORTS >= kMaxDpdkPorts, "engine/config admits more DPDK ports than this DPDK can open");
+
 namespace {
 
 // What a NIC with the engine's symmetric key computes for an untagged IPv4 TCP/UDP frame (the
