@@ -494,12 +494,14 @@ int run_cli(int argc, char** argv) {
   emulate->add_option("--local-ip", em.local_ip, "GWLB's IPv4 address (the outer source)")->required();
   emulate->add_option("--appliance-ip", em.appliance_ip, "the appliance's IPv4 address")->required();
   emulate->add_option("--appliance-mac", em.appliance_mac, "the appliance's MAC [default: resolved with ARP]");
-  emulate->add_option("-r,--read", em.read, "send these packets: GWLB Geneve (ids and cookie kept) or IP frames")
+  emulate->add_option("-r,--read", em.read,
+                      "send these packets: GWLB Geneve (ids and cookie kept) or IP frames (VLAN tags stripped; "
+                      "one cookie and source port per flow, as encap --tunnel gwlb)")
       ->check(CLI::ExistingFile);
   emulate->add_option("--generate", em.generate, "or send N generated flows (TCP, UDP, ICMP, GRE, IPv6)");
   emulate->add_flag("--reuse-cookie", em.reuse_cookie, "send every flow again with the same 5-tuple and a new cookie");
-  emulate->add_option("--timeout", em.timeout_s, "seconds to wait for each return")->capture_default_str();
-  emulate->add_option("-w,--write", em.write, "write the returned frames to this pcap");
+  emulate->add_option("--timeout", em.timeout_s, "seconds to wait for each return (and, after the last, for late ones and copies)")->capture_default_str();
+  emulate->add_option("-w,--write", em.write, "write every returned frame to this pcap, with its receive time");
   emulate->add_option("--json", em.json, "write the report as JSON to FILE ('-' for stdout)");
   std::string verdict_prefix = "rte";
   std::vector<std::string> verdict_words;
