@@ -4,6 +4,7 @@
 usage: test_cli_errors.py MIRRORPIPE SOURCE_DIR
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,8 @@ def main():
             (enc + ["--udp-checksum", "--no-udp-checksum"], "exclude"),
             (["decap", "-r", sample, "-w", out, "--vxlan-port", "6081"], "both a VXLAN and a Geneve port"),
             (["decap", "-r", sample, "-w", out, "--vxlan-port", "0"], "not a port"),
+            (["bench", "--seconds", "0"], "--seconds"),
+            (["bench", "--seconds", "-3"], "--seconds"),
         ]
         for args, needle in cases:
             rc, text = run(binary, args)
@@ -71,6 +74,17 @@ def main():
         # A run that works exits 0.
         rc, text = run(binary, enc)
         c.check(rc == 0, "a valid encap exits %d:\n%s" % (rc, text[-400:]))
+        # --version: the version, the git revision, the build type, DPDK's version.
+        rc, text = run(binary, ["--version"])
+        c.check(rc == 0 and re.search(r"^mirrorpipe \d+\.\d+\.\d+ \(git [0-9a-f]{7,}(-dirty)?, \w+ build\) with DPDK \d+\.\d+", text),
+                "--version says %r" % text)
+        # A run leaves no EAL runtime folder behind (bench uses --file-prefix mpbenchPID).
+        run_dir = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+        before = set(os.listdir(run_dir)) if os.path.isdir(run_dir) else set()
+        rc, text = run(binary, ["bench", "--seconds", "0.3", "--json"])
+        after = set(os.listdir(run_dir)) if os.path.isdir(run_dir) else set()
+        c.check(rc == 0, "bench --seconds 0.3: exit %d %s" % (rc, text[-300:]))
+        c.check(not [d for d in after - before if d.startswith("mpbench")], "bench left %s in %s" % (after - before, run_dir))
     c.done()
 
 
