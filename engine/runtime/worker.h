@@ -6,13 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "decap/appliance.h"
 #include "engine/pipeline/counters.h"
 #include "engine/pipeline/flow_table.h"
-#include "engine/pipeline/receive.h"
-#include "engine/pipeline/verdict.h"
-#include "engine/pipeline/host.h"
-#include "engine/pipeline/pipeline.h"
+#include "engine/pipeline/route.h"
 #include "engine/runtime/port.h"
 
 struct rte_mbuf;
@@ -21,68 +17,6 @@ struct rte_mempool;
 namespace mirrorpipe {
 
 inline constexpr uint16_t kBurstSize = 32;
-
-// One place a received packet, or a copy of it, goes.
-struct Sink {
-  uint16_t output = 0;              // index into WorkerPlan::tx
-  bool encap = false;               // re-mirroring: wrapped with `outer` first
-  OuterTemplate outer;
-  bool tx_ip_checksum_offload = false;
-  bool tx_udp_checksum_offload = false;
-  bool stamp_file_meta = false;     // a file output fed by a live input: timestamp it
-  bool keeps_meta = false;          // a pcapng output: the SinkMeta record goes along
-};
-
-struct SessionSinks {
-  std::vector<Sink> sinks;
-  bool any_keeps_meta = false;
-  // The session's index in the configuration's [[sessions]] (what a pcapng comment names);
-  // kNoSessionId for a route's implicit session.
-  uint16_t config_index = kNoSessionId;
-  static constexpr uint16_t kNoSessionId = 0xffff;
-};
-
-// What happens to the packets of one input. Immutable while workers run.
-struct Route {
-  PipelineConfig pipeline;
-  uint16_t output = 0;           // index into WorkerPlan::tx
-  bool stamp_file_meta = false;  // live input to a file output: give packets a timestamp
-  bool tx_ip_checksum_offload = false;  // the output NIC computes the outer IPv4 checksum
-  bool tx_udp_checksum_offload = false; // ... and the outer UDP checksum
-  bool nic_flow_hash = false;  // encap: the flow hash is the mbuf's RSS hash, where it has one
-  // The input port's own traffic (engine/pipeline/host.h).
-  HostConfig host;
-  uint16_t reply_output = 0;  // the input port itself, as an output
-  int host_output = -1;       // its exception TAP, as an output; -1: none
-
-  // Receiving (a tunnel input with sessions or allow-lists): decapsulate, check the
-  // allow-lists, pick the session, deliver to each of its sinks. `output` is unused.
-  bool receive = false;
-  ReceivePolicy policy;
-  std::vector<SessionSinks> sessions;  // parallel to policy.sessions
-
-  // The GWLB appliance: return each packet on `return_output`, copies of its inner packet to
-  // the session's sinks (sessions are optional here), the flow table refreshed.
-  bool appliance = false;
-  ApplianceConfig appliance_cfg;
-  uint16_t return_output = 0;
-  VerdictSet verdicts;  // blocked flows: neither returned nor copied (filtered)
-  // Packets an inspection engine hands back (a TAP's RX): wrapped with the return header of
-  // their flow, from any worker's flow table, and sent on `return_output`.
-  bool inject = false;
-};
-
-// The routes the workers use, replaced as a whole on reload (SIGHUP).
-//
-// Publication: the control thread stores a new `current` (release) and then increments
-// `generation`. Adoption: a worker loads `current` (acquire) once per RX burst and uses that
-// snapshot for the whole burst; between bursts (its quiescent point) it stores the generation
-// it has seen into its `seen_generation`. Once every running worker has seen the new
-// generation, no worker can still hold the old snapshot and the control thread frees it.
-struct RouteTable {
-  std::atomic<const std::vector<Route>*> current{nullptr};
-  std::atomic<uint64_t> generation{0};
-};
 
 // Everything one worker touches, built on the control path before it starts.
 struct WorkerPlan {

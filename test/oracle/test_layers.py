@@ -3,7 +3,7 @@
 checked against what its layer may see (dependencies point down only), and DPDK headers (rte_*)
 appear only in engine/runtime, the bench and the tests that need DPDK's reference Toeplitz.
 
-    encap/ < decap/ < engine/pipeline < engine/config < engine/runtime < engine/cli
+    encap/ < decap/ < engine/pipeline < engine/config < engine/control < engine/runtime < engine/cli
 
 usage: test_layers.py MIRRORPIPE SOURCE_DIR
 """
@@ -12,7 +12,7 @@ import re
 import sys
 
 SRC = sys.argv[2]
-ORDER = ["encap", "decap", "engine/pipeline", "engine/config", "engine/runtime", "engine/cli"]
+ORDER = ["encap", "decap", "engine/pipeline", "engine/config", "engine/control", "engine/runtime", "engine/cli"]
 DPDK_ALLOWED = ("engine/runtime/",)
 
 

@@ -1,0 +1,183 @@
+// The planner: configuration + the ports the runtime opened -> the route snapshot the workers
+// read. Plain data in, plain data out: no DPDK, unit-tested directly (test/unit/test_planner.cpp).
+#include "engine/control/planner.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mirrorpipe {
+
+namespace {
+
+// A target as a sink: its outer template for its output, with the output's MTU and offloads;
+// or an output port that takes the frame as it is.
+Sink make_sink(const EngineConfig& c, const PortTopology& topo, const std::string& name, bool live_input) {
+  Sink sink;
+  std::string out_name = name;
+  if (const TargetConfig* t = c.target(name)) {
+    out_name = t->output;
+    sink.encap = true;
+    TunnelConfig tunnel = t->tunnel;
+    if (t->resolve_dst_mac) tunnel.dst_mac = topo.next_hop_macs.at(t->output);
+    sink.outer = build_outer_template(tunnel);
+  }
+  const PortConfig* out = c.port(out_name);
+  const size_t pout = static_cast<size_t>(out - c.ports.data());
+  sink.output = static_cast<uint16_t>(topo.output_index[pout]);
+  sink.stamp_file_meta = out->is_file() && live_input;
+  sink.keeps_meta = out->is_pcapng();
+  if (sink.encap) {
+    const PortTopology::Output& info = topo.outputs[static_cast<size_t>(topo.output_index[pout])];
+    // The output's IP MTU bounds the outer packet: ours where configured, else the port's.
+    const uint32_t mtu = out->mtu ? out->mtu : (out->is_file() ? 0 : info.mtu);
+    if (mtu) sink.outer.max_ip_length = mtu;
+    sink.outer.truncate_to_mtu = out->oversize == Oversize::kTruncate;
+    if (!out->is_file() && info.tx_ip_checksum && !sink.outer.ipv6) {
+      sink.outer.ip_checksum_offload = true;
+      sink.tx_ip_checksum_offload = true;
+    }
+    if (!out->is_file() && info.tx_udp_checksum && sink.outer.udp_checksum) {
+      sink.outer.udp_checksum_offload = true;
+      sink.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
+      sink.tx_udp_checksum_offload = true;
+    }
+  }
+  return sink;
+}
+
+}  // namespace
+
+// Routes, by input index; rebuilt from a new configuration on reload.
+std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const PortTopology& topo,
+                                               const std::vector<FlowRule>& blocked) {
+  auto routes = std::make_unique<std::vector<Route>>(topo.input_count);
+  for (const auto& r : c.routes) {
+    const size_t pin = static_cast<size_t>(c.port(r.input) - c.ports.data());
+    Route& route = (*routes)[static_cast<size_t>(topo.input_index[pin])];
+    std::string out_name = r.output;
+    if (!r.target.empty()) {
+      const TargetConfig* t = c.target(r.target);
+      out_name = t->output;
+      route.pipeline.mode = PipelineMode::kEncap;
+      const Sink sink = make_sink(c, topo, r.target, false);
+      route.pipeline.outer = sink.outer;
+      route.tx_ip_checksum_offload = sink.tx_ip_checksum_offload;
+      route.tx_udp_checksum_offload = sink.tx_udp_checksum_offload;
+      route.nic_flow_hash = topo.nic_flow_hash[static_cast<size_t>(topo.input_index[pin])];
+    } else {
+      route.pipeline.mode = PipelineMode::kDecap;
+      route.pipeline.decap = c.decap;
+    }
+    const PortConfig* out = c.port(out_name);
+    const size_t pout = static_cast<size_t>(out - c.ports.data());
+    route.output = static_cast<uint16_t>(topo.output_index[pout]);
+    route.stamp_file_meta = out->is_file() && !topo.input_is_file[static_cast<size_t>(topo.input_index[pin])];
+    // Allow-lists on a routed tunnel input: the receive path with one session for everything.
+    const PortConfig& in = c.ports[pin];
+    if (!r.output.empty() && (!in.allow_vnis.empty() || !in.allow_sources.empty() || out->is_pcapng())) {
+      route.receive = true;
+      route.policy.sessions.push_back(SessionMatch{});
+      SessionSinks ss;
+      ss.sinks.push_back(make_sink(c, topo, r.output, !topo.input_is_file[static_cast<size_t>(topo.input_index[pin])]));
+      ss.any_keeps_meta = ss.sinks.back().keeps_meta;
+      route.sessions.push_back(std::move(ss));
+    }
+  }
+  // Sessions, on tunnel inputs and appliances; each input's allow-lists.
+  for (size_t pi = 0; pi < c.ports.size(); ++pi) {
+    const PortConfig& p = c.ports[pi];
+    if (p.role != PortRole::kTunnelInput && p.role != PortRole::kAppliance) continue;
+    Route& route = (*routes)[static_cast<size_t>(topo.input_index[pi])];
+    route.pipeline.decap = c.decap;
+    route.policy.allow_vnis = p.allow_vnis;
+    route.policy.allow_sources = p.allow_sources;
+    const bool live = !topo.input_is_file[static_cast<size_t>(topo.input_index[pi])];
+    for (size_t si = 0; si < c.sessions.size(); ++si) {
+      const SessionConfig& ses = c.sessions[si];
+      if (ses.input != p.name) continue;
+      route.receive = p.role == PortRole::kTunnelInput;
+      route.policy.sessions.push_back(SessionMatch{ses.vnis, ses.sources});
+      SessionSinks ss;
+      ss.config_index = static_cast<uint16_t>(si);
+      for (const auto& name : ses.sinks) {
+        ss.sinks.push_back(make_sink(c, topo, name, live));
+        ss.any_keeps_meta = ss.any_keeps_meta || ss.sinks.back().keeps_meta;
+      }
+      route.sessions.push_back(std::move(ss));
+    }
+  }
+  // The host's own traffic: answered on the port, or handed to its exception TAP; what the
+  // kernel sends on the TAP goes out of the port as it is.
+  for (const PortTopology::Host& h : topo.hosts) {
+    const PortConfig& p = c.ports[h.port];
+    if (!p.ip || p.ip->v6) continue;  // an appliance without an address: it only returns packets
+    Route& route = (*routes)[static_cast<size_t>(topo.input_index[h.port])];
+    route.host.enabled = true;
+    std::memcpy(route.host.ip.data(), p.ip->bytes.data(), 4);
+    route.host.mac = h.mac;
+    route.host.has_tap = h.tap_output >= 0;
+    if (p.also_output && p.next_hop_ip) {
+      std::memcpy(route.host.next_hop_ip.data(), p.next_hop_ip->bytes.data(), 4);
+      route.host.next_hop_seen = h.next_hop_seen;
+    }
+    route.reply_output = static_cast<uint16_t>(h.reply_output);
+    route.host_output = h.tap_output;
+    // UDP to the tunnel ports stays on the data path, for a tunnel input.
+    if (p.role == PortRole::kTunnelInput || p.role == PortRole::kAppliance) {
+      for (uint8_t k = 0; k < c.decap.vxlan_port_count; ++k) {
+        route.host.tunnel_ports[route.host.tunnel_port_count++] = c.decap.vxlan_ports[k];
+      }
+      for (uint8_t k = 0; k < c.decap.geneve_port_count; ++k) {
+        route.host.tunnel_ports[route.host.tunnel_port_count++] = c.decap.geneve_ports[k];
+      }
+    }
+    if (h.tap_input >= 0) {
+      Route& back = (*routes)[static_cast<size_t>(h.tap_input)];
+      back.pipeline.mode = PipelineMode::kForward;
+      back.output = static_cast<uint16_t>(h.reply_output);
+    }
+  }
+  // Appliances: returns on the port itself or on `returns`; injected packets likewise.
+  for (size_t pi = 0; pi < c.ports.size(); ++pi) {
+    const PortConfig& p = c.ports[pi];
+    if (p.role != PortRole::kAppliance) continue;
+    Route& route = (*routes)[static_cast<size_t>(topo.input_index[pi])];
+    route.appliance = true;
+    route.verdicts = VerdictSet(blocked);
+    route.appliance_cfg.decap = c.decap;
+    route.appliance_cfg.ttl = c.appliance.ttl;
+    if (!p.returns.empty()) {
+      const PortConfig* o = c.port(p.returns);
+      route.return_output = static_cast<uint16_t>(topo.output_index[static_cast<size_t>(o - c.ports.data())]);
+    } else {
+      for (const PortTopology::Host& h : topo.hosts) {
+        if (h.port == pi) route.return_output = static_cast<uint16_t>(h.reply_output);
+      }
+    }
+    // The returns' source MAC: that of the port they leave by (a file has none: a fixed one).
+    const PortConfig* by = p.returns.empty() ? &p : c.port(p.returns);
+    if (by->is_file()) {
+      route.appliance_cfg.mac = {0x02, 0, 0, 0, 0, 0x01};
+    } else {
+      route.appliance_cfg.mac = topo.outputs[route.return_output].mac;
+    }
+    if (auto it = topo.inject_input.find(p.name); it != topo.inject_input.end()) {
+      Route& inj = (*routes)[static_cast<size_t>(it->second)];
+      inj.inject = true;
+      inj.return_output = route.return_output;
+    }
+  }
+  return routes;
+}
+
+std::vector<FlowRule> blocked_flows(const EngineConfig& c, const std::vector<FlowRule>& live_drops,
+                                    const std::vector<FlowRule>& accepted) {
+  std::vector<FlowRule> rules = c.appliance.drop_flows;
+  for (const auto& r : live_drops) {
+    if (std::find(rules.begin(), rules.end(), r) == rules.end()) rules.push_back(r);
+  }
+  std::erase_if(rules, [&](const FlowRule& r) { return std::find(accepted.begin(), accepted.end(), r) != accepted.end(); });
+  return rules;
+}
+
+}  // namespace mirrorpipe
