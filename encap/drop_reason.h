@@ -39,14 +39,12 @@ namespace mirrorpipe {
   X(inner_runt, "inner frame shorter than an Ethernet header, or empty L3 payload")            \
   /* receiving and the appliance (decap/, engine/pipeline) */                                  \
   X(not_gwlb, "appliance input: not GWLB Geneve (outer IPv4, Geneve with class 0x0108 options)") \
-  X(source_not_allowed, "outer source address not in the input's allow_sources")              \
-  X(vni_not_allowed, "VNI not in the input's allow_vnis")                                      \
-  X(no_session, "no session of the input matches the packet's VNI and outer source")          \
   X(no_flow, "appliance: packet to return belongs to no GWLB flow in the flow table")          \
   /* engine runtime (engine/) */                                                               \
   X(no_mbuf, "packet buffer pool exhausted")                                                   \
   X(tx_full, "output queue full: the port did not accept the packet")                          \
   X(write_failed, "file output: the write failed (disk full, I/O error, closed pipe)")         \
+  X(sink_full, "file output's queue full: its writer thread is behind (a slow or stalled disk)") \
   X(link_header_bad, "capture record too short for its link-layer header, or raw IP neither v4 nor v6")
 
 enum class DropReason : uint8_t {
@@ -80,5 +78,42 @@ inline constexpr std::array<std::string_view, kDropReasonCount + 1> kDropReasonD
 constexpr std::string_view drop_reason_name(DropReason r) noexcept {
   return kDropReasonNames[static_cast<size_t>(r)];
 }
+
+// Every reason a packet can be filtered: not a fault, but the user's own policy deciding not to
+// send it (allow-lists, sessions, verdicts; later the mirror sessions' filters). Declared once,
+// like the drop reasons; each filtered packet is counted under exactly one.
+// X(name, description)
+#define MIRRORPIPE_FILTER_REASONS(X)                                                            \
+  X(source_not_allowed, "outer source address not in the input's allow_sources")              \
+  X(vni_not_allowed, "VNI not in the input's allow_vnis")                                      \
+  X(no_session, "no session of the input takes the packet (VNI, outer source; or no sink)")   \
+  X(verdict_blocked, "appliance: the flow is blocked by the verdict hook (drop_flows, mirrorpipe verdict)")
+
+enum class FilterReason : uint8_t {
+  kNone = 0,  // not filtered
+#define MIRRORPIPE_X(name, desc) name,
+  MIRRORPIPE_FILTER_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+};
+
+inline constexpr size_t kFilterReasonCount = 0
+#define MIRRORPIPE_X(name, desc) +1
+    MIRRORPIPE_FILTER_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+    ;
+
+inline constexpr std::array<std::string_view, kFilterReasonCount + 1> kFilterReasonNames = {
+    "none",
+#define MIRRORPIPE_X(name, desc) #name,
+    MIRRORPIPE_FILTER_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+};
+
+inline constexpr std::array<std::string_view, kFilterReasonCount + 1> kFilterReasonDescriptions = {
+    "not filtered",
+#define MIRRORPIPE_X(name, desc) desc,
+    MIRRORPIPE_FILTER_REASONS(MIRRORPIPE_X)
+#undef MIRRORPIPE_X
+};
 
 }  // namespace mirrorpipe

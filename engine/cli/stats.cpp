@@ -4,17 +4,40 @@
 
 namespace mirrorpipe {
 
-nlohmann::json counters_json(const InputCounters& c) {
+namespace {
+
+// Every field of a counter struct (engine/pipeline/counters.h), by its declared name: "a.b"
+// nests b inside object a.
+template <class Counters>
+void put_fields(nlohmann::json& j, const Counters& c) {
+  c.for_each_field([&](const char* name, const char*, int, uint64_t v) {
+    const std::string n = name;
+    const size_t dot = n.find('.');
+    if (dot == std::string::npos) j[n] = v;
+    else j[n.substr(0, dot)][n.substr(dot + 1)] = v;
+  });
+}
+
+nlohmann::json drops_json(const std::array<uint64_t, kDropReasonCount + 1>& d, bool nonzero_only) {
   nlohmann::json dropped = nlohmann::json::object();
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
-    dropped[std::string(kDropReasonNames[i])] = c.dropped[i];
+    if (!nonzero_only || d[i]) dropped[std::string(kDropReasonNames[i])] = d[i];
   }
-  return {{"packets_in", c.rx},          {"packets_out", c.sent},
-          {"filtered", c.filtered},      {"dropped", dropped},
-          {"dropped_total", c.dropped_total()}, {"bytes_in", c.rx_bytes},
-          {"bytes_out", c.sent_bytes},
-          {"truncated", {{"packet_length", c.truncated_packet_length}, {"mtu", c.truncated_mtu}}},
-          {"host", {{"replies", c.host_replies}, {"to_tap", c.to_host}}}};
+  return dropped;
+}
+
+}  // namespace
+
+nlohmann::json counters_json(const InputCounters& c) {
+  nlohmann::json j = nlohmann::json::object();
+  put_fields(j, c);
+  j["dropped"] = drops_json(c.dropped, false);
+  j["dropped_total"] = c.dropped_total();
+  j["filtered"] = c.filtered();
+  nlohmann::json by = nlohmann::json::object();
+  for (size_t i = 1; i <= kFilterReasonCount; ++i) by[std::string(kFilterReasonNames[i])] = c.filtered_by[i];
+  j["filtered_by"] = by;
+  return j;
 }
 
 nlohmann::json report_json(const EngineReport& r) {
@@ -24,21 +47,18 @@ nlohmann::json report_json(const EngineReport& r) {
   for (const auto& i : r.inputs) j["inputs"][i.name] = counters_json(i.counters);
   j["outputs"] = nlohmann::json::object();
   for (const auto& o : r.outputs) {
-    nlohmann::json dropped = nlohmann::json::object();
-    for (size_t i = 1; i <= kDropReasonCount; ++i) {
-      if (o.counters.dropped[i]) dropped[std::string(kDropReasonNames[i])] = o.counters.dropped[i];
-    }
-    j["outputs"][o.name] = {{"packets", o.counters.tx},
-                            {"bytes", o.counters.tx_bytes},
-                            {"dropped", dropped},
-                            {"dropped_total", o.counters.dropped_total()}};
+    nlohmann::json oj = nlohmann::json::object();
+    put_fields(oj, o.counters);
+    oj["dropped"] = drops_json(o.counters.dropped, true);
+    oj["dropped_total"] = o.counters.dropped_total();
+    j["outputs"][o.name] = oj;
   }
   FlowCounters flows;
   for (const auto& w : r.workers) flows += w.flows;
-  j["flow_table"] = {{"inserted", flows.table.inserted},   {"refreshed", flows.table.refreshed},
-                     {"expired", flows.table.expired},     {"evicted", flows.table.evicted},
-                     {"cookie_changes", flows.table.cookie_changes}, {"lookups", flows.lookups},
-                     {"misses", flows.misses}};
+  j["flow_table"] = nlohmann::json::object();
+  put_fields(j["flow_table"], flows.table);
+  j["flow_table"]["lookups"] = flows.lookups;
+  j["flow_table"]["misses"] = flows.misses;
   j["ports"] = nlohmann::json::object();
   for (const auto& p : r.ports) {
     j["ports"][p.name] = {{"driver", p.driver},        {"ipackets", p.pmd.ipackets},
@@ -72,14 +92,19 @@ void row(std::ostream& os, const std::string& label, uint64_t v, int indent = 2)
 }  // namespace
 
 void print_counters_table(std::ostream& os, const InputCounters& c) {
-  row(os, "packets in", c.rx);
-  row(os, "packets out", c.sent);
-  row(os, "filtered", c.filtered);
+  c.for_each_field([&](const char*, const char* label, int table, uint64_t v) {
+    if (table == 1) row(os, label, v);
+  });
+  row(os, "filtered", c.filtered());
   row(os, "dropped", c.dropped_total());
-  if (c.truncated_packet_length) row(os, "(truncated: PacketLength)", c.truncated_packet_length);
-  if (c.truncated_mtu) row(os, "(truncated: output MTU)", c.truncated_mtu);
-  if (c.host_replies) row(os, "(ARP/ICMP answered)", c.host_replies);
-  if (c.to_host) row(os, "(to the exception TAP)", c.to_host);
+  c.for_each_field([&](const char*, const char* label, int table, uint64_t v) {
+    if (table == 2 && v) row(os, label, v);
+  });
+  for (size_t i = 1; i <= kFilterReasonCount; ++i) {
+    if (c.filtered_by[i] == 0) continue;
+    os << "    " << std::left << std::setw(22) << kFilterReasonNames[i] << std::right << std::setw(14)
+       << c.filtered_by[i] << "  filtered: " << kFilterReasonDescriptions[i] << "\n";
+  }
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
     if (c.dropped[i] == 0) continue;
     os << "    " << std::left << std::setw(22) << kDropReasonNames[i] << std::right << std::setw(14)
@@ -94,8 +119,12 @@ void print_report(std::ostream& os, const EngineReport& r) {
   }
   for (const auto& o : r.outputs) {
     os << "output " << o.name << ":\n";
-    row(os, "packets", o.counters.tx);
-    row(os, "bytes", o.counters.tx_bytes);
+    o.counters.for_each_field([&](const char*, const char* label, int table, uint64_t v) {
+      if (table) row(os, label, v);
+    });
+    for (size_t i = 1; i <= kDropReasonCount; ++i) {
+      if (o.counters.dropped[i]) row(os, "dropped: " + std::string(kDropReasonNames[i]), o.counters.dropped[i], 4);
+    }
   }
   for (const auto& p : r.ports) {
     os << "port " << p.name << " (" << p.driver << ", the driver's own counters):\n";

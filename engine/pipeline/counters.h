@@ -23,47 +23,77 @@ namespace mirrorpipe {
 inline constexpr size_t kMaxPorts = 32;
 inline constexpr size_t kMaxDpdkPorts = 32;
 
+// Each counter struct's fields are declared once, in a list below; the members, the sum, the
+// JSON (--stats-json), the telemetry dictionaries and the final table all come from it
+// (engine/cli/stats.cpp, engine/runtime/telemetry.cpp). A field is added in its list only.
+//
+// X(member, name, table label, table) -- name: the JSON key ("a.b" nests b in object a; the
+// telemetry key is the name with '.' as '_'); table: 0 not in the table, 1 always, 2 when not 0.
+#define MIRRORPIPE_INPUT_COUNTERS(X)                                                            \
+  X(rx, "packets_in", "packets in", 1)                                                          \
+  X(sent, "packets_out", "packets out", 1)                                                      \
+  X(rx_bytes, "bytes_in", "bytes in", 0)                                                        \
+  X(sent_bytes, "bytes_out", "bytes out", 0) /* as sent: outer frames */                        \
+  /* Sent, but shortened (not ends of their own: a truncated packet is also sent). */           \
+  X(truncated_packet_length, "truncated.packet_length", "(truncated: PacketLength)", 2)          \
+  X(truncated_mtu, "truncated.mtu", "(truncated: output MTU)", 2)                               \
+  /* Sent, but not on the data path: the port's own traffic (engine/pipeline/host.h). */        \
+  X(host_replies, "host.replies", "(ARP/ICMP answered)", 2)                                     \
+  X(to_host, "host.to_tap", "(to the exception TAP)", 2)
+
+// An output's own ends, for each copy a worker gave it (a received packet copied to several
+// sinks has one copy per sink; the input counts the packet once, as sent when one copy left).
+#define MIRRORPIPE_OUTPUT_COUNTERS(X) \
+  X(tx, "packets", "packets", 1)      \
+  X(tx_bytes, "bytes", "bytes", 1)
+
+// What the appliance's flow table (engine/pipeline/flow_table.h) counts itself.
+#define MIRRORPIPE_FLOW_TABLE_COUNTERS(X)                                                  \
+  X(inserted, "inserted", "flows inserted", 1)                                             \
+  X(refreshed, "refreshed", "packets of a known flow", 1)                                  \
+  X(expired, "expired", "idle flows replaced", 1)                                          \
+  X(evicted, "evicted", "live flows pushed out by a full bucket", 1)                       \
+  X(cookie_changes, "cookie_changes", "a known 5-tuple back with another cookie", 1)
+
+#define MIRRORPIPE_COUNTER_MEMBER(member, name, label, table) uint64_t member = 0;
+#define MIRRORPIPE_COUNTER_ADD(member, name, label, table) member += o.member;
+#define MIRRORPIPE_COUNTER_VISIT(member, name, label, table) f(name, label, table, member);
+
+// f(name, label, table, value) for every field of `c`, in declaration order.
+#define MIRRORPIPE_COUNTER_VISITOR(LIST)          \
+  template <class F>                              \
+  void for_each_field(F&& f) const {              \
+    LIST(MIRRORPIPE_COUNTER_VISIT)                \
+  }
+
 struct InputCounters {
-  uint64_t rx = 0;
-  uint64_t rx_bytes = 0;
-  uint64_t sent = 0;
-  uint64_t sent_bytes = 0;  // bytes of what was sent, as sent (outer frames)
-  uint64_t filtered = 0;
+  MIRRORPIPE_INPUT_COUNTERS(MIRRORPIPE_COUNTER_MEMBER)
   std::array<uint64_t, kDropReasonCount + 1> dropped{};  // index 0 (kNone) stays 0
-  // Sent, but shortened (these are not ends of their own: a truncated packet is also sent).
-  uint64_t truncated_packet_length = 0;
-  uint64_t truncated_mtu = 0;
-  // Sent, but not on the data path: the port's own traffic (engine/pipeline/host.h).
-  uint64_t host_replies = 0;  // ARP and ICMP echo answered by the engine
-  uint64_t to_host = 0;       // handed to the exception TAP
+  std::array<uint64_t, kFilterReasonCount + 1> filtered_by{};  // index 0 (kNone) stays 0
 
   void drop(DropReason r) noexcept { ++dropped[static_cast<size_t>(r)]; }
+  void filter(FilterReason r) noexcept { ++filtered_by[static_cast<size_t>(r)]; }
+  uint64_t filtered() const noexcept {
+    uint64_t n = 0;
+    for (uint64_t f : filtered_by) n += f;
+    return n;
+  }
   uint64_t dropped_total() const noexcept {
     uint64_t n = 0;
     for (uint64_t d : dropped) n += d;
     return n;
   }
   InputCounters& operator+=(const InputCounters& o) noexcept {
-    rx += o.rx;
-    rx_bytes += o.rx_bytes;
-    sent += o.sent;
-    sent_bytes += o.sent_bytes;
-    filtered += o.filtered;
+    MIRRORPIPE_INPUT_COUNTERS(MIRRORPIPE_COUNTER_ADD)
     for (size_t i = 0; i < dropped.size(); ++i) dropped[i] += o.dropped[i];
-    truncated_packet_length += o.truncated_packet_length;
-    truncated_mtu += o.truncated_mtu;
-    host_replies += o.host_replies;
-    to_host += o.to_host;
+    for (size_t i = 0; i < filtered_by.size(); ++i) filtered_by[i] += o.filtered_by[i];
     return *this;
   }
+  MIRRORPIPE_COUNTER_VISITOR(MIRRORPIPE_INPUT_COUNTERS)
 };
 
-
-// An output's own ends, for each copy a worker gave it (a received packet copied to several
-// sinks has one copy per sink; the input counts the packet once, as sent when one copy left).
 struct OutputCounters {
-  uint64_t tx = 0;
-  uint64_t tx_bytes = 0;
+  MIRRORPIPE_OUTPUT_COUNTERS(MIRRORPIPE_COUNTER_MEMBER)
   std::array<uint64_t, kDropReasonCount + 1> dropped{};  // copies meant for it that did not go
 
   void drop(DropReason r) noexcept { ++dropped[static_cast<size_t>(r)]; }
@@ -73,28 +103,20 @@ struct OutputCounters {
     return n;
   }
   OutputCounters& operator+=(const OutputCounters& o) noexcept {
-    tx += o.tx;
-    tx_bytes += o.tx_bytes;
+    MIRRORPIPE_OUTPUT_COUNTERS(MIRRORPIPE_COUNTER_ADD)
     for (size_t i = 0; i < dropped.size(); ++i) dropped[i] += o.dropped[i];
     return *this;
   }
+  MIRRORPIPE_COUNTER_VISITOR(MIRRORPIPE_OUTPUT_COUNTERS)
 };
 
-// What the appliance's flow table (engine/pipeline/flow_table.h) counts itself.
 struct FlowTableCounters {
-  uint64_t inserted = 0;        // new flows
-  uint64_t refreshed = 0;       // packets of a known flow
-  uint64_t expired = 0;         // idle entries found dead and replaced
-  uint64_t evicted = 0;         // live entries pushed out by a full bucket
-  uint64_t cookie_changes = 0;  // a known 5-tuple came back with a different cookie
+  MIRRORPIPE_FLOW_TABLE_COUNTERS(MIRRORPIPE_COUNTER_MEMBER)
   FlowTableCounters& operator+=(const FlowTableCounters& o) noexcept {
-    inserted += o.inserted;
-    refreshed += o.refreshed;
-    expired += o.expired;
-    evicted += o.evicted;
-    cookie_changes += o.cookie_changes;
+    MIRRORPIPE_FLOW_TABLE_COUNTERS(MIRRORPIPE_COUNTER_ADD)
     return *this;
   }
+  MIRRORPIPE_COUNTER_VISITOR(MIRRORPIPE_FLOW_TABLE_COUNTERS)
 };
 
 // A worker's view: its table's counters as last copied, and its lookups for injected packets.

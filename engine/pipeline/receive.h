@@ -70,21 +70,22 @@ inline const TunnelLayer& session_layer(const DecapResult& r) noexcept {
   return r.layers[r.layer_count - 1];
 }
 
-// The allow-lists, then the sessions: kNone and the session's index, or the drop reason.
-inline DropReason classify_received(const ReceivePolicy& p, const DecapResult& r, uint16_t& session) noexcept {
+// The allow-lists, then the sessions: kNone and the session's index, or why the packet is
+// filtered (the user's policy, not a fault).
+inline FilterReason classify_received(const ReceivePolicy& p, const DecapResult& r, uint16_t& session) noexcept {
   const TunnelLayer& l = session_layer(r);
   if (!p.allow_sources.empty() && !any_prefix_contains(p.allow_sources, l.ipv6, l.src_ip)) {
-    return DropReason::source_not_allowed;
+    return FilterReason::source_not_allowed;
   }
-  if (!p.allow_vnis.empty() && !vni_in(p.allow_vnis, l.vni)) return DropReason::vni_not_allowed;
+  if (!p.allow_vnis.empty() && !vni_in(p.allow_vnis, l.vni)) return FilterReason::vni_not_allowed;
   for (size_t i = 0; i < p.sessions.size(); ++i) {
     const SessionMatch& s = p.sessions[i];
     if (!s.vnis.empty() && !vni_in(s.vnis, l.vni)) continue;
     if (!s.sources.empty() && !any_prefix_contains(s.sources, l.ipv6, l.src_ip)) continue;
     session = static_cast<uint16_t>(i);
-    return DropReason::kNone;
+    return FilterReason::kNone;
   }
-  return DropReason::no_session;
+  return FilterReason::no_session;
 }
 
 // The length an inner Ethernet frame had before AWS PacketLength (or any snaplen upstream) cut

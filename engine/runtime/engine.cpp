@@ -26,6 +26,7 @@
 #include "engine/runtime/eal.h"
 #include "engine/runtime/ethdev.h"
 #include "engine/runtime/file_port.h"
+#include "engine/runtime/file_sink.h"
 #include "engine/runtime/telemetry.h"
 #include "engine/runtime/worker.h"
 
@@ -182,6 +183,16 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     const uint32_t q = p.queues ? p.queues : nworkers;
     ring_mbufs += static_cast<uint64_t>(q) * (p.rx_ring + p.tx_ring);
   }
+  // File outputs fed by a live input are written off the workers, through a queue per worker
+  // (engine/runtime/file_sink.h); a job whose inputs are all files writes synchronously.
+  const bool live_input = std::any_of(cfg.ports.begin(), cfg.ports.end(), [](const PortConfig& p) {
+    return p.role != PortRole::kOutput && !p.is_file();
+  });
+  const bool queued_files = live_input && !opts.atomic_file_outputs;
+  constexpr unsigned kFileQueueSize = 2048;
+  for (const auto& p : cfg.ports) {
+    if (queued_files && p.is_file() && p.sends()) ring_mbufs += static_cast<uint64_t>(nworkers) * kFileQueueSize;
+  }
   rte_mempool* pool = nullptr;
   uint64_t pool_mbufs = 0;
   uint32_t pool_room = 0;
@@ -220,6 +231,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   FilePools file_pools;
   if (any_file) file_pools = create_file_pools();
+  // Every mbuf a DPDK port transmits comes from `pool` unless a capture file feeds it (its
+  // buffers come from the file pools): the precondition of MBUF_FAST_FREE.
+  const bool single_pool = std::none_of(cfg.ports.begin(), cfg.ports.end(), [](const PortConfig& p) {
+    return p.is_file() && p.role != PortRole::kOutput;
+  });
 
   // Ports. Inputs get one RX queue per worker, outputs one TX queue per worker.
   std::vector<std::unique_ptr<RxPort>> rx_owned;
@@ -239,6 +255,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   std::vector<std::pair<std::string, EthdevInfo>> ethdevs;
   std::vector<PcapReader*> readers;
   std::vector<CaptureFileWriter*> writers;
+  std::vector<std::pair<size_t, QueuedFileSink*>> file_queues;  // (output index, queue)
   bool inputs_nano = false;
   struct HostPort {
     size_t port;        // index in cfg.ports
@@ -275,7 +292,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       uint16_t txq = host ? static_cast<uint16_t>(nworkers) : 0;
       if (p.also_output) txq = static_cast<uint16_t>(nworkers + (p.next_hop_ip ? 1 : 0));
       EthdevInfo info = ethdev_open(p, static_cast<uint16_t>(p.queues ? p.queues : nworkers), txq, pool,
-                                    p.also_output);
+                                    p.also_output, single_pool);
       if (p.also_output) shared_info[i] = info;
       if (p.role == PortRole::kMirrorInput) {
         const FlowHashChoice h = choose_flow_hash(p.flow_hash, info.rss_hash || simulate_hash,
@@ -331,6 +348,12 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
           writers.push_back(wr.get());
           tx_owned.push_back(std::move(wr));
         }
+        if (queued_files) {
+          auto q = std::make_unique<QueuedFileSink>(writers.back(), kFileQueueSize,
+                                                    "mp_file" + std::to_string(writers.size()));
+          file_queues.emplace_back(output_names.size() - 1, q.get());
+          tx_owned.push_back(std::move(q));
+        }
         queues[w] = tx_owned.back().get();
       }
     } else {
@@ -344,7 +367,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       if (shared) {
         info = shared_info.at(i);
       } else {
-        info = ethdev_open(p, txq, txq, pool, true);
+        info = ethdev_open(p, txq, txq, pool, true, single_pool);
         ethdevs.emplace_back(p.name, info);
       }
       for (uint16_t w = 0; w < nworkers; ++w) {
@@ -391,7 +414,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     if (rte_dev_probe(tap.devargs.c_str()) != 0) {
       throw std::runtime_error("port '" + p.name + "': cannot create the exception TAP '" + p.exception_tap + "'");
     }
-    const EthdevInfo tinfo = ethdev_open(tap, static_cast<uint16_t>(nworkers), static_cast<uint16_t>(nworkers), pool, false);
+    const EthdevInfo tinfo = ethdev_open(tap, static_cast<uint16_t>(nworkers), static_cast<uint16_t>(nworkers), pool, false,
+                                             single_pool);
     ethdevs.emplace_back(tap.name, tinfo);
     h.tap_input = static_cast<int>(input_names.size());
     input_names.push_back(tap.name);
@@ -546,6 +570,18 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   struct Detach {
     ~Detach() { telemetry_detach(); }
   } detach_on_exit;
+
+  if (opts.periodic_summary) {
+    for (const CaptureFileWriter* w : writers) {
+      std::printf("file output '%s': %s\n", w->path().c_str(),
+                  queued_files ? "written by the writer thread, off the workers (a queue per worker)"
+                               : "written by the worker (every input is a capture file)");
+    }
+  }
+  std::vector<QueuedFileSink*> queue_list;
+  for (const auto& [o, q] : file_queues) queue_list.push_back(q);
+  std::unique_ptr<FileWriterThread> file_thread;
+  if (!queue_list.empty()) file_thread = std::make_unique<FileWriterThread>(queue_list);
 
   const auto t0 = std::chrono::steady_clock::now();
   if (inline_worker) {
@@ -715,7 +751,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
                     rate((tot.rx_bytes - last.rx_bytes) * 8.0 / dt, "bps").c_str(),
                     rate((tot.sent - last.sent) / dt, "pps").c_str(),
                     rate((tot.sent_bytes - last.sent_bytes) * 8.0 / dt, "bps").c_str(),
-                    static_cast<unsigned long long>(tot.filtered),
+                    static_cast<unsigned long long>(tot.filtered()),
                     static_cast<unsigned long long>(tot.dropped_total()),
                     static_cast<unsigned long long>(imissed), progress.c_str());
         std::fflush(stdout);
@@ -726,6 +762,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     rte_eal_mp_wait_lcore();
   }
   const auto t1 = std::chrono::steady_clock::now();
+  if (file_thread) file_thread->stop();  // every worker has stopped: what is queued is written
   for (auto& s : slots) {
     if (s->error) std::rethrow_exception(s->error);
   }
@@ -747,6 +784,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   for (const auto& [name, info] : ethdevs) {
     rep.ports.push_back({name, info.driver, read_pmd(info.port_id)});
+  }
+  // What the writer thread could not write, on the outputs it was meant for.
+  for (const auto& [o, q] : file_queues) {
+    rep.outputs[o].counters.dropped[static_cast<size_t>(DropReason::write_failed)] += q->write_failed();
   }
   for (const PcapReader* r : readers) {
     if (r->end() == InputEnd::kTruncated) rep.inputs_truncated.push_back(r->end_message());

@@ -36,7 +36,7 @@ void add_device_args(const PortConfig& p, std::vector<std::string>& eal_args) {
 }
 
 EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queues,
-                       rte_mempool* pool, bool want_tx_offloads) {
+                       rte_mempool* pool, bool want_tx_offloads, bool single_pool) {
   EthdevInfo info;
   const std::string name = device_name(p.devargs);
   if (rte_eth_dev_get_port_by_name(name.c_str(), &info.port_id) != 0) {
@@ -95,7 +95,8 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
     info.tx_ip_checksum = true;
   }
   if (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
-    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    if (single_pool) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    else info.notes.push_back("MBUF_FAST_FREE off: capture-file inputs' buffers come from other pools");
   }
 
   rc = rte_eth_dev_configure(id, rx_queues, tx_queues, &conf);

@@ -36,8 +36,10 @@ struct EthdevInfo {
 // has them; on a mirror input that may use it (flow_hash not "software"), the RSS hash with
 // each packet, RSS then being set up even for one queue. Throws std::runtime_error naming the
 // port on failure.
+// `single_pool`: every mbuf this port will transmit comes from `pool` with a reference count of
+// one, the precondition of MBUF_FAST_FREE (enabled only then, where the device offers it).
 EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queues,
-                       rte_mempool* pool, bool want_tx_offloads);
+                       rte_mempool* pool, bool want_tx_offloads, bool single_pool);
 void ethdev_close(uint16_t port_id) noexcept;
 
 class EthdevRx final : public RxPort {

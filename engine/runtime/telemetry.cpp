@@ -32,15 +32,24 @@ InputCounters sum_inputs(const TelemetryView& v, int only = -1) {
   return total;
 }
 
+// Every field, by its declared name with '.' as '_' (engine/pipeline/counters.h).
+template <class Counters>
+void put_fields(rte_tel_data* d, const Counters& c) {
+  c.for_each_field([&](const char* name, const char*, int, uint64_t v) {
+    std::string key = name;
+    for (char& ch : key) ch = ch == '.' ? '_' : ch;
+    rte_tel_data_add_dict_u64(d, key.c_str(), v);
+  });
+}
+
 void put_counters(rte_tel_data* d, const InputCounters& c) {
-  rte_tel_data_add_dict_u64(d, "packets_in", c.rx);
-  rte_tel_data_add_dict_u64(d, "packets_out", c.sent);
-  rte_tel_data_add_dict_u64(d, "filtered", c.filtered);
+  put_fields(d, c);
   rte_tel_data_add_dict_u64(d, "dropped_total", c.dropped_total());
-  rte_tel_data_add_dict_u64(d, "bytes_in", c.rx_bytes);
-  rte_tel_data_add_dict_u64(d, "bytes_out", c.sent_bytes);
-  rte_tel_data_add_dict_u64(d, "truncated_packet_length", c.truncated_packet_length);
-  rte_tel_data_add_dict_u64(d, "truncated_mtu", c.truncated_mtu);
+  rte_tel_data_add_dict_u64(d, "filtered", c.filtered());
+  for (size_t i = 1; i <= kFilterReasonCount; ++i) {
+    const std::string key = "filtered_" + std::string(kFilterReasonNames[i]);
+    rte_tel_data_add_dict_u64(d, key.c_str(), c.filtered_by[i]);
+  }
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
     const std::string key = "dropped_" + std::string(kDropReasonNames[i]);
     rte_tel_data_add_dict_u64(d, key.c_str(), c.dropped[i]);
@@ -103,8 +112,7 @@ int cmd_output(const char*, const char* params, rte_tel_data* d) {
     total += ws.outputs[static_cast<size_t>(o)];
   }
   rte_tel_data_start_dict(d);
-  rte_tel_data_add_dict_u64(d, "packets", total.tx);
-  rte_tel_data_add_dict_u64(d, "bytes", total.tx_bytes);
+  put_fields(d, total);
   rte_tel_data_add_dict_u64(d, "dropped_total", total.dropped_total());
   for (size_t i = 1; i <= kDropReasonCount; ++i) {
     const std::string key = "dropped_" + std::string(kDropReasonNames[i]);

@@ -241,7 +241,7 @@ struct Worker {
                uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
     const size_t n = sinks.size() + (extra ? 1 : 0);
     if (n == 0) {  // nowhere to go (an appliance session with no sinks and no return)
-      ic.drop(DropReason::no_session);
+      ic.filter(FilterReason::no_session);
       rte_pktmbuf_free(m);
       return;
     }
@@ -310,9 +310,9 @@ struct Worker {
       return;
     }
     uint16_t session = 0;
-    r = classify_received(route.policy, res, session);
-    if (r != DropReason::kNone) {
-      ic.drop(r);
+    const FilterReason f = classify_received(route.policy, res, session);
+    if (f != FilterReason::kNone) {
+      ic.filter(f);
       rte_pktmbuf_free(m);
       return;
     }
@@ -344,14 +344,14 @@ struct Worker {
         inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key)) {
       if (plan.flows) plan.flows->refresh(key, ref.data, res.inner_offset, res.outer_l3_offset, g.gwlb_flow_cookie, now_ns);
       if (!route.verdicts.empty() && route.verdicts.blocks(key)) {
-        ++ic.filtered;  // the verdict hook blocked the flow
+        ic.filter(FilterReason::verdict_blocked);
         rte_pktmbuf_free(m);
         return;
       }
     }
     uint16_t session = 0;
     const SessionSinks* ss = nullptr;
-    if (!route.sessions.empty() && classify_received(route.policy, res, session) == DropReason::kNone) {
+    if (!route.sessions.empty() && classify_received(route.policy, res, session) == FilterReason::kNone) {
       ss = &route.sessions[session];
     }
     if (!ss || ss->sinks.empty()) {  // the common inline case: no copy at all

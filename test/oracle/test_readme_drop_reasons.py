@@ -9,12 +9,13 @@ import re
 import sys
 
 src = sys.argv[2]
-declared = re.findall(r"^\s*X\((\w+),", open(os.path.join(src, "encap/drop_reason.h")).read(), re.M)
+declared = re.findall(r"^\s*X\((\w+), \"", open(os.path.join(src, "encap/drop_reason.h")).read(), re.M)
 readme = open(os.path.join(src, "README.md")).read()
 section = readme.split("### Counters", 1)[1].split("\n## ", 1)[0]
 listed = set(re.findall(r"^- [^:]+: (.*?)(?=^\S|^- |\Z)", section, re.M | re.S))
 names = set()
 for block in re.findall(r"^- [a-z ,]+: .*?(?=^- |^\S|\Z)", section, re.M | re.S):
+    # "- filtered: ..." lists the filter reasons, the other blocks the drop reasons
     names |= set(re.findall(r"`(\w+)`", block))
 missing = [d for d in declared if d not in names]
 extra = sorted(n for n in names if n not in declared)

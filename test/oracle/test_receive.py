@@ -227,6 +227,8 @@ check_returns("verdicts", [bytes(p) for p in kept], [r[0] for r in read_records(
 if stats:
     c.check(accounting_holds(stats), "verdicts: accounting")
     c.check(stats["filtered"] == len(gen) - len(kept), "verdicts: filtered %d" % stats["filtered"])
+    c.check(stats["filtered_by"]["verdict_blocked"] == len(gen) - len(kept),
+            "verdicts: filtered as verdict_blocked %d" % stats["filtered_by"]["verdict_blocked"])
 c.check(len(read_records(inner3)) == len(kept), "verdicts: blocked packets are not copied to the sinks")
 
 # 3. Receiving Traffic Mirroring VXLAN: sessions by VNI and source, allow-lists, two sinks, a
@@ -321,11 +323,11 @@ if stats:
     mi = stats["inputs"]["mirror"]
     c.check(accounting_holds(mi), "receive: accounting on the mirror input")
     c.check(accounting_holds(stats["inputs"]["aws"]), "receive: accounting on the aws input")
-    c.check(mi["dropped"]["source_not_allowed"] == sum(1 for p in vx if not p[IP].src.startswith("10.0.0.")),
-            "source_not_allowed = %d" % mi["dropped"]["source_not_allowed"])
-    c.check(mi["dropped"]["vni_not_allowed"] == sum(1 for p in vx if p[IP].src.startswith("10.0.0.") and p[VXLAN].vni == 300),
-            "vni_not_allowed = %d" % mi["dropped"]["vni_not_allowed"])
-    c.check(mi["dropped"]["no_session"] == len(allowed) - len(web) - len(db), "no_session = %d" % mi["dropped"]["no_session"])
+    c.check(mi["filtered_by"]["source_not_allowed"] == sum(1 for p in vx if not p[IP].src.startswith("10.0.0.")),
+            "source_not_allowed = %d" % mi["filtered_by"]["source_not_allowed"])
+    c.check(mi["filtered_by"]["vni_not_allowed"] == sum(1 for p in vx if p[IP].src.startswith("10.0.0.") and p[VXLAN].vni == 300),
+            "vni_not_allowed = %d" % mi["filtered_by"]["vni_not_allowed"])
+    c.check(mi["filtered_by"]["no_session"] == len(allowed) - len(web) - len(db), "no_session = %d" % mi["filtered_by"]["no_session"])
     c.check(mi["packets_out"] == len(web) + len(db), "mirror: sent %d, expected %d" % (mi["packets_out"], len(web) + len(db)))
     c.check(mi["truncated"]["packet_length"] == 1, "mirror: one truncated inner frame flagged")
     c.check(stats["outputs"]["web-pcap"]["packets"] == len(web) and stats["outputs"]["web-pcapng"]["packets"] == len(web),
