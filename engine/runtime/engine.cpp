@@ -8,7 +8,6 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
-#include <rte_thash.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +22,7 @@
 #include "engine/control/planner.h"
 #include "engine/pipeline/rss.h"
 #include "engine/runtime/arp.h"
+#include "engine/runtime/bench_fixtures.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/ethdev.h"
 #include "engine/runtime/file_port.h"
@@ -35,42 +35,6 @@ namespace mirrorpipe {
 static_assert(RTE_MAX_ETHPORTS >= kMaxDpdkPorts, "engine/config admits more DPDK ports than this DPDK can open");
 
 namespace {
-
-// What a NIC with the engine's symmetric key computes for an untagged IPv4 TCP/UDP frame (the
-// benchmark's frames), by DPDK's reference Toeplitz; 0 for anything else.
-uint32_t simulated_rss_hash(const std::vector<uint8_t>& f) {
-  if (f.size() < 38 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4 || (f[23] != 6 && f[23] != 17)) return 0;
-  const size_t l4 = 14 + (f[14] & 0x0fu) * 4;
-  if (f.size() < l4 + 4) return 0;
-  auto be32 = [&](size_t i) { return uint32_t{f[i]} << 24 | uint32_t{f[i + 1]} << 16 | uint32_t{f[i + 2]} << 8 | f[i + 3]; };
-  rte_ipv4_tuple t{};
-  t.src_addr = be32(26);
-  t.dst_addr = be32(30);
-  t.sport = static_cast<uint16_t>(f[l4] << 8 | f[l4 + 1]);
-  t.dport = static_cast<uint16_t>(f[l4 + 2] << 8 | f[l4 + 3]);
-  uint8_t key[40];
-  fill_symmetric_rss_key(key, sizeof key);
-  return rte_softrss(reinterpret_cast<uint32_t*>(&t), RTE_THASH_V4_L4_LEN, key);
-}
-
-// Benchmarks only (RunOptions::simulate_rx_rss_hash): receives as EthdevRx does and marks
-// each packet as carrying its RSS hash, as a NIC's PMD does when it delivers one.
-class RssFlagRx final : public RxPort {
- public:
-  RssFlagRx(uint16_t port, uint16_t queue) : port_(port), queue_(queue) {}
-  uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters&) override {
-    const uint16_t got = rte_eth_rx_burst(port_, queue_, pkts, n);
-    // A store, not |=: the allocation just reset ol_flags to 0 (no external buffers in this
-    // pool), and reading it back measured 10 % slower (a load from the middle of the reset's
-    // wider store) than a PMD's own descriptor-to-mbuf write would cost.
-    for (uint16_t i = 0; i < got; ++i) pkts[i]->ol_flags = RTE_MBUF_F_RX_RSS_HASH;
-    return got;
-  }
-  bool finished() const override { return false; }
-
- private:
-  uint16_t port_, queue_;
-};
 
 }  // namespace
 
@@ -210,24 +174,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     pool_mbufs = n;
     pool_room = room;
   }
+  // Benchmarks: every buffer written once with a frame (net_null's copy=0 receive hands them
+  // out as they are), and with the hash a NIC would deliver (engine/runtime/bench_fixtures.h).
   if (pool && opts.prefill_frames && !opts.prefill_frames->empty()) {
-    struct Fill {
-      const std::vector<std::vector<uint8_t>>* frames;
-      size_t next;
-      uint32_t room;
-      bool rss_hash;
-    } fill{opts.prefill_frames, 0, static_cast<uint32_t>(pool_room - RTE_PKTMBUF_HEADROOM), opts.simulate_rx_rss_hash};
-    rte_mempool_obj_iter(
-        pool,
-        [](rte_mempool*, void* arg, void* obj, unsigned) {
-          auto* f = static_cast<Fill*>(arg);
-          const auto& frame = (*f->frames)[f->next++ % f->frames->size()];
-          auto* m = static_cast<rte_mbuf*>(obj);
-          std::memcpy(static_cast<uint8_t*>(m->buf_addr) + RTE_PKTMBUF_HEADROOM, frame.data(),
-                      std::min<size_t>(frame.size(), f->room));
-          if (f->rss_hash) m->hash.rss = simulated_rss_hash(frame);
-        },
-        &fill);
+    prefill_pool(pool, *opts.prefill_frames, pool_room - RTE_PKTMBUF_HEADROOM, opts.simulate_rx_rss_hash);
   }
   FilePools file_pools;
   if (any_file) file_pools = create_file_pools();
@@ -302,7 +252,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         nic_flow_hash[input_index[i]] = h.nic;
       }
       for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
-        if (simulate_hash) rx_owned.push_back(std::make_unique<RssFlagRx>(info.port_id, w));
+        if (simulate_hash) rx_owned.push_back(make_rss_flag_rx(info.port_id, w));
         else rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w));
         queues[w] = rx_owned.back().get();
       }

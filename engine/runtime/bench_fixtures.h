@@ -1,0 +1,23 @@
+// Benchmark fixtures, kept out of the engine's production path: the RX buffers of a net_null
+// input filled once with frames, and a NIC's RSS hash simulated (net_null delivers none). Used
+// by `mirrorpipe bench` only, through RunOptions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/runtime/port.h"
+
+struct rte_mempool;
+
+namespace mirrorpipe {
+
+// Writes the frames, in turn, into every buffer of `pool` (`room` bytes each at most); with
+// `rss_hash`, also the hash a NIC with the engine's symmetric key computes for each.
+void prefill_pool(rte_mempool* pool, const std::vector<std::vector<uint8_t>>& frames, uint32_t room, bool rss_hash);
+
+// Receives as EthdevRx does and marks each packet as carrying its RSS hash, as a NIC's PMD does.
+std::unique_ptr<RxPort> make_rss_flag_rx(uint16_t port, uint16_t queue);
+
+}  // namespace mirrorpipe
