@@ -87,7 +87,17 @@ constexpr std::string_view drop_reason_name(DropReason r) noexcept {
   X(source_not_allowed, "outer source address not in the input's allow_sources")              \
   X(vni_not_allowed, "VNI not in the input's allow_vnis")                                      \
   X(no_session, "no session of the input takes the packet (VNI, outer source; or no sink)")   \
-  X(verdict_blocked, "appliance: the flow is blocked by the verdict hook (drop_flows, mirrorpipe verdict)")
+  X(verdict_blocked, "appliance: the flow is blocked by the verdict hook (drop_flows, mirrorpipe verdict)") \
+  /* mirror sessions (engine/pipeline/mirror_session.h), as AWS Traffic Mirroring decides */   \
+  X(not_monitored, "mirror session: neither address is in the session's monitored prefixes")   \
+  X(rule_rejected, "mirror session: the first matching filter rule of its direction rejects")   \
+  X(no_rule_matched, "mirror session: no filter rule of its direction matches")                 \
+  X(never_mirrored_non_ip, "mirror session with a filter: not an IP frame (AWS never mirrors it)") \
+  X(never_mirrored_dhcp, "mirror session with a filter: DHCP (AWS never mirrors it)")           \
+  X(never_mirrored_metadata, "mirror session with a filter: instance metadata service (169.254.169.254, fd00:ec2::254)") \
+  X(never_mirrored_time_sync, "mirror session with a filter: Amazon Time Sync (169.254.169.123, fd00:ec2::123)") \
+  X(never_mirrored_windows_activation, "mirror session with a filter: Windows activation (169.254.169.250, .251)") \
+  X(never_mirrored_amazon_dns, "mirror session with a filter: Amazon DNS (169.254.169.253, fd00:ec2::253) without network_services amazon-dns")
 
 enum class FilterReason : uint8_t {
   kNone = 0,  // not filtered

@@ -53,6 +53,14 @@ nlohmann::json report_json(const EngineReport& r) {
     oj["dropped_total"] = o.counters.dropped_total();
     j["outputs"][o.name] = oj;
   }
+  j["sessions"] = nlohmann::json::object();
+  for (const auto& s : r.sessions) {
+    nlohmann::json sj = nlohmann::json::object();
+    put_fields(sj, s.counters);
+    sj["rules"] = nlohmann::json::object();
+    for (const auto& [rule, hits] : s.rule_hits) sj["rules"][rule] = hits;
+    j["sessions"][s.name] = sj;
+  }
   FlowCounters flows;
   for (const auto& w : r.workers) flows += w.flows;
   j["flow_table"] = nlohmann::json::object();
@@ -125,6 +133,13 @@ void print_report(std::ostream& os, const EngineReport& r) {
     for (size_t i = 1; i <= kDropReasonCount; ++i) {
       if (o.counters.dropped[i]) row(os, "dropped: " + std::string(kDropReasonNames[i]), o.counters.dropped[i], 4);
     }
+  }
+  for (const auto& s : r.sessions) {
+    os << "session " << s.name << ":\n";
+    s.counters.for_each_field([&](const char*, const char* label, int table, uint64_t v) {
+      if (table) row(os, label, v);
+    });
+    for (const auto& [rule, hits] : s.rule_hits) row(os, "rule " + rule, hits, 4);
   }
   for (const auto& p : r.ports) {
     os << "port " << p.name << " (" << p.driver << ", the driver's own counters):\n";

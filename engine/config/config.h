@@ -14,6 +14,7 @@
 #include "decap/decap.h"
 #include "encap/tunnel.h"
 #include "engine/pipeline/pipeline.h"
+#include "engine/pipeline/mirror_session.h"
 #include "engine/pipeline/receive.h"
 #include "engine/pipeline/verdict.h"
 
@@ -96,9 +97,23 @@ struct SessionConfig {
   std::string name;
   int line = 0;
   std::string input;
-  std::vector<uint32_t> vnis;       // empty: any
-  std::vector<IpPrefix> sources;    // empty: any
+  std::vector<uint32_t> vnis;       // receive sessions: empty, any
+  std::vector<IpPrefix> sources;    // receive sessions: empty, any
   std::vector<std::string> sinks;   // output port or target names
+  // Mirror sessions (on a mirror-input), as AWS Traffic Mirroring has them.
+  uint16_t number = 0;              // 1-32766, unique per input; lower is tried first
+  std::string filter;               // empty: mirror everything
+  std::vector<IpPrefix> monitored;  // decides the direction; empty: `egress`
+  bool egress = false;              // without monitored: the direction of every packet
+  std::optional<uint32_t> vni;      // overrides the targets' VNI for this session's copies
+  uint32_t packet_length = 0;       // AWS PacketLength for this session's copies; 0: the target's
+};
+
+// [[filters]]: an AWS Traffic Mirroring filter (engine/pipeline/mirror_session.h).
+struct FilterConfig {
+  std::string name;
+  int line = 0;
+  MirrorFilter filter;
 };
 
 struct ApplianceSettings {
@@ -139,10 +154,12 @@ struct EngineConfig {
   std::vector<TargetConfig> targets;
   std::vector<RouteConfig> routes;
   std::vector<SessionConfig> sessions;
+  std::vector<FilterConfig> filters;
   ApplianceSettings appliance;
 
   const PortConfig* port(const std::string& name) const;
   const TargetConfig* target(const std::string& name) const;
+  const FilterConfig* filter(const std::string& name) const;
 };
 
 // What a reload (SIGHUP) may change while traffic flows: each target's tunnel settings, the

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -24,6 +25,13 @@ const PortConfig* EngineConfig::port(const std::string& name) const {
 const TargetConfig* EngineConfig::target(const std::string& name) const {
   for (const auto& t : targets) {
     if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+const FilterConfig* EngineConfig::filter(const std::string& name) const {
+  for (const auto& f : filters) {
+    if (f.name == name) return &f;
   }
   return nullptr;
 }
@@ -331,6 +339,111 @@ IpPrefix parse_prefix(const std::string& text) {
     p.length = static_cast<uint8_t>(n);
   }
   return p;
+}
+
+// "N" or "LO-HI", 0-65535, LO <= HI.
+bool parse_port_range(const std::string& text, uint16_t& lo, uint16_t& hi) {
+  const size_t dash = text.find('-');
+  auto number = [](const std::string& s, uint16_t& out) {
+    if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    const unsigned long v = std::stoul(s);
+    if (v > 65535) return false;
+    out = static_cast<uint16_t>(v);
+    return true;
+  };
+  if (dash == std::string::npos) {
+    if (!number(text, lo)) return false;
+    hi = lo;
+    return true;
+  }
+  return number(text.substr(0, dash), lo) && number(text.substr(dash + 1), hi) && lo <= hi;
+}
+
+// One rule of a [[filters]] table: an inline table in `rules`, as AWS's
+// CreateTrafficMirrorFilterRule has its fields.
+MirrorFilterRule load_filter_rule(Table& t, bool& egress) {
+  MirrorFilterRule r;
+  const std::string dir = t.required_string("direction", "\"ingress\" or \"egress\"");
+  if (dir == "ingress") egress = false;
+  else if (dir == "egress") egress = true;
+  else t.fail("direction", t.node("direction"), "\"ingress\" or \"egress\"");
+  const toml::node* num = t.node("number");
+  if (!num) t.fail("number", nullptr, "missing; expected a rule number 1-32766");
+  r.number = static_cast<uint16_t>(*t.integer("number", 1, 32766));
+  const std::string action = t.required_string("action", "\"accept\" or \"reject\"");
+  if (action == "accept") r.accept = true;
+  else if (action != "reject") t.fail("action", t.node("action"), "\"accept\" or \"reject\"");
+  const toml::node* proto = t.node("protocol");
+  const char* protocols = "a protocol number 0-255, or \"tcp\", \"udp\", \"icmp\", \"icmpv6\" or \"all\"";
+  if (!proto) t.fail("protocol", nullptr, std::string("missing; expected ") + protocols);
+  if (proto->is_integer()) {
+    r.protocol = static_cast<int16_t>(*t.integer("protocol", 0, 255));
+  } else if (proto->is_string()) {
+    const std::string s = *proto->value<std::string>();
+    if (s == "tcp") r.protocol = 6;
+    else if (s == "udp") r.protocol = 17;
+    else if (s == "icmp") r.protocol = 1;
+    else if (s == "icmpv6") r.protocol = 58;
+    else if (s == "all") r.protocol = -1;
+    else t.fail("protocol", proto, protocols);
+  } else {
+    t.fail("protocol", proto, protocols);
+  }
+  const char* cidr = "a CIDR block (\"10.0.0.0/16\", \"::/0\")";
+  if (!t.node("source")) t.fail("source", nullptr, std::string("missing; expected ") + cidr);
+  if (!t.node("destination")) t.fail("destination", nullptr, std::string("missing; expected ") + cidr);
+  r.source = *t.parsed("source", cidr, parse_prefix);
+  r.destination = *t.parsed("destination", cidr, parse_prefix);
+  if (r.source.v6 != r.destination.v6) {
+    t.fail("destination", t.node("destination"), "a CIDR block of the source's family (a rule is IPv4 or IPv6)");
+  }
+  for (const char* key : {"source_ports", "destination_ports"}) {
+    const auto text = t.string(key);
+    if (!text) continue;
+    if (r.protocol != 6 && r.protocol != 17) {
+      t.fail(key, t.node(key), "no port range: ports go with protocol tcp or udp only");
+    }
+    const bool src = std::string(key) == "source_ports";
+    uint16_t& lo = src ? r.source_lo : r.destination_lo;
+    uint16_t& hi = src ? r.source_hi : r.destination_hi;
+    if (!parse_port_range(*text, lo, hi)) t.fail(key, t.node(key), "a port \"N\" or a range \"LO-HI\" with LO <= HI, 0-65535");
+    (src ? r.has_source_ports : r.has_destination_ports) = true;
+  }
+  t.reject_unknown({"direction", "number", "action", "protocol", "source", "destination", "source_ports",
+                    "destination_ports", "description"});
+  return r;
+}
+
+FilterConfig load_filter(Table& t) {
+  FilterConfig f;
+  f.line = t.line();
+  f.name = t.required_string("name", "a filter name");
+  for (size_t i = 0; const auto& s : t.string_list("network_services")) {
+    if (s != "amazon-dns") {
+      t.fail("network_services[" + std::to_string(i) + "]", t.array("network_services")->get(i),
+             "\"amazon-dns\" (the one network service AWS offers)");
+    }
+    f.filter.amazon_dns = true;
+    ++i;
+  }
+  f.filter.aws_exclusions = t.boolean("aws_exclusions").value_or(true);
+  std::set<uint16_t> ingress_numbers, egress_numbers;
+  each_table(t, "rules", [&](Table& r) {
+    bool egress = false;
+    const MirrorFilterRule rule = load_filter_rule(r, egress);
+    if (!(egress ? egress_numbers : ingress_numbers).insert(rule.number).second) {
+      r.fail("number", r.node("number"), "a rule number not used by another rule of the same direction");
+    }
+    (egress ? f.filter.egress : f.filter.ingress).push_back(rule);
+  });
+  if (f.filter.ingress.size() > kMaxRulesPerDirection || f.filter.egress.size() > kMaxRulesPerDirection) {
+    t.fail("rules", t.node("rules"), "at most " + std::to_string(kMaxRulesPerDirection) + " rules per direction (AWS allows 10)");
+  }
+  auto by_number = [](const MirrorFilterRule& a, const MirrorFilterRule& b) { return a.number < b.number; };
+  std::sort(f.filter.ingress.begin(), f.filter.ingress.end(), by_number);
+  std::sort(f.filter.egress.begin(), f.filter.egress.end(), by_number);
+  t.reject_unknown({"name", "network_services", "aws_exclusions", "rules", "description"});
+  return f;
 }
 
 std::vector<IpPrefix> prefix_list(Table& t, const std::string& key) {
@@ -655,7 +768,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
   Table top(root, "", path);
-  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions"});
+  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters"});
   if (auto e = sub_table(top, "engine")) {
     cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
     for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
@@ -783,16 +896,23 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     t.reject_unknown({"input", "target", "output"});
     cfg.routes.push_back(std::move(r));
   });
+  std::set<std::string> filter_names;
+  each_table(top, "filters", [&](Table& t) {
+    FilterConfig f = load_filter(t);
+    if (!filter_names.insert(f.name).second) t.fail("name", t.node("name"), "a name not used by another filter");
+    cfg.filters.push_back(std::move(f));
+  });
   std::set<std::string> session_names, with_sessions;
+  std::map<std::string, std::set<uint16_t>> mirror_numbers;  // input -> session numbers
   each_table(top, "sessions", [&](Table& t) {
     SessionConfig s;
     s.line = t.line();
     s.name = t.required_string("name", "a session name");
     if (!session_names.insert(s.name).second) t.fail("name", t.node("name"), "a name not used by another session");
-    s.input = t.required_string("input", "the name of a tunnel-input or appliance port");
+    s.input = t.required_string("input", "the name of a mirror-input, tunnel-input or appliance port");
     const PortConfig* in = cfg.port(s.input);
-    if (!in || (in->role != PortRole::kTunnelInput && in->role != PortRole::kAppliance)) {
-      t.fail("input", t.node("input"), "the name of a tunnel-input or appliance port");
+    if (!in || in->role == PortRole::kOutput) {
+      t.fail("input", t.node("input"), "the name of a mirror-input, tunnel-input or appliance port");
     }
     if (routed.count(s.input)) {
       t.fail("input", t.node("input"), "an input without a [[routes]] entry (an input has either sessions or a route)");
@@ -800,6 +920,32 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     with_sessions.insert(s.input);
     s.vnis = vni_list(t, "vnis");
     s.sources = prefix_list(t, "sources");
+    const bool mirror = in->role == PortRole::kMirrorInput;
+    if (mirror) {
+      // A mirror session, as AWS Traffic Mirroring has it.
+      for (const char* k : {"vnis", "sources"}) {
+        if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " on a session of a tunnel-input or appliance (a mirror session selects with filter and monitored)");
+      }
+      if (!t.node("number")) t.fail("number", nullptr, "missing; expected the session number 1-32766 (lower is tried first)");
+      s.number = static_cast<uint16_t>(*t.integer("number", 1, 32766));
+      if (!mirror_numbers[s.input].insert(s.number).second) {
+        t.fail("number", t.node("number"), "a session number not used by another session of input '" + s.input + "'");
+      }
+      s.filter = t.string("filter").value_or("");
+      if (!s.filter.empty() && !cfg.filter(s.filter)) t.fail("filter", t.node("filter"), "the name of a [[filters]] table");
+      s.monitored = prefix_list(t, "monitored");
+      if (auto d = t.string("direction")) {
+        if (*d == "egress") s.egress = true;
+        else if (*d != "ingress") t.fail("direction", t.node("direction"), "\"ingress\" or \"egress\"");
+        if (!s.monitored.empty()) t.fail("direction", t.node("direction"), "no direction with monitored (monitored decides it)");
+      }
+      if (auto v = t.integer("vni", 0, 0xffffff)) s.vni = static_cast<uint32_t>(*v);
+      s.packet_length = static_cast<uint32_t>(t.integer("packet_length", 1, 8500).value_or(0));
+    } else {
+      for (const char* k : {"number", "filter", "monitored", "direction", "vni", "packet_length"}) {
+        if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " on a session of a mirror-input only");
+      }
+    }
     s.sinks = t.string_list("sinks");
     if (s.sinks.empty()) t.fail("sinks", t.node("sinks"), "a list of one or more output ports or targets");
     if (s.sinks.size() > 16) t.fail("sinks", t.node("sinks"), "at most 16 sinks");
@@ -810,7 +956,18 @@ EngineConfig load(const toml::table& root, const std::string& path) {
                "the name of an output port (or of an input with also_output = true) or a target");
       }
     }
-    t.reject_unknown({"name", "input", "vnis", "sources", "sinks"});
+    if (mirror) {
+      for (size_t i = 0; i < s.sinks.size(); ++i) {
+        const PortConfig* out = cfg.port(s.sinks[i]);
+        if (out && (s.vni || s.packet_length)) {
+          t.fail("sinks[" + std::to_string(i) + "]", t.array("sinks")->get(i),
+                 "a target: vni and packet_length apply to tunnel copies (this session sets them)");
+        }
+      }
+    }
+    t.reject_unknown({"name", "input", "vnis", "sources", "sinks", "number", "filter", "monitored", "direction", "vni",
+                      "packet_length"});
+    if (cfg.sessions.size() >= kMaxSessions) t.fail("name", t.node("name"), "at most " + std::to_string(kMaxSessions) + " sessions");
     cfg.sessions.push_back(std::move(s));
   });
   for (const auto& p : cfg.ports) {

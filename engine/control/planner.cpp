@@ -11,13 +11,17 @@ namespace {
 
 // A target as a sink: its outer template for its output, with the output's MTU and offloads;
 // or an output port that takes the frame as it is.
-Sink make_sink(const EngineConfig& c, const PortTopology& topo, const std::string& name, bool live_input) {
+// A mirror session's copies carry its VNI and PacketLength where it sets them.
+Sink make_sink(const EngineConfig& c, const PortTopology& topo, const std::string& name, bool live_input,
+               const SessionConfig* session = nullptr) {
   Sink sink;
   std::string out_name = name;
   if (const TargetConfig* t = c.target(name)) {
     out_name = t->output;
     sink.encap = true;
     TunnelConfig tunnel = t->tunnel;
+    if (session && session->vni && tunnel.kind != TunnelKind::kGwlb) tunnel.vni = *session->vni;
+    if (session && session->packet_length) tunnel.packet_length = session->packet_length;
     if (t->resolve_dst_mac) tunnel.dst_mac = topo.next_hop_macs.at(t->output);
     sink.outer = build_outer_template(tunnel);
   }
@@ -86,6 +90,31 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
   // Sessions, on tunnel inputs and appliances; each input's allow-lists.
   for (size_t pi = 0; pi < c.ports.size(); ++pi) {
     const PortConfig& p = c.ports[pi];
+    if (p.role == PortRole::kMirrorInput) {
+      // Mirror sessions, tried in ascending number.
+      Route& route = (*routes)[static_cast<size_t>(topo.input_index[pi])];
+      const bool live = !topo.input_is_file[static_cast<size_t>(topo.input_index[pi])];
+      std::vector<size_t> order;
+      for (size_t si = 0; si < c.sessions.size(); ++si) {
+        if (c.sessions[si].input == p.name) order.push_back(si);
+      }
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return c.sessions[a].number < c.sessions[b].number; });
+      for (size_t si : order) {
+        const SessionConfig& ses = c.sessions[si];
+        MirrorSessionRoute ms;
+        ms.config_index = static_cast<uint16_t>(si);
+        if (const FilterConfig* f = c.filter(ses.filter)) {
+          ms.policy.has_filter = true;
+          ms.policy.filter = f->filter;
+          route.any_session_filter = true;
+        }
+        ms.policy.monitored = ses.monitored;
+        ms.policy.egress_default = ses.egress;
+        for (const auto& name : ses.sinks) ms.sinks.push_back(make_sink(c, topo, name, live, &ses));
+        route.mirror_sessions.push_back(std::move(ms));
+      }
+      continue;
+    }
     if (p.role != PortRole::kTunnelInput && p.role != PortRole::kAppliance) continue;
     Route& route = (*routes)[static_cast<size_t>(topo.input_index[pi])];
     route.pipeline.decap = c.decap;

@@ -132,9 +132,32 @@ struct FlowCounters {
   }
 };
 
+// A mirror session's own counts (engine/pipeline/mirror_session.h), by configuration index.
+inline constexpr size_t kMaxSessions = 64;
+inline constexpr size_t kMaxRulesPerDirection = 32;  // AWS allows 10
+
+#define MIRRORPIPE_SESSION_COUNTERS(X)                                         \
+  X(tried, "tried", "tried", 1) /* packets it looked at */                       \
+  X(matched, "matched", "matched", 1) /* its filter took them */      \
+  X(mirrored, "mirrored", "mirrored", 1) /* a copy was queued for a sink */ \
+  X(bytes, "bytes", "bytes", 1) /* of the packets it took */
+
+struct SessionCounters {
+  MIRRORPIPE_SESSION_COUNTERS(MIRRORPIPE_COUNTER_MEMBER)
+  // Hits of the rule that decided: ingress rule i at i, egress rule i at kMaxRulesPerDirection + i.
+  std::array<uint64_t, 2 * kMaxRulesPerDirection> rule_hits{};
+  SessionCounters& operator+=(const SessionCounters& o) noexcept {
+    MIRRORPIPE_SESSION_COUNTERS(MIRRORPIPE_COUNTER_ADD)
+    for (size_t i = 0; i < rule_hits.size(); ++i) rule_hits[i] += o.rule_hits[i];
+    return *this;
+  }
+  MIRRORPIPE_COUNTER_VISITOR(MIRRORPIPE_SESSION_COUNTERS)
+};
+
 struct alignas(64) WorkerStats {
   std::array<InputCounters, kMaxPorts> inputs{};
   std::array<OutputCounters, kMaxPorts> outputs{};
+  std::array<SessionCounters, kMaxSessions> sessions{};
   FlowCounters flows{};
   uint64_t polls = 0;       // RX polls made
   uint64_t busy_polls = 0;  // polls that returned packets

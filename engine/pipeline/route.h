@@ -9,6 +9,7 @@
 
 #include "decap/appliance.h"
 #include "engine/pipeline/host.h"
+#include "engine/pipeline/mirror_session.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/pipeline/receive.h"
 #include "engine/pipeline/verdict.h"
@@ -33,6 +34,14 @@ struct SessionSinks {
   // kNoSessionId for a route's implicit session.
   uint16_t config_index = kNoSessionId;
   static constexpr uint16_t kNoSessionId = 0xffff;
+};
+
+// A mirror session on a mirror input: its filter and direction, and the sinks it wraps for
+// (its VNI and PacketLength already in their templates).
+struct MirrorSessionRoute {
+  MirrorSessionPolicy policy;
+  std::vector<Sink> sinks;
+  uint16_t config_index = 0;  // in [[sessions]]: its counters
 };
 
 // What happens to the packets of one input. Immutable while workers run.
@@ -60,6 +69,11 @@ struct Route {
   ApplianceConfig appliance_cfg;
   uint16_t return_output = 0;
   VerdictSet verdicts;  // blocked flows: neither returned nor copied (filtered)
+  // Mirror sessions (a mirror input with [[sessions]]): tried in ascending number, the first
+  // that takes the packet mirrors it to its sinks; `pipeline` is unused.
+  std::vector<MirrorSessionRoute> mirror_sessions;
+  bool any_session_filter = false;  // read the filter fields only when some session has a filter
+
   // Packets an inspection engine hands back (a TAP's RX): wrapped with the return header of
   // their flow, from any worker's flow table, and sent on `return_output`.
   bool inject = false;

@@ -735,6 +735,22 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   for (const auto& [name, info] : ethdevs) {
     rep.ports.push_back({name, info.driver, read_pmd(info.port_id)});
   }
+  // Sessions, with the hits of each rule of a mirror session's filter.
+  for (size_t si = 0; si < cfg.sessions.size(); ++si) {
+    EngineReport::Session s;
+    s.name = cfg.sessions[si].name;
+    for (const auto& w : rep.workers) s.counters += w.sessions[si];
+    if (const FilterConfig* f = cfg.filter(cfg.sessions[si].filter)) {
+      for (size_t i = 0; i < f->filter.ingress.size(); ++i) {
+        s.rule_hits.emplace_back("ingress/" + std::to_string(f->filter.ingress[i].number), s.counters.rule_hits[i]);
+      }
+      for (size_t i = 0; i < f->filter.egress.size(); ++i) {
+        s.rule_hits.emplace_back("egress/" + std::to_string(f->filter.egress[i].number),
+                                 s.counters.rule_hits[kMaxRulesPerDirection + i]);
+      }
+    }
+    rep.sessions.push_back(std::move(s));
+  }
   // What the writer thread could not write, on the outputs it was meant for.
   for (const auto& [o, q] : file_queues) {
     rep.outputs[o].counters.dropped[static_cast<size_t>(DropReason::write_failed)] += q->write_failed();

@@ -34,8 +34,14 @@ struct EngineReport {
     std::string driver;
     PmdCounters pmd;
   };
+  struct Session {
+    std::string name;
+    SessionCounters counters;
+    std::vector<std::pair<std::string, uint64_t>> rule_hits;  // "ingress/100" -> hits, in order
+  };
   std::vector<Input> inputs;
   std::vector<Output> outputs;
+  std::vector<Session> sessions;  // every [[sessions]] entry, in configuration order
   std::vector<Port> ports;  // DPDK ports only
   std::vector<WorkerStats> workers;
   double seconds = 0;

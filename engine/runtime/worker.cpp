@@ -17,6 +17,7 @@ namespace mirrorpipe {
 namespace {
 
 constexpr uint16_t kPrefetchAhead = 3;
+static_assert(kRuleEgressBase == kMaxRulesPerDirection, "a session's rule hits are indexed as mirror_session.h says");
 constexpr uint16_t kTxBufferSize = 64;
 
 // Packets waiting for one output, and what their accounting needs once the PMD owns them.
@@ -237,14 +238,16 @@ struct Worker {
   // `extra` (an already prepared packet for `extra_output`, e.g. the appliance's return) when
   // given. The input's packet ends once: sent when one copy was accepted; else dropped under
   // the reason of the last copy that failed.
-  void fan_out(rte_mbuf* m, const std::vector<Sink>& sinks, const SinkMeta* meta, bool file_meta,
-               uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
+  // Returns how many copies were queued.
+  unsigned fan_out(rte_mbuf* m, const std::vector<Sink>& sinks, const SinkMeta* meta, bool file_meta,
+                   uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
     const size_t n = sinks.size() + (extra ? 1 : 0);
     if (n == 0) {  // nowhere to go (an appliance session with no sinks and no return)
       ic.filter(FilterReason::no_session);
       rte_pktmbuf_free(m);
-      return;
+      return 0;
     }
+    unsigned queued = 0;
     uint16_t fan = kNoFan;
     if (n > 1) {
       fan = free_fans[--free_fan_count];
@@ -271,18 +274,48 @@ struct Worker {
       }
       if (fan != kNoFan) ++fans[fan].pending;
       enqueue(sink.output, c, input, fan);
+      ++queued;
     }
     if (sinks.empty()) rte_pktmbuf_free(m);
     if (extra) {
       if (fan != kNoFan) ++fans[fan].pending;
       enqueue(extra_output, extra, input, fan);
+      ++queued;
     }
     if (fan == kNoFan) {
       if (last_failure != DropReason::kNone) ic.drop(last_failure);
-      return;
+      return queued;
     }
     // Release the slot's own pending count: the packet ends now if every copy already has.
     fan_release(fan);
+    return queued;
+  }
+
+  // A mirror input with sessions: the first session (ascending number) whose filter takes the
+  // packet mirrors it to its sinks; a packet none takes is filtered once, under the reason of
+  // the last session that tried it (engine/pipeline/mirror_session.h).
+  template <bool kFileMeta>
+  void handle_mirror_sessions(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
+                              InputCounters& ic) {
+    FilterFields fields;
+    if (route.any_session_filter) fields = read_filter_fields(ref.data, ref.len);
+    FilterReason last = FilterReason::no_session;
+    for (const MirrorSessionRoute& s : route.mirror_sessions) {
+      SessionCounters& sc = stats.sessions[s.config_index];
+      ++sc.tried;
+      const SessionVerdict v = evaluate_session(s.policy, fields);
+      if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
+      if (v.filtered != FilterReason::kNone) {
+        last = v.filtered;
+        continue;
+      }
+      ++sc.matched;
+      sc.bytes += ref.len;
+      if (fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) ++sc.mirrored;
+      return;
+    }
+    ic.filter(last);
+    rte_pktmbuf_free(m);
   }
 
   // Not tunnel traffic, on a port with an exception TAP: the host's (unchanged: a failed
@@ -450,6 +483,7 @@ struct Worker {
       }
     }
     if constexpr (kSpecial) {
+      if (!route.mirror_sessions.empty()) return handle_mirror_sessions<kFileMeta>(m, ref, rx, route, ic);
       if (route.receive) return handle_receive<kFileMeta>(m, ref, rx, route, ic);
       if (route.appliance) return handle_appliance<kFileMeta>(m, ref, rx, route, ic);
       if (route.inject) return handle_inject<kFileMeta>(m, ref, rx, route, ic);
@@ -496,9 +530,9 @@ struct Worker {
     // A full burst's worth waiting for the route's main output: send it now (held longer, the
     // mbufs only cost cache); a smaller one waits for more, or for the timer. Sessions spread
     // over several outputs and rely on full buffers and the timer.
-    if (route.receive || route.appliance || route.inject) {
+    if (route.receive || route.appliance || route.inject || !route.mirror_sessions.empty()) {
       burst_loop<kFileMeta, true>(pkts, n, rx, route, ic);
-      if (!route.receive && tx[route.return_output].count >= kBurstSize) flush(route.return_output);
+      if ((route.appliance || route.inject) && tx[route.return_output].count >= kBurstSize) flush(route.return_output);
     } else {
       burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
       if (tx[route.output].count >= kBurstSize) flush(route.output);

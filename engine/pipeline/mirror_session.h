@@ -1,0 +1,221 @@
+// Mirror sessions on a mirror input: which session, if any, mirrors a frame, as AWS VPC Traffic
+// Mirroring decides it (so that a session moved from AWS to mirrorpipe selects the same
+// packets). The AWS rules this follows, from the Traffic Mirroring documentation
+// (../shared/docs/wire-formats.md, "AWS VPC Traffic Mirroring"):
+//
+// - Sessions of one input are tried in ascending number; the first whose filter accepts the
+//   packet mirrors it, and no other session of that input sees it. A packet no session takes is
+//   filtered once, under the reason of the last session that tried it.
+// - Direction: with `monitored`, a packet whose source is in it is egress, else one whose
+//   destination is in it is ingress, else the session does not take it (not_monitored).
+//   Without it, every packet is the session's direction (ingress unless it says egress).
+// - A filter's rules of that direction are evaluated in ascending number; the first that
+//   matches decides (accept, or reject); none matches: not mirrored. A rule's protocol is the
+//   upper-layer one (after IPv6 extension headers); its CIDRs are of one family and never
+//   match the other; its port ranges (TCP and UDP only) never match a later fragment, which
+//   has no ports.
+// - What AWS never mirrors is never mirrored by a session with a filter: non-IP frames, DHCP,
+//   the instance metadata service, Amazon Time Sync, Windows activation, and Amazon DNS unless
+//   the filter asks for it; each under its own reason; `aws_exclusions = false` turns them off.
+//
+// Invariants (hot path): no allocation, no exceptions; the configuration is read, never changed.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "encap/drop_reason.h"
+#include "encap/wire/bytes.h"
+#include "encap/wire/ethernet.h"
+#include "encap/wire/ipv4.h"
+#include "encap/wire/ipv6.h"
+#include "encap/wire/l4.h"
+#include "engine/pipeline/receive.h"
+
+namespace mirrorpipe {
+
+// What the rules look at, read once per frame.
+struct FilterFields {
+  bool ip = false;
+  bool v6 = false;
+  std::array<uint8_t, 16> src{};  // IPv4 in the first 4 bytes
+  std::array<uint8_t, 16> dst{};
+  uint8_t protocol = 0;           // upper-layer protocol
+  bool has_ports = false;         // TCP/UDP/SCTP ports read (not a later fragment)
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+};
+
+// Reads the fields through up to four VLAN tags and the IPv6 extension headers. Never reads
+// past `len`; a frame too short for what it announces reads as far as it can.
+inline FilterFields read_filter_fields(const uint8_t* frame, uint32_t len) noexcept {
+  using namespace wire;
+  FilterFields f;
+  const Bytes b(frame, len);
+  const auto* eth = header_at<EthernetHeader>(b, 0);
+  if (!eth) return f;
+  uint16_t type = eth->ether_type.value();
+  uint32_t off = kEthernetHeaderBytes;
+  for (int tags = 0; tags < 4 && ethertype::is_vlan_tpid(type); ++tags) {
+    const auto* tag = header_at<VlanTag>(b, off);
+    if (!tag) return f;
+    type = tag->ether_type.value();
+    off += sizeof(VlanTag);
+  }
+  uint32_t l4 = 0;
+  bool later_fragment = false;
+  if (type == ethertype::kIpv4) {
+    const auto* ip = header_at<Ipv4Header>(b, off);
+    if (!ip || ip->version() != 4 || ip->ihl_bytes() < kIpv4MinHeaderBytes) return f;
+    f.ip = true;
+    std::memcpy(f.src.data(), ip->src.data(), 4);
+    std::memcpy(f.dst.data(), ip->dst.data(), 4);
+    f.protocol = ip->protocol;
+    later_fragment = (ip->flags_fragment.value() & Ipv4Header::kFragmentOffsetMask) != 0;
+    l4 = off + ip->ihl_bytes();
+  } else if (type == ethertype::kIpv6) {
+    const auto* ip = header_at<Ipv6Header>(b, off);
+    if (!ip || ip->version() != 6) return f;
+    f.ip = true;
+    f.v6 = true;
+    f.src = ip->src;
+    f.dst = ip->dst;
+    uint8_t next = ip->next_header;
+    l4 = off + kIpv6HeaderBytes;
+    for (int guard = 0; guard < 8; ++guard) {
+      if (next == ipproto::kFragment) {
+        const auto* fr = header_at<Ipv6FragmentHeader>(b, l4);
+        if (!fr) break;
+        later_fragment = (fr->offset_flags.value() & 0xfff8u) != 0;  // Fragment Offset, 8-byte units
+        next = fr->next_header;
+        l4 += sizeof(Ipv6FragmentHeader);
+        continue;
+      }
+      if (next == ipproto::kAh) {
+        const auto* ah = header_at<Ipv6AuthHeader>(b, l4);
+        if (!ah) break;
+        next = ah->next_header;
+        l4 += ah->length_bytes();
+        continue;
+      }
+      if (next != ipproto::kHopByHop && next != ipproto::kRouting && next != ipproto::kDestOpts) break;
+      const auto* ext = header_at<Ipv6ExtHeader>(b, l4);
+      if (!ext) break;
+      next = ext->next_header;
+      l4 += ext->length_bytes();
+    }
+    f.protocol = next;
+  } else {
+    return f;
+  }
+  if (!later_fragment && (f.protocol == ipproto::kTcp || f.protocol == ipproto::kUdp || f.protocol == ipproto::kSctp)) {
+    if (const auto* p = wire::header_at<L4Ports>(b, l4)) {
+      f.has_ports = true;
+      f.src_port = p->src_port.value();
+      f.dst_port = p->dst_port.value();
+    }
+  }
+  return f;
+}
+
+struct MirrorFilterRule {
+  uint16_t number = 0;
+  bool accept = false;
+  int16_t protocol = -1;  // -1: all
+  IpPrefix source;
+  IpPrefix destination;
+  bool has_source_ports = false;
+  uint16_t source_lo = 0, source_hi = 65535;
+  bool has_destination_ports = false;
+  uint16_t destination_lo = 0, destination_hi = 65535;
+
+  bool matches(const FilterFields& f) const noexcept {
+    if (protocol >= 0 && f.protocol != protocol) return false;
+    if (!source.contains(f.v6, f.src) || !destination.contains(f.v6, f.dst)) return false;
+    if (has_source_ports && (!f.has_ports || f.src_port < source_lo || f.src_port > source_hi)) return false;
+    if (has_destination_ports && (!f.has_ports || f.dst_port < destination_lo || f.dst_port > destination_hi)) {
+      return false;
+    }
+    return true;
+  }
+};
+
+struct MirrorFilter {
+  std::vector<MirrorFilterRule> ingress;  // ascending number
+  std::vector<MirrorFilterRule> egress;
+  bool aws_exclusions = true;
+  bool amazon_dns = false;  // network_services = ["amazon-dns"]
+};
+
+struct MirrorSessionPolicy {
+  bool has_filter = false;
+  MirrorFilter filter;
+  std::vector<IpPrefix> monitored;  // empty: every packet is `egress_default` ? egress : ingress
+  bool egress_default = false;
+};
+
+inline constexpr int16_t kRuleEgressBase = 32;  // = kMaxRulesPerDirection (counters.h)
+
+// Index of the rule that decided (for its hit counter), or -1.
+struct SessionVerdict {
+  FilterReason filtered = FilterReason::kNone;  // kNone: this session mirrors the packet
+  int16_t rule = -1;  // index in ingress, or kRuleEgressBase + index in egress
+};
+
+namespace aws {
+// The link-local services AWS never mirrors (IPv4 169.254.169.x, IPv6 fd00:ec2::x).
+inline FilterReason never_mirrored(const FilterFields& f, bool amazon_dns) noexcept {
+  auto service = [&](const std::array<uint8_t, 16>& a) -> int {
+    if (!f.v6) {
+      if (a[0] != 169 || a[1] != 254 || a[2] != 169) return -1;
+      return a[3];
+    }
+    static constexpr uint8_t kEc2[14] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::memcmp(a.data(), kEc2, 14) != 0) return -1;
+    return a[14] == 0 ? a[15] : -1;
+  };
+  for (const auto* a : {&f.src, &f.dst}) {
+    const int s = service(*a);
+    if (s == 254) return FilterReason::never_mirrored_metadata;
+    if (s == 123) return FilterReason::never_mirrored_time_sync;
+    if (!f.v6 && (s == 250 || s == 251)) return FilterReason::never_mirrored_windows_activation;
+    if (s == 253 && !amazon_dns) return FilterReason::never_mirrored_amazon_dns;
+  }
+  return FilterReason::kNone;
+}
+}  // namespace aws
+
+inline SessionVerdict evaluate_session(const MirrorSessionPolicy& s, const FilterFields& f) noexcept {
+  SessionVerdict v;
+  if (!s.has_filter) return v;  // no filter: everything, as a route would
+  const MirrorFilter& flt = s.filter;
+  if (flt.aws_exclusions) {
+    if (!f.ip) return {FilterReason::never_mirrored_non_ip, -1};
+    if (f.protocol == wire::ipproto::kUdp && f.has_ports &&
+        (f.src_port == 67 || f.src_port == 68 || f.dst_port == 67 || f.dst_port == 68)) {
+      return {FilterReason::never_mirrored_dhcp, -1};
+    }
+    const FilterReason r = aws::never_mirrored(f, flt.amazon_dns);
+    if (r != FilterReason::kNone) return {r, -1};
+  } else if (!f.ip) {
+    return {FilterReason::no_rule_matched, -1};  // rules match IP packets only
+  }
+  bool egress = s.egress_default;
+  if (!s.monitored.empty()) {
+    if (any_prefix_contains(s.monitored, f.v6, f.src)) egress = true;
+    else if (any_prefix_contains(s.monitored, f.v6, f.dst)) egress = false;
+    else return {FilterReason::not_monitored, -1};
+  }
+  const auto& rules = egress ? flt.egress : flt.ingress;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (!rules[i].matches(f)) continue;
+    const auto index = static_cast<int16_t>((egress ? kRuleEgressBase : 0) + i);
+    return rules[i].accept ? SessionVerdict{FilterReason::kNone, index}
+                           : SessionVerdict{FilterReason::rule_rejected, index};
+  }
+  return {FilterReason::no_rule_matched, -1};
+}
+
+}  // namespace mirrorpipe
