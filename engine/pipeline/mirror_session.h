@@ -165,23 +165,41 @@ struct SessionVerdict {
 };
 
 namespace aws {
-// The link-local services AWS never mirrors (IPv4 169.254.169.x, IPv6 fd00:ec2::x).
+// The link-local services AWS never mirrors: IPv4 169.254.169.N and IPv6 fd00:ec2::N, where
+// the IPv6 addresses spell the same digits in hexadecimal (fd00:ec2::254 is ...:0254).
 inline FilterReason never_mirrored(const FilterFields& f, bool amazon_dns) noexcept {
-  auto service = [&](const std::array<uint8_t, 16>& a) -> int {
+  enum Service { kOther, kMetadata, kTimeSync, kWindowsActivation, kAmazonDns };
+  auto service = [&](const std::array<uint8_t, 16>& a) -> Service {
     if (!f.v6) {
-      if (a[0] != 169 || a[1] != 254 || a[2] != 169) return -1;
-      return a[3];
+      if (a[0] != 169 || a[1] != 254 || a[2] != 169) return kOther;
+      switch (a[3]) {
+        case 254: return kMetadata;
+        case 123: return kTimeSync;
+        case 250:
+        case 251: return kWindowsActivation;
+        case 253: return kAmazonDns;
+        default: return kOther;
+      }
     }
     static constexpr uint8_t kEc2[14] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    if (std::memcmp(a.data(), kEc2, 14) != 0) return -1;
-    return a[14] == 0 ? a[15] : -1;
+    if (std::memcmp(a.data(), kEc2, 14) != 0) return kOther;
+    switch ((a[14] << 8) | a[15]) {
+      case 0x254: return kMetadata;
+      case 0x123: return kTimeSync;
+      case 0x253: return kAmazonDns;
+      default: return kOther;
+    }
   };
   for (const auto* a : {&f.src, &f.dst}) {
-    const int s = service(*a);
-    if (s == 254) return FilterReason::never_mirrored_metadata;
-    if (s == 123) return FilterReason::never_mirrored_time_sync;
-    if (!f.v6 && (s == 250 || s == 251)) return FilterReason::never_mirrored_windows_activation;
-    if (s == 253 && !amazon_dns) return FilterReason::never_mirrored_amazon_dns;
+    switch (service(*a)) {
+      case kMetadata: return FilterReason::never_mirrored_metadata;
+      case kTimeSync: return FilterReason::never_mirrored_time_sync;
+      case kWindowsActivation: return FilterReason::never_mirrored_windows_activation;
+      case kAmazonDns:
+        if (!amazon_dns) return FilterReason::never_mirrored_amazon_dns;
+        break;
+      case kOther: break;
+    }
   }
   return FilterReason::kNone;
 }

@@ -155,6 +155,19 @@ TEST_CASE("mirror session: AWS rule semantics, a case a row") {
   CHECK(verdict(all, ipv4({10, 0, 0, 5}, {169, 254, 169, 253}, 17, 40000, 53)) == R::never_mirrored_amazon_dns);
   CHECK(verdict(all, ipv4({10, 0, 0, 5}, {10, 0, 0, 1}, 17, 68, 67)) == R::never_mirrored_dhcp);
   CHECK(verdict(all, ipv4({10, 0, 0, 5}, {10, 0, 0, 1}, 17, 6800, 6700)) == R::kNone);
+  // The IPv6 services spell the same digits in hex: fd00:ec2::254 ends 0x02 0x54.
+  auto v6_to = [](uint8_t hi, uint8_t lo) {
+    auto f = ipv6(1, 2, 6, 40000, 80);
+    const uint8_t ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, hi, lo};
+    std::copy(ec2, ec2 + 16, f.begin() + 38);
+    return f;
+  };
+  const auto all6 = session_from(R"({ direction = "ingress", number = 1, action = "accept", protocol = "all", source = "::/0", destination = "::/0" },
+)", "");
+  CHECK(verdict(all6, v6_to(0x02, 0x54)) == R::never_mirrored_metadata);
+  CHECK(verdict(all6, v6_to(0x01, 0x23)) == R::never_mirrored_time_sync);
+  CHECK(verdict(all6, v6_to(0x02, 0x53)) == R::never_mirrored_amazon_dns);
+  CHECK(verdict(all6, v6_to(0x00, 0xfe)) == R::kNone);  // fd00:ec2::fe is no service
   const std::vector<uint8_t> arp(42, 0x08);
   CHECK(verdict(all, arp) == R::never_mirrored_non_ip);
   const auto dns = session_from(kAcceptAll4, "", "network_services = [\"amazon-dns\"]\n");
