@@ -45,6 +45,7 @@ namespace mirrorpipe {
   X(tx_full, "output queue full: the port did not accept the packet")                          \
   X(write_failed, "file output: the write failed (disk full, I/O error, closed pipe)")         \
   X(sink_full, "file output's queue full: its writer thread is behind (a slow or stalled disk)") \
+  X(rate_limited, "mirror session: over its max_pps (a token bucket per worker)")               \
   X(link_header_bad, "capture record too short for its link-layer header, or raw IP neither v4 nor v6")
 
 enum class DropReason : uint8_t {
@@ -97,6 +98,7 @@ constexpr std::string_view drop_reason_name(DropReason r) noexcept {
   X(never_mirrored_metadata, "mirror session with a filter: instance metadata service (169.254.169.254, fd00:ec2::254)") \
   X(never_mirrored_time_sync, "mirror session with a filter: Amazon Time Sync (169.254.169.123, fd00:ec2::123)") \
   X(never_mirrored_windows_activation, "mirror session with a filter: Windows activation (169.254.169.250, .251)") \
+  X(not_sampled, "mirror session: left out by sample_flows or sample_packets")               \
   X(never_mirrored_amazon_dns, "mirror session with a filter: Amazon DNS (169.254.169.253, fd00:ec2::253) without network_services amazon-dns")
 
 enum class FilterReason : uint8_t {

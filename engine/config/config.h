@@ -107,6 +107,11 @@ struct SessionConfig {
   bool egress = false;              // without monitored: the direction of every packet
   std::optional<uint32_t> vni;      // overrides the targets' VNI for this session's copies
   uint32_t packet_length = 0;       // AWS PacketLength for this session's copies; 0: the target's
+  // Beyond AWS.
+  int32_t slice = -1;               // headers through L4, then this many payload bytes; -1: off
+  uint32_t sample_flows = 0;        // keep the flows whose symmetric hash falls in 1/N; 0: all
+  uint32_t sample_packets = 0;      // every Nth packet per worker; 0: all
+  double max_pps = 0;               // packets per second for the session (over all workers); 0: no limit
 };
 
 // [[filters]]: an AWS Traffic Mirroring filter (engine/pipeline/mirror_session.h).

@@ -941,8 +941,13 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       }
       if (auto v = t.integer("vni", 0, 0xffffff)) s.vni = static_cast<uint32_t>(*v);
       s.packet_length = static_cast<uint32_t>(t.integer("packet_length", 1, 8500).value_or(0));
+      s.slice = static_cast<int32_t>(t.integer("slice", 0, 65535).value_or(-1));
+      s.sample_flows = static_cast<uint32_t>(t.integer("sample_flows", 1, 1 << 20).value_or(0));
+      s.sample_packets = static_cast<uint32_t>(t.integer("sample_packets", 1, 1 << 20).value_or(0));
+      s.max_pps = t.number("max_pps", 1, 1e9).value_or(0);
     } else {
-      for (const char* k : {"number", "filter", "monitored", "direction", "vni", "packet_length"}) {
+      for (const char* k : {"number", "filter", "monitored", "direction", "vni", "packet_length", "slice",
+                            "sample_flows", "sample_packets", "max_pps"}) {
         if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " on a session of a mirror-input only");
       }
     }
@@ -966,7 +971,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       }
     }
     t.reject_unknown({"name", "input", "vnis", "sources", "sinks", "number", "filter", "monitored", "direction", "vni",
-                      "packet_length"});
+                      "packet_length", "slice", "sample_flows", "sample_packets", "max_pps"});
     if (cfg.sessions.size() >= kMaxSessions) t.fail("name", t.node("name"), "at most " + std::to_string(kMaxSessions) + " sessions");
     cfg.sessions.push_back(std::move(s));
   });

@@ -110,6 +110,10 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         }
         ms.policy.monitored = ses.monitored;
         ms.policy.egress_default = ses.egress;
+        ms.slice = ses.slice;
+        ms.sample_flows = ses.sample_flows;
+        ms.sample_packets = ses.sample_packets;
+        ms.max_pps_per_worker = ses.max_pps / std::max<uint32_t>(1, c.workers);
         for (const auto& name : ses.sinks) ms.sinks.push_back(make_sink(c, topo, name, live, &ses));
         route.mirror_sessions.push_back(std::move(ms));
       }

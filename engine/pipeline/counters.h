@@ -37,6 +37,7 @@ inline constexpr size_t kMaxDpdkPorts = 32;
   /* Sent, but shortened (not ends of their own: a truncated packet is also sent). */           \
   X(truncated_packet_length, "truncated.packet_length", "(truncated: PacketLength)", 2)          \
   X(truncated_mtu, "truncated.mtu", "(truncated: output MTU)", 2)                               \
+  X(truncated_slice, "truncated.slice", "(truncated: slice)", 2)                                \
   /* Sent, but not on the data path: the port's own traffic (engine/pipeline/host.h). */        \
   X(host_replies, "host.replies", "(ARP/ICMP answered)", 2)                                     \
   X(to_host, "host.to_tap", "(to the exception TAP)", 2)

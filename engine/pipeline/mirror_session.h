@@ -205,6 +205,76 @@ inline FilterReason never_mirrored(const FilterFields& f, bool amazon_dns) noexc
 }
 }  // namespace aws
 
+// `slice`: how many bytes of a frame to keep so that every header through its L4 header stays,
+// whatever the option sizes, plus `payload` bytes: Ethernet and up to four VLAN tags; IPv4 with
+// its options or IPv6 with its extension headers; TCP with its options, UDP 8 bytes, SCTP's
+// common header (12), ICMP and ICMPv6 8 bytes. A later fragment, or another protocol, keeps
+// its IP headers; a non-IP frame its Ethernet header and tags. Never more than `len`.
+inline uint32_t slice_length(const uint8_t* frame, uint32_t len, uint32_t payload) noexcept {
+  using namespace wire;
+  const Bytes b(frame, len);
+  auto keep = [&](uint64_t headers) { return static_cast<uint32_t>(headers + payload < len ? headers + payload : len); };
+  const auto* eth = header_at<EthernetHeader>(b, 0);
+  if (!eth) return len;
+  uint16_t type = eth->ether_type.value();
+  uint32_t off = kEthernetHeaderBytes;
+  for (int tags = 0; tags < 4 && ethertype::is_vlan_tpid(type); ++tags) {
+    const auto* tag = header_at<VlanTag>(b, off);
+    if (!tag) return len;
+    type = tag->ether_type.value();
+    off += sizeof(VlanTag);
+  }
+  uint8_t proto = 0;
+  bool later_fragment = false;
+  if (type == ethertype::kIpv4) {
+    const auto* ip = header_at<Ipv4Header>(b, off);
+    if (!ip || ip->version() != 4 || ip->ihl_bytes() < kIpv4MinHeaderBytes) return keep(off);
+    proto = ip->protocol;
+    later_fragment = (ip->flags_fragment.value() & Ipv4Header::kFragmentOffsetMask) != 0;
+    off += ip->ihl_bytes();
+  } else if (type == ethertype::kIpv6) {
+    const auto* ip = header_at<Ipv6Header>(b, off);
+    if (!ip || ip->version() != 6) return keep(off);
+    proto = ip->next_header;
+    off += kIpv6HeaderBytes;
+    for (int guard = 0; guard < 8; ++guard) {
+      if (proto == ipproto::kFragment) {
+        const auto* fr = header_at<Ipv6FragmentHeader>(b, off);
+        if (!fr) return len;
+        later_fragment = (fr->offset_flags.value() & 0xfff8u) != 0;
+        proto = fr->next_header;
+        off += sizeof(Ipv6FragmentHeader);
+      } else if (proto == ipproto::kAh) {
+        const auto* ah = header_at<Ipv6AuthHeader>(b, off);
+        if (!ah) return len;
+        proto = ah->next_header;
+        off += ah->length_bytes();
+      } else if (proto == ipproto::kHopByHop || proto == ipproto::kRouting || proto == ipproto::kDestOpts) {
+        const auto* ext = header_at<Ipv6ExtHeader>(b, off);
+        if (!ext) return len;
+        proto = ext->next_header;
+        off += ext->length_bytes();
+      } else {
+        break;
+      }
+    }
+  } else {
+    return keep(off);
+  }
+  if (later_fragment) return keep(off);
+  uint32_t l4 = 0;
+  if (proto == ipproto::kTcp) {
+    if (off + 13 >= len) return len;
+    l4 = (frame[off + 12] >> 4) * 4u;
+    if (l4 < 20) l4 = 20;
+  } else if (proto == ipproto::kUdp || proto == ipproto::kIcmp || proto == ipproto::kIcmpv6) {
+    l4 = 8;
+  } else if (proto == ipproto::kSctp) {
+    l4 = 12;
+  }
+  return keep(uint64_t{off} + l4);
+}
+
 inline SessionVerdict evaluate_session(const MirrorSessionPolicy& s, const FilterFields& f) noexcept {
   SessionVerdict v;
   if (!s.has_filter) return v;  // no filter: everything, as a route would

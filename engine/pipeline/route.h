@@ -41,7 +41,11 @@ struct SessionSinks {
 struct MirrorSessionRoute {
   MirrorSessionPolicy policy;
   std::vector<Sink> sinks;
-  uint16_t config_index = 0;  // in [[sessions]]: its counters
+  uint16_t config_index = 0;     // in [[sessions]]: its counters and per-worker state
+  int32_t slice = -1;            // payload bytes kept after the L4 header; -1: whole frames
+  uint32_t sample_flows = 0;     // 0: every flow
+  uint32_t sample_packets = 0;   // 0: every packet
+  double max_pps_per_worker = 0; // 0: no limit
 };
 
 // What happens to the packets of one input. Immutable while workers run.

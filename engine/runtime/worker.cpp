@@ -61,11 +61,19 @@ inline void prefetch_packet(rte_mbuf* m) {
   __builtin_prefetch(data - RTE_CACHE_LINE_SIZE, 1, 3);
 }
 
+// A mirror session's state on one worker (sampling count, rate limit).
+struct SessionState {
+  uint64_t packets = 0;
+  double tokens = 0;
+  uint64_t last_tsc = 0;
+};
+
 struct Worker {
   explicit Worker(const WorkerPlan& p) : plan(p) {}
 
   const WorkerPlan& plan;
   WorkerStats stats{};
+  SessionState session_state[kMaxSessions]{};
   TxBuffer tx[kMaxPorts];
   FanSlot fans[kFanSlots];
   uint16_t free_fans[kFanSlots];
@@ -311,11 +319,55 @@ struct Worker {
       }
       ++sc.matched;
       sc.bytes += ref.len;
+      // Beyond AWS: the session takes the packet, then mirrors a sample of it, within its rate.
+      SessionState& st = session_state[s.config_index];
+      if (s.sample_flows) {
+        const uint32_t hash = parse_frame(wire::Bytes(ref.data, ref.len)).flow_hash;
+        if (hash > UINT32_MAX / s.sample_flows) {  // both directions share the hash: whole flows
+          ic.filter(FilterReason::not_sampled);
+          rte_pktmbuf_free(m);
+          return;
+        }
+      }
+      if (s.sample_packets && st.packets++ % s.sample_packets != 0) {
+        ic.filter(FilterReason::not_sampled);
+        rte_pktmbuf_free(m);
+        return;
+      }
+      if (s.max_pps_per_worker > 0 && !take_token(st, s.max_pps_per_worker)) {
+        ic.drop(DropReason::rate_limited);
+        rte_pktmbuf_free(m);
+        return;
+      }
+      if (s.slice >= 0) {
+        const uint32_t keep = slice_length(ref.data, ref.len, static_cast<uint32_t>(s.slice));
+        if (keep < ref.len) {
+          ref.len = keep;
+          apply_packet_ref(m, ref, kFileMeta);  // the wire length stays: the copies say what was cut
+          ++ic.truncated_slice;
+        }
+      }
       if (fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) ++sc.mirrored;
       return;
     }
     ic.filter(last);
     rte_pktmbuf_free(m);
+  }
+
+  // A token bucket per session and worker: `rate` tokens a second, bursts of 10 ms (at least 1).
+  bool take_token(SessionState& st, double rate) {
+    const uint64_t now = rte_get_tsc_cycles();
+    const double burst = rate * 0.01 > 1.0 ? rate * 0.01 : 1.0;
+    if (st.last_tsc == 0) {
+      st.tokens = burst;
+    } else {
+      st.tokens += static_cast<double>(now - st.last_tsc) * rate / static_cast<double>(plan.tsc_hz);
+      if (st.tokens > burst) st.tokens = burst;
+    }
+    st.last_tsc = now;
+    if (st.tokens < 1.0) return false;
+    st.tokens -= 1.0;
+    return true;
   }
 
   // Not tunnel traffic, on a port with an exception TAP: the host's (unchanged: a failed
