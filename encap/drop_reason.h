@@ -98,6 +98,7 @@ constexpr std::string_view drop_reason_name(DropReason r) noexcept {
   X(never_mirrored_metadata, "mirror session with a filter: instance metadata service (169.254.169.254, fd00:ec2::254)") \
   X(never_mirrored_time_sync, "mirror session with a filter: Amazon Time Sync (169.254.169.123, fd00:ec2::123)") \
   X(never_mirrored_windows_activation, "mirror session with a filter: Windows activation (169.254.169.250, .251)") \
+  X(bpf_rejected, "mirror session: its filter's bpf expression does not accept the frame")     \
   X(not_sampled, "mirror session: left out by sample_flows or sample_packets")               \
   X(never_mirrored_amazon_dns, "mirror session with a filter: Amazon DNS (169.254.169.253, fd00:ec2::253) without network_services amazon-dns")
 

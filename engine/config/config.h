@@ -119,6 +119,7 @@ struct FilterConfig {
   std::string name;
   int line = 0;
   MirrorFilter filter;
+  std::string bpf;  // a tcpdump expression on the frame that must also accept; empty: none
 };
 
 struct ApplianceSettings {

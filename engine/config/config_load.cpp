@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include <pcap/pcap.h>
 #include <sched.h>
 
 #include "engine/config/config.h"
@@ -427,6 +428,18 @@ FilterConfig load_filter(Table& t) {
     ++i;
   }
   f.filter.aws_exclusions = t.boolean("aws_exclusions").value_or(true);
+  f.bpf = t.string("bpf").value_or("");
+  if (!f.bpf.empty()) {
+    // Compiled here only to say what is wrong before anything starts; the engine compiles it
+    // again for DPDK's BPF library (engine/runtime/bpf_filter.h).
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+    bpf_program prog{};
+    const bool ok = dead && pcap_compile(dead, &prog, f.bpf.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0;
+    const std::string why = dead ? pcap_geterr(dead) : "libpcap cannot open a handle";
+    if (ok) pcap_freecode(&prog);
+    if (dead) pcap_close(dead);
+    if (!ok) t.fail("bpf", t.node("bpf"), "a tcpdump expression (libpcap: " + why + ")");
+  }
   std::set<uint16_t> ingress_numbers, egress_numbers;
   each_table(t, "rules", [&](Table& r) {
     bool egress = false;
@@ -442,7 +455,7 @@ FilterConfig load_filter(Table& t) {
   auto by_number = [](const MirrorFilterRule& a, const MirrorFilterRule& b) { return a.number < b.number; };
   std::sort(f.filter.ingress.begin(), f.filter.ingress.end(), by_number);
   std::sort(f.filter.egress.begin(), f.filter.egress.end(), by_number);
-  t.reject_unknown({"name", "network_services", "aws_exclusions", "rules", "description"});
+  t.reject_unknown({"name", "network_services", "aws_exclusions", "bpf", "rules", "description"});
   return f;
 }
 

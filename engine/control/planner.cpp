@@ -106,6 +106,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         if (const FilterConfig* f = c.filter(ses.filter)) {
           ms.policy.has_filter = true;
           ms.policy.filter = f->filter;
+          ms.bpf_expression = f->bpf;
           route.any_session_filter = true;
         }
         ms.policy.monitored = ses.monitored;

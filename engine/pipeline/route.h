@@ -14,6 +14,8 @@
 #include "engine/pipeline/receive.h"
 #include "engine/pipeline/verdict.h"
 
+struct bpf_insn;  // libpcap's classic BPF instruction
+
 namespace mirrorpipe {
 
 // One place a received packet, or a copy of it, goes.
@@ -46,6 +48,10 @@ struct MirrorSessionRoute {
   uint32_t sample_flows = 0;     // 0: every flow
   uint32_t sample_packets = 0;   // 0: every packet
   double max_pps_per_worker = 0; // 0: no limit
+  // The filter's tcpdump expression, compiled by the runtime (engine/runtime/bpf_filter.h) into
+  // `bpf` once the planner has built the route.
+  std::string bpf_expression;
+  const ::bpf_insn* bpf = nullptr;
 };
 
 // What happens to the packets of one input. Immutable while workers run.

@@ -23,6 +23,7 @@
 #include "engine/pipeline/rss.h"
 #include "engine/runtime/arp.h"
 #include "engine/runtime/bench_fixtures.h"
+#include "engine/runtime/bpf_filter.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/ethdev.h"
 #include "engine/runtime/file_port.h"
@@ -469,8 +470,17 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   // The verdict hook's state: what `mirrorpipe verdict` asked, on top of the file's rules.
   std::vector<FlowRule> live_drops;
   std::vector<FlowRule> accepted;  // file rules a live `accept` lifted (until a reload)
+  // Mirror filters' tcpdump expressions, compiled once each.
+  BpfPrograms bpf_programs;
   auto build_routes = [&](const EngineConfig& c) {
-    return plan_routes(c, topo, blocked_flows(c, live_drops, accepted));
+    auto routes = plan_routes(c, topo, blocked_flows(c, live_drops, accepted));
+    for (Route& r : *routes) {
+      for (MirrorSessionRoute& s : r.mirror_sessions) {
+        if (s.bpf_expression.empty()) continue;
+        s.bpf = bpf_programs.get(s.bpf_expression);
+      }
+    }
+    return routes;
   };
   std::vector<std::unique_ptr<std::vector<Route>>> route_versions;
   route_versions.push_back(build_routes(cfg));

@@ -8,6 +8,7 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "engine/runtime/bpf_filter.h"
 #include "engine/runtime/mbuf.h"
 
 #include <cstring>
@@ -315,6 +316,10 @@ struct Worker {
       if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
       if (v.filtered != FilterReason::kNone) {
         last = v.filtered;
+        continue;
+      }
+      if (s.bpf && !bpf_accepts(s.bpf, ref.data, ref.len, ref.wire_len)) {  // the filter's tcpdump expression
+        last = FilterReason::bpf_rejected;
         continue;
       }
       ++sc.matched;
