@@ -5,16 +5,18 @@
 // counts the outer frames' bytes on the wire at L2 (no preamble, gap or FCS).
 #include "engine/cli/bench.h"
 
-#include <thread>
-#include <filesystem>
-#include <atomic>
-#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <pcap/pcap.h>
 
@@ -266,7 +268,52 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
     cfg.targets.push_back(t);
     r.target = "target";
   }
-  if (!appliance) cfg.routes.push_back(r);
+  const bool session = o.filter_rules || !o.bpf.empty() || o.sample_flows;
+  if (session && (decap || appliance)) {
+    throw std::invalid_argument("--filter-rules, --bpf and --sample-flows: for a mirror input (vxlan, gwlb, geneve)");
+  }
+  if (o.filter_rules > kMaxRulesPerDirection) {
+    throw std::invalid_argument("--filter-rules: at most " + std::to_string(kMaxRulesPerDirection));
+  }
+  if (session) {
+    // The frames are IPv4 TCP/UDP between ports >= 0x8000 and the sample's server ports: the
+    // first N-1 rules (TCP and UDP in turn, to destination ports 1-10) match none of them, so
+    // each packet walks them all to the last, which accepts every IPv4 packet.
+    SessionConfig s;
+    s.name = "bench";
+    s.input = "rx";
+    s.number = 1;
+    s.sinks = {"target"};
+    s.sample_flows = o.sample_flows;
+    if (o.filter_rules || !o.bpf.empty()) {
+      FilterConfig f;
+      f.name = "bench";
+      f.bpf = o.bpf;
+      const unsigned n = std::max(1u, o.filter_rules);
+      for (int dir = 0; dir < 2; ++dir) {
+        for (unsigned i = 0; i < n; ++i) {
+          MirrorFilterRule rule;
+          rule.number = static_cast<uint16_t>(100 + i);
+          const bool last = i + 1 == n;
+          rule.accept = last;
+          rule.protocol = last ? -1 : (i % 2 ? 17 : 6);
+          rule.source.length = 0;
+          rule.destination.length = 0;
+          if (!last) {
+            rule.has_destination_ports = true;
+            rule.destination_lo = 1;
+            rule.destination_hi = 10;
+          }
+          (dir ? f.filter.egress : f.filter.ingress).push_back(rule);
+        }
+      }
+      cfg.filters.push_back(f);
+      s.filter = "bench";
+    }
+    cfg.sessions.push_back(s);
+  } else if (!appliance) {
+    cfg.routes.push_back(r);
+  }
 
   RunOptions ro;
   ro.periodic_summary = false;
@@ -292,6 +339,10 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   j["flow_hash"] = nic_hash ? "nic (simulated on net_null: Toeplitz hash written once per buffer, RX flag set per packet)"
                             : "software";
   j["mpps"] = t.sent / s / 1e6;
+  j["rx_mpps"] = t.rx / s / 1e6;  // packets processed (filters and sampling send fewer)
+  j["filter_rules"] = o.filter_rules;
+  j["bpf"] = o.bpf;
+  j["sample_flows"] = o.sample_flows;
   j["gbps"] = t.sent_bytes * 8.0 / s / 1e9;
   j["per_worker_mpps"] = nlohmann::json::array();
   for (const auto& w : rep.workers) {
@@ -319,7 +370,8 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
                 o.frame_size, o.workers, s, interrupted ? " (interrupted)" : "", j["memory"].get<std::string>().c_str());
     std::printf("  %.2f Mpps  %.2f Gbps (outer L2 bytes)   per worker:", j["mpps"].get<double>(), j["gbps"].get<double>());
     for (const auto& w : j["per_worker_mpps"]) std::printf(" %.2f", w.get<double>());
-    std::printf(" Mpps\n  in %llu, out %llu, dropped %s\n", static_cast<unsigned long long>(t.rx),
+    std::printf(" Mpps\n  processed %.2f Mpps; in %llu, out %llu, dropped %s\n", j["rx_mpps"].get<double>(),
+                static_cast<unsigned long long>(t.rx),
                 static_cast<unsigned long long>(t.sent), j["dropped"].dump().c_str());
     std::printf("  rx %s, tx %s\n", in.devargs.c_str(), out.devargs.c_str());
   }

@@ -20,6 +20,12 @@ struct BenchOptions {
   // hash; net_null has none, so the run writes each buffer's Toeplitz hash once and its RX
   // sets the flag a PMD sets (see RunOptions::simulate_rx_rss_hash). "software": ours.
   std::string flow_hash = "software";
+  // A mirror session instead of a route (vxlan, gwlb, geneve): a filter of this many rules per
+  // direction, the accepting rule last; a tcpdump expression that must also accept; a flow
+  // sample of 1/N.
+  unsigned filter_rules = 0;
+  std::string bpf;
+  unsigned sample_flows = 0;
 };
 
 // `stop` (set by SIGINT) ends the measurement early; the results measured so far are printed.

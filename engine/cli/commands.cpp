@@ -487,6 +487,10 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"software", "nic"}))
       ->capture_default_str();
   bench->add_option("--sample", bo.sample, "capture whose flows the frames take [default: pcaps/sample-mix.pcap]");
+  bench->add_option("--filter-rules", bo.filter_rules,
+                    "a mirror session whose filter has N rules per direction, the accepting rule last");
+  bench->add_option("--bpf", bo.bpf, "a mirror session whose filter has this tcpdump expression");
+  bench->add_option("--sample-flows", bo.sample_flows, "a mirror session that mirrors 1/N of the flows");
   EmulateOptions em;
   auto* emulate = app.add_subcommand(
       "gwlb-emulate", "play a Gateway Load Balancer toward an appliance on an interface and check every returned packet");

@@ -50,7 +50,7 @@ struct FilterFields {
 
 // Reads the fields through up to four VLAN tags and the IPv6 extension headers. Never reads
 // past `len`; a frame too short for what it announces reads as far as it can.
-inline FilterFields read_filter_fields(const uint8_t* frame, uint32_t len) noexcept {
+inline FilterFields read_filter_fields_general(const uint8_t* frame, uint32_t len) noexcept {
   using namespace wire;
   FilterFields f;
   const Bytes b(frame, len);
@@ -120,6 +120,24 @@ inline FilterFields read_filter_fields(const uint8_t* frame, uint32_t len) noexc
   return f;
 }
 
+// The common case inline: an untagged IPv4 packet with a 20-byte header carrying TCP or UDP, not
+// a fragment; anything else takes the general walk above (the unit tests compare the two).
+inline FilterFields read_filter_fields(const uint8_t* p, uint32_t len) noexcept {
+  if (len >= 14 + 20 + 4 && p[12] == 0x08 && p[13] == 0x00 && p[14] == 0x45 && ((p[20] & 0x3f) | p[21]) == 0 &&
+      (p[23] == 6 || p[23] == 17)) {
+    FilterFields f;
+    f.ip = true;
+    std::memcpy(f.src.data(), p + 26, 4);
+    std::memcpy(f.dst.data(), p + 30, 4);
+    f.protocol = p[23];
+    f.has_ports = true;
+    f.src_port = static_cast<uint16_t>((p[34] << 8) | p[35]);
+    f.dst_port = static_cast<uint16_t>((p[36] << 8) | p[37]);
+    return f;
+  }
+  return read_filter_fields_general(p, len);
+}
+
 struct MirrorFilterRule {
   uint16_t number = 0;
   bool accept = false;
@@ -168,6 +186,9 @@ namespace aws {
 // The link-local services AWS never mirrors: IPv4 169.254.169.N and IPv6 fd00:ec2::N, where
 // the IPv6 addresses spell the same digits in hexadecimal (fd00:ec2::254 is ...:0254).
 inline FilterReason never_mirrored(const FilterFields& f, bool amazon_dns) noexcept {
+  // Most packets are neither to nor from 169.254.169.0/24 or fd00::/8: one test for both ends.
+  const uint8_t first = f.v6 ? 0xfd : 169;
+  if (f.src[0] != first && f.dst[0] != first) return FilterReason::kNone;
   enum Service { kOther, kMetadata, kTimeSync, kWindowsActivation, kAmazonDns };
   auto service = [&](const std::array<uint8_t, 16>& a) -> Service {
     if (!f.v6) {

@@ -9,6 +9,7 @@
 
 #include "engine/config/config.h"
 #include "engine/pipeline/mirror_session.h"
+#include "pcap_file.h"
 
 using namespace mirrorpipe;
 
@@ -198,4 +199,27 @@ TEST_CASE("mirror session: the deciding rule's index, for its hit counter") {
   CHECK(va.rule == kRuleEgressBase + 0);  // rule 20, sorted first
   CHECK(vb.filtered == FilterReason::kNone);
   CHECK(vb.rule == kRuleEgressBase + 1);  // rule 300
+}
+
+TEST_CASE("mirror session: the inline fields equal the general walk on every frame of the captures") {
+  size_t frames = 0;
+  for (const char* cap : {"pcaps/sample-mix.pcap", "pcaps/third-party/zeek-plain-wikipedia.pcap",
+                          "pcaps/third-party/zeek-plain-ipv4-fragmented-3.pcap",
+                          "pcaps/third-party/tcpdump-plain-802.1ad_QinQ.pcap"}) {
+    for (const auto& r : test::read_pcap(test::source_path(cap))) {
+      const auto n = static_cast<uint32_t>(r.bytes.size());
+      const FilterFields a = read_filter_fields(r.bytes.data(), n);
+      const FilterFields b = read_filter_fields_general(r.bytes.data(), n);
+      CHECK(a.ip == b.ip);
+      CHECK(a.v6 == b.v6);
+      CHECK(a.src == b.src);
+      CHECK(a.dst == b.dst);
+      CHECK(a.protocol == b.protocol);
+      CHECK(a.has_ports == b.has_ports);
+      CHECK(a.src_port == b.src_port);
+      CHECK(a.dst_port == b.dst_port);
+      ++frames;
+    }
+  }
+  CHECK(frames > 100);
 }
