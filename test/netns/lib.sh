@@ -54,3 +54,22 @@ mp_wait_engine() {
   done
   cat "$log"; echo "FAIL: the engine did not start"; exit 1
 }
+
+# mp_stop_engine PID LOG: SIGINT, then at most 20 s for the engine to finish and exit 0. An engine
+# that does not stop fails the test with its log and every thread's stack (gdb), never a hang.
+mp_stop_engine() {
+  local pid=$1 log=$2
+  kill -INT "$pid" 2>/dev/null || true
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    cat "$log"
+    echo "FAIL: the engine did not stop within 20 s of SIGINT; its threads:"
+    command -v gdb >/dev/null && gdb -p "$pid" -batch -ex "thread apply all bt 15" 2>/dev/null | grep -E "^Thread|^#" | head -80
+    kill -9 "$pid" 2>/dev/null || true
+    exit 1
+  fi
+  wait "$pid" || { cat "$log"; echo "FAIL: engine exit"; exit 1; }
+}

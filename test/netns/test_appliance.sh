@@ -137,7 +137,7 @@ fi
 ip netns exec "$nsg" tcpdump -i vg -Q in -U -w "$work/injected.pcap" udp port 6081 >/dev/null 2>&1 &
 inject_dump=$!; mp_background
 sleep 1
-ip netns exec "$nsa" $py - "$work/injected-inner.bin" <<'PY'
+timeout 30 ip netns exec "$nsa" $py - "$work/injected-inner.bin" <<'PY'
 import sys
 from scapy.all import IP, UDP, Ether, Raw, sendp
 known = IP(src="198.51.100.7", dst="192.0.2.2", ttl=64) / UDP(sport=53, dport=40001) / Raw(b"an inspected reply")
@@ -149,7 +149,7 @@ sleep 1
 kill -INT "$inject_dump" 2>/dev/null || true
 sleep 1
 kill -INT "$tcpdump_pid" 2>/dev/null || true
-kill -INT "$engine_pid"; wait "$engine_pid" || { cat "$work/engine.log"; echo "FAIL: engine exit"; exit 1; }
+mp_stop_engine "$engine_pid" "$work/engine.log"
 sleep 0.3
 
 $py - "$work" "$fails" <<'PY'

@@ -90,7 +90,7 @@ echo "TCP 10.199.0.1:8080 through the exception TAP: '$reply'"
 "$mp" encap -r "$sample" -w "$work/vxlan.pcap" --src-ip 10.199.0.2 --dst-ip 10.199.0.1 --dst-mac "$mac_ev" --vni 7 2>/dev/null
 ip netns exec "$nsp" tcpreplay --intf1=pv "$work/vxlan.pcap" >/dev/null 2>&1
 sleep 1
-kill -INT "$engine_pid"; wait "$engine_pid" || { cat "$work/engine.log"; echo "FAIL: engine exit"; exit 1; }
+mp_stop_engine "$engine_pid" "$work/engine.log"
 
 $py - "$sample" "$work/decap.pcap" "$work/stats.json" "$fails" <<'PY'
 import json, sys

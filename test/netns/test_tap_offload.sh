@@ -62,7 +62,7 @@ ip netns exec "$ns" "$mp" run -c "$work/engine.toml" --stats-json "$work/stats.j
 engine_pid=$!; mp_background
 for _ in $(seq 100); do grep -q '^\[' "$work/engine2.log" && break; sleep 0.1; done
 sleep 1
-kill -INT "$engine_pid"; wait "$engine_pid" || { cat "$work/engine2.log"; echo "FAIL: engine exit"; exit 1; }
+mp_stop_engine "$engine_pid" "$work/engine2.log"
 grep -q "outer IPv4 checksum offloaded, outer UDP checksum offloaded" "$work/engine2.log" || {
   cat "$work/engine2.log"; echo "FAIL: the engine did not choose the net_tap checksum offloads"; exit 1; }
 sleep 0.3
