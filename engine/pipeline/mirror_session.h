@@ -48,70 +48,110 @@ struct FilterFields {
   uint16_t dst_port = 0;
 };
 
-// Reads the fields through up to four VLAN tags and the IPv6 extension headers. Never reads
-// past `len`; a frame too short for what it announces reads as far as it can.
-inline FilterFields read_filter_fields_general(const uint8_t* frame, uint32_t len) noexcept {
+// Where a frame's headers are, walked once: through up to four VLAN tags, then IPv4 (its
+// options) or IPv6 (hop-by-hop, routing, destination options, fragment and AH headers). Never
+// reads past `len`; `cut` says a header was cut short by the end of the frame.
+struct L3Walk {
+  uint32_t l3 = 0;            // first byte after the Ethernet header and tags
+  const wire::Ipv4Header* ip4 = nullptr;
+  const wire::Ipv6Header* ip6 = nullptr;
+  uint8_t protocol = 0;       // the upper-layer protocol (where the walk stopped)
+  uint32_t l4 = 0;            // first byte after the IP headers
+  bool later_fragment = false;
+  bool cut = false;
+  bool ip() const noexcept { return ip4 || ip6; }
+};
+
+inline L3Walk walk_l3(const uint8_t* frame, uint32_t len) noexcept {
   using namespace wire;
-  FilterFields f;
+  L3Walk w;
   const Bytes b(frame, len);
   const auto* eth = header_at<EthernetHeader>(b, 0);
-  if (!eth) return f;
+  if (!eth) {
+    w.cut = true;
+    return w;
+  }
   uint16_t type = eth->ether_type.value();
   uint32_t off = kEthernetHeaderBytes;
   for (int tags = 0; tags < 4 && ethertype::is_vlan_tpid(type); ++tags) {
     const auto* tag = header_at<VlanTag>(b, off);
-    if (!tag) return f;
+    if (!tag) {
+      w.cut = true;
+      return w;
+    }
     type = tag->ether_type.value();
     off += sizeof(VlanTag);
   }
-  uint32_t l4 = 0;
-  bool later_fragment = false;
+  w.l3 = off;
   if (type == ethertype::kIpv4) {
     const auto* ip = header_at<Ipv4Header>(b, off);
-    if (!ip || ip->version() != 4 || ip->ihl_bytes() < kIpv4MinHeaderBytes) return f;
-    f.ip = true;
-    std::memcpy(f.src.data(), ip->src.data(), 4);
-    std::memcpy(f.dst.data(), ip->dst.data(), 4);
-    f.protocol = ip->protocol;
-    later_fragment = (ip->flags_fragment.value() & Ipv4Header::kFragmentOffsetMask) != 0;
-    l4 = off + ip->ihl_bytes();
+    if (!ip || ip->version() != 4 || ip->ihl_bytes() < kIpv4MinHeaderBytes) return w;
+    w.ip4 = ip;
+    w.protocol = ip->protocol;
+    w.later_fragment = (ip->flags_fragment.value() & Ipv4Header::kFragmentOffsetMask) != 0;
+    w.l4 = off + ip->ihl_bytes();
   } else if (type == ethertype::kIpv6) {
     const auto* ip = header_at<Ipv6Header>(b, off);
-    if (!ip || ip->version() != 6) return f;
-    f.ip = true;
-    f.v6 = true;
-    f.src = ip->src;
-    f.dst = ip->dst;
+    if (!ip || ip->version() != 6) return w;
+    w.ip6 = ip;
     uint8_t next = ip->next_header;
-    l4 = off + kIpv6HeaderBytes;
+    uint32_t l4 = off + kIpv6HeaderBytes;
     for (int guard = 0; guard < 8; ++guard) {
       if (next == ipproto::kFragment) {
         const auto* fr = header_at<Ipv6FragmentHeader>(b, l4);
-        if (!fr) break;
-        later_fragment = (fr->offset_flags.value() & 0xfff8u) != 0;  // Fragment Offset, 8-byte units
+        if (!fr) {
+          w.cut = true;
+          break;
+        }
+        w.later_fragment = (fr->offset_flags.value() & 0xfff8u) != 0;  // Fragment Offset, 8-byte units
         next = fr->next_header;
         l4 += sizeof(Ipv6FragmentHeader);
-        continue;
-      }
-      if (next == ipproto::kAh) {
+      } else if (next == ipproto::kAh) {
         const auto* ah = header_at<Ipv6AuthHeader>(b, l4);
-        if (!ah) break;
+        if (!ah) {
+          w.cut = true;
+          break;
+        }
         next = ah->next_header;
         l4 += ah->length_bytes();
-        continue;
+      } else if (next == ipproto::kHopByHop || next == ipproto::kRouting || next == ipproto::kDestOpts) {
+        const auto* ext = header_at<Ipv6ExtHeader>(b, l4);
+        if (!ext) {
+          w.cut = true;
+          break;
+        }
+        next = ext->next_header;
+        l4 += ext->length_bytes();
+      } else {
+        break;
       }
-      if (next != ipproto::kHopByHop && next != ipproto::kRouting && next != ipproto::kDestOpts) break;
-      const auto* ext = header_at<Ipv6ExtHeader>(b, l4);
-      if (!ext) break;
-      next = ext->next_header;
-      l4 += ext->length_bytes();
     }
-    f.protocol = next;
+    w.protocol = next;
+    w.l4 = l4;
+  }
+  return w;
+}
+
+// Reads the fields the rules look at (the general walk; read_filter_fields below inlines the
+// common case).
+inline FilterFields read_filter_fields_general(const uint8_t* frame, uint32_t len) noexcept {
+  using namespace wire;
+  FilterFields f;
+  const L3Walk w = walk_l3(frame, len);
+  if (w.ip4) {
+    std::memcpy(f.src.data(), w.ip4->src.data(), 4);
+    std::memcpy(f.dst.data(), w.ip4->dst.data(), 4);
+  } else if (w.ip6) {
+    f.v6 = true;
+    f.src = w.ip6->src;
+    f.dst = w.ip6->dst;
   } else {
     return f;
   }
-  if (!later_fragment && (f.protocol == ipproto::kTcp || f.protocol == ipproto::kUdp || f.protocol == ipproto::kSctp)) {
-    if (const auto* p = wire::header_at<L4Ports>(b, l4)) {
+  f.ip = true;
+  f.protocol = w.protocol;
+  if (!w.later_fragment && (f.protocol == ipproto::kTcp || f.protocol == ipproto::kUdp || f.protocol == ipproto::kSctp)) {
+    if (const auto* p = header_at<L4Ports>(Bytes(frame, len), w.l4)) {
       f.has_ports = true;
       f.src_port = p->src_port.value();
       f.dst_port = p->dst_port.value();
@@ -233,67 +273,22 @@ inline FilterReason never_mirrored(const FilterFields& f, bool amazon_dns) noexc
 // its IP headers; a non-IP frame its Ethernet header and tags. Never more than `len`.
 inline uint32_t slice_length(const uint8_t* frame, uint32_t len, uint32_t payload) noexcept {
   using namespace wire;
-  const Bytes b(frame, len);
   auto keep = [&](uint64_t headers) { return static_cast<uint32_t>(headers + payload < len ? headers + payload : len); };
-  const auto* eth = header_at<EthernetHeader>(b, 0);
-  if (!eth) return len;
-  uint16_t type = eth->ether_type.value();
-  uint32_t off = kEthernetHeaderBytes;
-  for (int tags = 0; tags < 4 && ethertype::is_vlan_tpid(type); ++tags) {
-    const auto* tag = header_at<VlanTag>(b, off);
-    if (!tag) return len;
-    type = tag->ether_type.value();
-    off += sizeof(VlanTag);
-  }
-  uint8_t proto = 0;
-  bool later_fragment = false;
-  if (type == ethertype::kIpv4) {
-    const auto* ip = header_at<Ipv4Header>(b, off);
-    if (!ip || ip->version() != 4 || ip->ihl_bytes() < kIpv4MinHeaderBytes) return keep(off);
-    proto = ip->protocol;
-    later_fragment = (ip->flags_fragment.value() & Ipv4Header::kFragmentOffsetMask) != 0;
-    off += ip->ihl_bytes();
-  } else if (type == ethertype::kIpv6) {
-    const auto* ip = header_at<Ipv6Header>(b, off);
-    if (!ip || ip->version() != 6) return keep(off);
-    proto = ip->next_header;
-    off += kIpv6HeaderBytes;
-    for (int guard = 0; guard < 8; ++guard) {
-      if (proto == ipproto::kFragment) {
-        const auto* fr = header_at<Ipv6FragmentHeader>(b, off);
-        if (!fr) return len;
-        later_fragment = (fr->offset_flags.value() & 0xfff8u) != 0;
-        proto = fr->next_header;
-        off += sizeof(Ipv6FragmentHeader);
-      } else if (proto == ipproto::kAh) {
-        const auto* ah = header_at<Ipv6AuthHeader>(b, off);
-        if (!ah) return len;
-        proto = ah->next_header;
-        off += ah->length_bytes();
-      } else if (proto == ipproto::kHopByHop || proto == ipproto::kRouting || proto == ipproto::kDestOpts) {
-        const auto* ext = header_at<Ipv6ExtHeader>(b, off);
-        if (!ext) return len;
-        proto = ext->next_header;
-        off += ext->length_bytes();
-      } else {
-        break;
-      }
-    }
-  } else {
-    return keep(off);
-  }
-  if (later_fragment) return keep(off);
+  const L3Walk w = walk_l3(frame, len);
+  if (w.cut) return len;
+  if (!w.ip()) return keep(w.l3);  // not IP (or a broken IP header): the Ethernet header and tags
+  if (w.later_fragment) return keep(w.l4);
   uint32_t l4 = 0;
-  if (proto == ipproto::kTcp) {
-    if (off + 13 >= len) return len;
-    l4 = (frame[off + 12] >> 4) * 4u;
+  if (w.protocol == ipproto::kTcp) {
+    if (uint64_t{w.l4} + 13 >= len) return len;
+    l4 = (frame[w.l4 + 12] >> 4) * 4u;
     if (l4 < 20) l4 = 20;
-  } else if (proto == ipproto::kUdp || proto == ipproto::kIcmp || proto == ipproto::kIcmpv6) {
+  } else if (w.protocol == ipproto::kUdp || w.protocol == ipproto::kIcmp || w.protocol == ipproto::kIcmpv6) {
     l4 = 8;
-  } else if (proto == ipproto::kSctp) {
+  } else if (w.protocol == ipproto::kSctp) {
     l4 = 12;
   }
-  return keep(uint64_t{off} + l4);
+  return keep(uint64_t{w.l4} + l4);
 }
 
 inline SessionVerdict evaluate_session(const MirrorSessionPolicy& s, const FilterFields& f) noexcept {
