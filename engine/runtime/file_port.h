@@ -107,7 +107,6 @@ class CaptureFileWriter : public TxPort {
   const std::string& path() const { return path_; }
   // The files this writer produced, in order (one, or several when rotated).
   const std::vector<std::string>& files() const { return files_; }
-  bool atomic() const { return atomic_; }
 
  protected:
   // `path` "-" is standard output. `atomic`: write into a temporary file beside `path` and

@@ -328,16 +328,11 @@ struct Worker {
       SessionState& st = session_state[s.config_index];
       if (s.sample_flows) {
         const uint32_t hash = parse_frame(wire::Bytes(ref.data, ref.len)).flow_hash;
-        if (hash > UINT32_MAX / s.sample_flows) {  // both directions share the hash: whole flows
-          ic.filter(FilterReason::not_sampled);
-          rte_pktmbuf_free(m);
-          return;
-        }
+        // Both directions share the hash: whole flows are kept or left.
+        if (hash > UINT32_MAX / s.sample_flows) return end_filtered(m, ic, FilterReason::not_sampled);
       }
       if (s.sample_packets && st.packets++ % s.sample_packets != 0) {
-        ic.filter(FilterReason::not_sampled);
-        rte_pktmbuf_free(m);
-        return;
+        return end_filtered(m, ic, FilterReason::not_sampled);
       }
       if (s.max_pps_per_worker > 0 && !take_token(st, s.max_pps_per_worker)) {
         ic.drop(DropReason::rate_limited);
@@ -355,7 +350,11 @@ struct Worker {
       if (fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) ++sc.mirrored;
       return;
     }
-    ic.filter(last);
+    end_filtered(m, ic, last);
+  }
+
+  static void end_filtered(rte_mbuf* m, InputCounters& ic, FilterReason why) {
+    ic.filter(why);
     rte_pktmbuf_free(m);
   }
 
