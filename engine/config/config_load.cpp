@@ -431,7 +431,7 @@ FilterConfig load_filter(Table& t) {
   f.bpf = t.string("bpf").value_or("");
   if (!f.bpf.empty()) {
     // Compiled here only to say what is wrong before anything starts; the engine compiles it
-    // again for DPDK's BPF library (engine/runtime/bpf_filter.h).
+    // again for the workers (engine/runtime/bpf_filter.h).
     pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
     bpf_program prog{};
     const bool ok = dead && pcap_compile(dead, &prog, f.bpf.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0;

@@ -24,6 +24,7 @@
 #include "engine/runtime/arp.h"
 #include "engine/runtime/bench_fixtures.h"
 #include "engine/runtime/bpf_filter.h"
+#include "engine/runtime/control_loop.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/ethdev.h"
 #include "engine/runtime/file_port.h"
@@ -60,15 +61,6 @@ uint64_t wall_clock_ns() {
                                    .count());
 }
 
-struct WorkerSlot {
-  WorkerPlan plan;
-  WorkerStats published{};
-  std::atomic<uint64_t> seen_generation{0};
-  const std::atomic<bool>* stop = nullptr;
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};  // set after `error`: the control loop stops the engine
-};
-
 int worker_main(void* arg) {
   auto* slot = static_cast<WorkerSlot*>(arg);
   try {
@@ -87,15 +79,6 @@ PmdCounters read_pmd(uint16_t port) {
     c = {s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf};
   }
   return c;
-}
-
-std::string rate(double v, const char* unit) {
-  char buf[64];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G%s", v / 1e9, unit);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M%s", v / 1e6, unit);
-  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.2f k%s", v / 1e3, unit);
-  else std::snprintf(buf, sizeof buf, "%.0f %s", v, unit);
-  return buf;
 }
 
 }  // namespace
@@ -467,25 +450,18 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   topo.inject_input = inject_input;
   topo.next_hop_macs = next_hop_macs;
-  // The verdict hook's state: what `mirrorpipe verdict` asked, on top of the file's rules.
-  std::vector<FlowRule> live_drops;
-  std::vector<FlowRule> accepted;  // file rules a live `accept` lifted (until a reload)
-  // Mirror filters' tcpdump expressions, compiled once each.
+  // Mirror filters' tcpdump expressions, compiled once each; the snapshots, planned from the
+  // configuration and `topo` (whose next hops the control loop updates).
   BpfPrograms bpf_programs;
-  auto build_routes = [&](const EngineConfig& c) {
-    auto routes = plan_routes(c, topo, blocked_flows(c, live_drops, accepted));
-    for (Route& r : *routes) {
+  LiveRoutes routes(cfg, [&](const EngineConfig& c, const std::vector<FlowRule>& blocked) {
+    auto planned = plan_routes(c, topo, blocked);
+    for (Route& r : *planned) {
       for (MirrorSessionRoute& s : r.mirror_sessions) {
-        if (s.bpf_expression.empty()) continue;
-        s.bpf = bpf_programs.get(s.bpf_expression);
+        if (!s.bpf_expression.empty()) s.bpf = bpf_programs.get(s.bpf_expression);
       }
     }
-    return routes;
-  };
-  std::vector<std::unique_ptr<std::vector<Route>>> route_versions;
-  route_versions.push_back(build_routes(cfg));
-  RouteTable table;
-  table.current.store(route_versions.back().get(), std::memory_order_release);
+    return planned;
+  });
 
   // One plan per worker: queue w of every input and output, and the extra RX queues it polls.
   const uint64_t hz = rte_get_tsc_hz();
@@ -502,7 +478,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       if (e.worker == w) s->plan.rx.push_back({e.queue, static_cast<uint16_t>(e.input), false});
     }
     for (auto& q : output_queues) s->plan.tx.push_back(q[w]);
-    s->plan.routes = &table;
+    s->plan.routes = &routes.table();
     s->plan.seen_generation = &s->seen_generation;
     s->plan.flush_cycles = hz * cfg.tx_flush_us / 1000000;
     s->plan.publish_cycles = hz / 100;
@@ -553,172 +529,21 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       const int rc = rte_eal_remote_launch(worker_main, slots[w].get(), lcores[w]);
       if (rc != 0) throw std::runtime_error("cannot launch worker " + std::to_string(w));
     }
-    // SIGHUP: a new configuration, if it changes only what may change live, is built into a
-    // new route snapshot and published; the old one is freed once every worker has moved on.
-    double stats_interval_s = cfg.stats_interval_s;
-    EngineConfig running = cfg;
-    auto publish = [&](const EngineConfig& c) {
-      route_versions.push_back(build_routes(c));
-      table.current.store(route_versions.back().get(), std::memory_order_release);
-      table.generation.fetch_add(1, std::memory_order_acq_rel);
-    };
-    auto reload = [&]() {
-      try {
-        EngineConfig next = load_config(cfg.path);
-        const std::string refusal = live_change_refusal(running, next);
-        if (!refusal.empty()) {
-          std::printf("reload refused: %s; still running the previous configuration\n", refusal.c_str());
-          std::fflush(stdout);
-          return;
-        }
-        accepted.clear();  // the new file's rules hold as written
-        publish(next);
-        stats_interval_s = next.stats_interval_s;
-        running = std::move(next);
-        std::printf("reloaded %s (generation %llu)\n", cfg.path.c_str(),
-                    static_cast<unsigned long long>(table.generation.load()));
-      } catch (const std::exception& e) {
-        std::printf("reload refused: %s; still running the previous configuration\n", e.what());
-      }
-      std::fflush(stdout);
-    };
-    // Next hops: replies read as they come, a new request every 30 s; a next hop that moved to
-    // another MAC is published like a reload.
-    auto last_arp = std::chrono::steady_clock::now();
-    auto refresh_next_hops = [&]() {
-      const auto now = std::chrono::steady_clock::now();
-      const bool ask = now - last_arp >= std::chrono::seconds(30);
-      if (ask) last_arp = now;
-      bool moved = false;
-      for (auto& r : resolvers) {
-        if (ask) r->request();
-        if (auto mac = r->poll(); mac && *mac != next_hop_macs[r->port_name()]) {
-          next_hop_macs[r->port_name()] = *mac;
-          topo.next_hop_macs[r->port_name()] = *mac;
-          moved = true;
-          std::printf("port %s: next hop %s moved to %02x:%02x:%02x:%02x:%02x:%02x\n", r->port_name().c_str(),
-                      r->next_hop_text().c_str(), (*mac)[0], (*mac)[1], (*mac)[2], (*mac)[3], (*mac)[4], (*mac)[5]);
-          std::fflush(stdout);
-        }
-      }
-      if (moved) publish(running);
-    };
-    // The verdict hook: requests from /mirrorpipe/verdict become a new snapshot.
-    auto apply_verdicts = [&]() {
-      std::vector<std::pair<VerdictInbox::Verb, FlowRule>> todo;
-      {
-        std::lock_guard lock(inbox.mutex);
-        todo.swap(inbox.pending);
-      }
-      if (todo.empty()) return;
-      for (const auto& [verb, rule] : todo) {
-        auto drop_from = [&](std::vector<FlowRule>& v) { std::erase(v, rule); };
-        if (verb == VerdictInbox::Verb::kDrop) {
-          drop_from(accepted);
-          if (std::find(live_drops.begin(), live_drops.end(), rule) == live_drops.end()) live_drops.push_back(rule);
-        } else if (verb == VerdictInbox::Verb::kAccept) {
-          drop_from(live_drops);
-          accepted.push_back(rule);
-        } else {
-          live_drops.clear();
-          accepted.clear();
-        }
-      }
-      publish(running);
-      std::printf("verdicts: %zu requests applied; %zu flows blocked by the hook, %zu file rules lifted\n",
-                  todo.size(), live_drops.size(), accepted.size());
-      std::fflush(stdout);
-    };
-    // File outputs that failed: said once each, as soon as the control loop sees it; their
-    // packets are counted as write_failed and the engine goes on.
-    std::vector<bool> write_error_logged(writers.size(), false);
-    auto log_write_errors = [&]() {
-      for (size_t k = 0; k < writers.size(); ++k) {
-        if (write_error_logged[k] || !writers[k]->failed()) continue;
-        write_error_logged[k] = true;
-        std::printf("%s; its packets are counted as dropped (write_failed), the engine goes on\n",
-                    writers[k]->error().c_str());
-        std::fflush(stdout);
-      }
-    };
-    // Control loop: periodic summary until every worker has returned.
-    InputCounters last{};
-    auto last_t = t0;
-    double next_summary = stats_interval_s;
-    for (;;) {
-      bool running = false;
-      for (uint32_t w = 0; w < nworkers; ++w) {
-        if (rte_eal_get_lcore_state(lcores[w]) == RUNNING) running = true;
-      }
-      if (!running) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      log_write_errors();
-      // A worker that failed is never left dead while the others run: stop them all.
-      for (auto& s : slots) {
-        if (s->failed.load(std::memory_order_acquire) && !stop.load()) {
-          std::printf("a worker stopped on an error; stopping the engine\n");
-          std::fflush(stdout);
-          stop.store(true, std::memory_order_relaxed);
-        }
-      }
-      if (opts.reload && opts.reload->exchange(false)) reload();
-      refresh_next_hops();
-      apply_verdicts();
-      if (opts.stop_after_s > 0 &&
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= opts.stop_after_s) {
-        stop.store(true, std::memory_order_relaxed);
-      }
-      // Free route snapshots that no running worker can still hold.
-      while (route_versions.size() > 1) {
-        const uint64_t g = table.generation.load(std::memory_order_acquire);
-        bool all_seen = true;
-        for (uint32_t w = 0; w < nworkers; ++w) {
-          if (rte_eal_get_lcore_state(lcores[w]) == RUNNING &&
-              slots[w]->seen_generation.load(std::memory_order_acquire) < g) {
-            all_seen = false;
-          }
-        }
-        if (!all_seen) break;
-        route_versions.erase(route_versions.begin(), route_versions.end() - 1);
-      }
-      const auto now = std::chrono::steady_clock::now();
-      const double el = std::chrono::duration<double>(now - t0).count();
-      if (opts.periodic_summary && stats_interval_s > 0 && el >= next_summary) {
-        next_summary = el + stats_interval_s;
-        InputCounters tot;
-        for (auto& s : slots) {
-          WorkerStats ws;
-          load_stats(s->published, ws);
-          for (size_t i = 0; i < input_names.size(); ++i) tot += ws.inputs[i];
-        }
-        const double dt = std::chrono::duration<double>(now - last_t).count();
-        uint64_t imissed = 0;
-        for (const auto& [name, info] : ethdevs) imissed += read_pmd(info.port_id).imissed;
-        // Long replays show how far each capture has been read.
-        std::string progress;
-        for (const PcapReader* r : readers) {
-          if (r->file_bytes() == 0) continue;
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "  replay %.0f%%",
-                        100.0 * static_cast<double>(r->bytes_read()) / static_cast<double>(r->file_bytes()));
-          progress += buf;
-        }
-        // Rates over the last interval; counts since the start (said as such on the line).
-        std::printf("[%8.1fs] last %.1fs: rx %s (%s), sent %s (%s) | since start: filtered %llu, dropped %llu, "
-                    "nic-missed %llu%s\n",
-                    el, dt,
-                    rate((tot.rx - last.rx) / dt, "pps").c_str(),
-                    rate((tot.rx_bytes - last.rx_bytes) * 8.0 / dt, "bps").c_str(),
-                    rate((tot.sent - last.sent) / dt, "pps").c_str(),
-                    rate((tot.sent_bytes - last.sent_bytes) * 8.0 / dt, "bps").c_str(),
-                    static_cast<unsigned long long>(tot.filtered()),
-                    static_cast<unsigned long long>(tot.dropped_total()),
-                    static_cast<unsigned long long>(imissed), progress.c_str());
-        std::fflush(stdout);
-        last = tot;
-        last_t = now;
-      }
-    }
+    ControlLoop loop;
+    loop.opts = &opts;
+    loop.stop = &stop;
+    loop.lcores.assign(lcores.begin(), lcores.begin() + nworkers);
+    for (auto& s : slots) loop.workers.push_back(s.get());
+    loop.routes = &routes;
+    loop.config_path = cfg.path;
+    loop.inbox = &inbox;
+    for (auto& r : resolvers) loop.resolvers.push_back(r.get());
+    loop.next_hop_macs = &topo.next_hop_macs;
+    loop.writers = writers;
+    loop.readers.assign(readers.begin(), readers.end());
+    for (const auto& [name, info] : ethdevs) loop.ethdev_ports.push_back(info.port_id);
+    loop.input_count = input_names.size();
+    loop.run();
     rte_eal_mp_wait_lcore();
   }
   const auto t1 = std::chrono::steady_clock::now();
@@ -750,7 +575,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     EngineReport::Session s;
     s.name = cfg.sessions[si].name;
     for (const auto& w : rep.workers) s.counters += w.sessions[si];
-    if (const FilterConfig* f = cfg.filter(cfg.sessions[si].filter)) {
+    if (const FilterConfig* f = routes.running().filter(routes.running().sessions[si].filter)) {
       for (size_t i = 0; i < f->filter.ingress.size(); ++i) {
         s.rule_hits.emplace_back("ingress/" + std::to_string(f->filter.ingress[i].number), s.counters.rule_hits[i]);
       }

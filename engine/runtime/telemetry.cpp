@@ -173,12 +173,12 @@ int cmd_verdict(const char*, const char* params, rte_tel_data* d) {
   const std::string verb = p.substr(0, space);
   rte_tel_data_start_dict(d);
   try {
-    VerdictInbox::Verb v;
+    VerdictVerb v;
     FlowRule rule;
     if (verb == "clear") {
-      v = VerdictInbox::Verb::kClear;
+      v = VerdictVerb::kClear;
     } else if (verb == "drop" || verb == "accept") {
-      v = verb == "drop" ? VerdictInbox::Verb::kDrop : VerdictInbox::Verb::kAccept;
+      v = verb == "drop" ? VerdictVerb::kDrop : VerdictVerb::kAccept;
       rule = parse_flow_rule(space == std::string::npos ? "" : p.substr(space + 1));
     } else {
       throw std::invalid_argument("expected drop RULE, accept RULE or clear");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/pipeline/counters.h"
+#include "engine/control/live_routes.h"
 #include "engine/pipeline/verdict.h"
 
 #include <mutex>
@@ -16,9 +17,8 @@ namespace mirrorpipe {
 
 // Verdicts asked for through /mirrorpipe/verdict, waiting for the control loop to publish them.
 struct VerdictInbox {
-  enum class Verb : uint8_t { kDrop, kAccept, kClear };
   std::mutex mutex;
-  std::vector<std::pair<Verb, FlowRule>> pending;
+  std::vector<VerdictRequest> pending;
 };
 
 // What a running engine shows. The engine attaches it while it runs and detaches it before

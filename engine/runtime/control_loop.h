@@ -1,0 +1,68 @@
+// The control loop of a running engine (the main lcore, while the workers run): it watches the
+// workers, applies what changes routes live (a reload, the verdict hook, a next hop that moved;
+// engine/control/live_routes.h), frees the snapshots no worker holds, says which file outputs
+// failed, stops the engine when asked or when a worker failed, and prints the periodic summary.
+// It returns once every worker has returned.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <map>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "engine/control/live_routes.h"
+#include "engine/runtime/engine.h"
+#include "engine/runtime/telemetry.h"
+#include "engine/runtime/worker.h"
+
+namespace mirrorpipe {
+
+class ArpResolver;
+class CaptureFileWriter;
+class PcapReader;
+
+// One worker: its plan, what it publishes, and how it ended.
+struct WorkerSlot {
+  WorkerPlan plan;
+  WorkerStats published{};
+  std::atomic<uint64_t> seen_generation{0};
+  const std::atomic<bool>* stop = nullptr;
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};  // set after `error`: the control loop stops the engine
+};
+
+struct ControlLoop {
+  const RunOptions* opts = nullptr;
+  std::atomic<bool>* stop = nullptr;
+  std::vector<unsigned> lcores;         // worker w runs on lcores[w]
+  std::vector<WorkerSlot*> workers;
+  LiveRoutes* routes = nullptr;
+  std::string config_path;              // what a reload reads
+  VerdictInbox* inbox = nullptr;
+  std::vector<ArpResolver*> resolvers;
+  std::map<std::string, wire::MacAddress>* next_hop_macs = nullptr;  // what the planner reads
+  std::vector<CaptureFileWriter*> writers;
+  std::vector<const PcapReader*> readers;
+  std::vector<uint16_t> ethdev_ports;   // for the NIC's missed count in the summary
+  size_t input_count = 0;
+
+  void run();
+
+ private:
+  void reload();
+  void refresh_next_hops();
+  void apply_verdicts();
+  void log_write_errors();
+  void retire_snapshots();
+  void print_summary(double elapsed_s);
+
+  double stats_interval_s_ = 0;
+  std::chrono::steady_clock::time_point start_{}, last_arp_{}, last_summary_{};
+  double next_summary_s_ = 0;
+  InputCounters last_{};
+  std::vector<bool> write_error_logged_;
+};
+
+}  // namespace mirrorpipe
