@@ -934,6 +934,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     s.vnis = vni_list(t, "vnis");
     s.sources = prefix_list(t, "sources");
     const bool mirror = in->role == PortRole::kMirrorInput;
+    const bool receive = in->role == PortRole::kTunnelInput;
     if (mirror) {
       // A mirror session, as AWS Traffic Mirroring has it.
       for (const char* k : {"vnis", "sources"}) {
@@ -944,6 +945,16 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       if (!mirror_numbers[s.input].insert(s.number).second) {
         t.fail("number", t.node("number"), "a session number not used by another session of input '" + s.input + "'");
       }
+      if (auto v = t.integer("vni", 0, 0xffffff)) s.vni = static_cast<uint32_t>(*v);
+      s.packet_length = static_cast<uint32_t>(t.integer("packet_length", 1, 8500).value_or(0));
+    } else {
+      for (const char* k : {"number", "vni", "packet_length"}) {
+        if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " on a session of a mirror-input only");
+      }
+    }
+    if (mirror || receive) {
+      // The selection: on a mirror input's frames, or on a tunnel input's inner frames (a
+      // receive session narrows what it takes, as a packet broker).
       s.filter = t.string("filter").value_or("");
       if (!s.filter.empty() && !cfg.filter(s.filter)) t.fail("filter", t.node("filter"), "the name of a [[filters]] table");
       s.monitored = prefix_list(t, "monitored");
@@ -952,16 +963,15 @@ EngineConfig load(const toml::table& root, const std::string& path) {
         else if (*d != "ingress") t.fail("direction", t.node("direction"), "\"ingress\" or \"egress\"");
         if (!s.monitored.empty()) t.fail("direction", t.node("direction"), "no direction with monitored (monitored decides it)");
       }
-      if (auto v = t.integer("vni", 0, 0xffffff)) s.vni = static_cast<uint32_t>(*v);
-      s.packet_length = static_cast<uint32_t>(t.integer("packet_length", 1, 8500).value_or(0));
       s.slice = static_cast<int32_t>(t.integer("slice", 0, 65535).value_or(-1));
       s.sample_flows = static_cast<uint32_t>(t.integer("sample_flows", 1, 1 << 20).value_or(0));
       s.sample_packets = static_cast<uint32_t>(t.integer("sample_packets", 1, 1 << 20).value_or(0));
       s.max_pps = t.number("max_pps", 1, 1e9).value_or(0);
     } else {
-      for (const char* k : {"number", "filter", "monitored", "direction", "vni", "packet_length", "slice",
-                            "sample_flows", "sample_packets", "max_pps"}) {
-        if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " on a session of a mirror-input only");
+      for (const char* k : {"filter", "monitored", "direction", "slice", "sample_flows", "sample_packets", "max_pps"}) {
+        if (t.node(k)) {
+          t.fail(k, t.node(k), std::string(k) + " on a session of a mirror-input or tunnel-input (an appliance returns every packet)");
+        }
       }
     }
     s.sinks = t.string_list("sinks");

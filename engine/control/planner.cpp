@@ -9,6 +9,25 @@ namespace mirrorpipe {
 
 namespace {
 
+// A session's selection, from its filter and options.
+SessionSelection selection_of(const EngineConfig& c, const SessionConfig& ses) {
+  SessionSelection sel;
+  if (const FilterConfig* f = c.filter(ses.filter)) {
+    sel.policy.has_filter = true;
+    sel.policy.filter = f->filter;
+    sel.bpf_expression = f->bpf;
+  }
+  sel.policy.monitored = ses.monitored;
+  sel.policy.egress_default = ses.egress;
+  sel.slice = ses.slice;
+  sel.sample_flows = ses.sample_flows;
+  sel.sample_packets = ses.sample_packets;
+  sel.max_pps_per_worker = ses.max_pps / std::max<uint32_t>(1, c.workers);
+  sel.active = sel.policy.has_filter || !sel.policy.monitored.empty() || sel.policy.egress_default ||
+               sel.slice >= 0 || sel.sample_flows || sel.sample_packets || sel.max_pps_per_worker > 0;
+  return sel;
+}
+
 // A target as a sink: its outer template for its output, with the output's MTU and offloads;
 // or an output port that takes the frame as it is.
 // A mirror session's copies carry its VNI and PacketLength where it sets them.
@@ -103,18 +122,9 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         const SessionConfig& ses = c.sessions[si];
         MirrorSessionRoute ms;
         ms.config_index = static_cast<uint16_t>(si);
-        if (const FilterConfig* f = c.filter(ses.filter)) {
-          ms.policy.has_filter = true;
-          ms.policy.filter = f->filter;
-          ms.bpf_expression = f->bpf;
-          route.any_session_filter = true;
-        }
-        ms.policy.monitored = ses.monitored;
-        ms.policy.egress_default = ses.egress;
-        ms.slice = ses.slice;
-        ms.sample_flows = ses.sample_flows;
-        ms.sample_packets = ses.sample_packets;
-        ms.max_pps_per_worker = ses.max_pps / std::max<uint32_t>(1, c.workers);
+        ms.select = selection_of(c, ses);
+        ms.select.active = true;  // a mirror session always decides (AWS's exclusions, direction)
+        route.any_session_filter = route.any_session_filter || ms.select.policy.has_filter;
         for (const auto& name : ses.sinks) ms.sinks.push_back(make_sink(c, topo, name, live, &ses));
         route.mirror_sessions.push_back(std::move(ms));
       }
@@ -133,6 +143,8 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
       route.policy.sessions.push_back(SessionMatch{ses.vnis, ses.sources});
       SessionSinks ss;
       ss.config_index = static_cast<uint16_t>(si);
+      ss.select = selection_of(c, ses);
+      route.any_receive_selection = route.any_receive_selection || ss.select.active;
       for (const auto& name : ses.sinks) {
         ss.sinks.push_back(make_sink(c, topo, name, live));
         ss.any_keeps_meta = ss.any_keeps_meta || ss.sinks.back().keeps_meta;

@@ -72,13 +72,15 @@ inline const TunnelLayer& session_layer(const DecapResult& r) noexcept {
 
 // The allow-lists, then the sessions: kNone and the session's index, or why the packet is
 // filtered (the user's policy, not a fault).
-inline FilterReason classify_received(const ReceivePolicy& p, const DecapResult& r, uint16_t& session) noexcept {
+// `first`: the first session to try (the next one, after a session whose filter passed).
+inline FilterReason classify_received(const ReceivePolicy& p, const DecapResult& r, uint16_t& session,
+                                      uint16_t first = 0) noexcept {
   const TunnelLayer& l = session_layer(r);
   if (!p.allow_sources.empty() && !any_prefix_contains(p.allow_sources, l.ipv6, l.src_ip)) {
     return FilterReason::source_not_allowed;
   }
   if (!p.allow_vnis.empty() && !vni_in(p.allow_vnis, l.vni)) return FilterReason::vni_not_allowed;
-  for (size_t i = 0; i < p.sessions.size(); ++i) {
+  for (size_t i = first; i < p.sessions.size(); ++i) {
     const SessionMatch& s = p.sessions[i];
     if (!s.vnis.empty() && !vni_in(s.vnis, l.vni)) continue;
     if (!s.sources.empty() && !any_prefix_contains(s.sources, l.ipv6, l.src_ip)) continue;

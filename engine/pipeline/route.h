@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "decap/appliance.h"
@@ -29,21 +30,12 @@ struct Sink {
   bool keeps_meta = false;          // a pcapng output: the SinkMeta record goes along
 };
 
-struct SessionSinks {
-  std::vector<Sink> sinks;
-  bool any_keeps_meta = false;
-  // The session's index in the configuration's [[sessions]] (what a pcapng comment names);
-  // kNoSessionId for a route's implicit session.
-  uint16_t config_index = kNoSessionId;
-  static constexpr uint16_t kNoSessionId = 0xffff;
-};
-
-// A mirror session on a mirror input: its filter and direction, and the sinks it wraps for
-// (its VNI and PacketLength already in their templates).
-struct MirrorSessionRoute {
+// What a session takes of the packets offered to it: its filter and direction, its tcpdump
+// expression, and the options beyond AWS. A mirror session applies it to the mirrored frame, a
+// receive session to the inner frame it decapsulated.
+struct SessionSelection {
+  bool active = false;           // anything below set; a session without it takes every packet
   MirrorSessionPolicy policy;
-  std::vector<Sink> sinks;
-  uint16_t config_index = 0;     // in [[sessions]]: its counters and per-worker state
   int32_t slice = -1;            // payload bytes kept after the L4 header; -1: whole frames
   uint32_t sample_flows = 0;     // 0: every flow
   uint32_t sample_packets = 0;   // 0: every packet
@@ -52,6 +44,24 @@ struct MirrorSessionRoute {
   // `bpf` once the planner has built the route.
   std::string bpf_expression;
   const ::bpf_insn* bpf = nullptr;
+};
+
+struct SessionSinks {
+  std::vector<Sink> sinks;
+  bool any_keeps_meta = false;
+  // The session's index in the configuration's [[sessions]] (what a pcapng comment names, and
+  // its counters); kNoSessionId for a route's implicit session.
+  uint16_t config_index = kNoSessionId;
+  static constexpr uint16_t kNoSessionId = 0xffff;
+  SessionSelection select;       // a receive session's, on the inner frame
+};
+
+// A mirror session on a mirror input: its selection, and the sinks it wraps for (its VNI and
+// PacketLength already in their templates).
+struct MirrorSessionRoute {
+  SessionSelection select;
+  std::vector<Sink> sinks;
+  uint16_t config_index = 0;     // in [[sessions]]: its counters and per-worker state
 };
 
 // What happens to the packets of one input. Immutable while workers run.
@@ -72,6 +82,7 @@ struct Route {
   bool receive = false;
   ReceivePolicy policy;
   std::vector<SessionSinks> sessions;  // parallel to policy.sessions
+  bool any_receive_selection = false;  // some session has a SessionSelection: read the inner frame
 
   // The GWLB appliance: return each packet on `return_output`, copies of its inner packet to
   // the session's sinks (sessions are optional here), the flow table refreshed.

@@ -456,9 +456,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   LiveRoutes routes(cfg, [&](const EngineConfig& c, const std::vector<FlowRule>& blocked) {
     auto planned = plan_routes(c, topo, blocked);
     for (Route& r : *planned) {
-      for (MirrorSessionRoute& s : r.mirror_sessions) {
-        if (!s.bpf_expression.empty()) s.bpf = bpf_programs.get(s.bpf_expression);
-      }
+      auto compile = [&](SessionSelection& sel) {
+        if (!sel.bpf_expression.empty()) sel.bpf = bpf_programs.get(sel.bpf_expression);
+      };
+      for (MirrorSessionRoute& s : r.mirror_sessions) compile(s.select);
+      for (SessionSinks& s : r.sessions) compile(s.select);
     }
     return planned;
   });

@@ -300,6 +300,63 @@ struct Worker {
     return queued;
   }
 
+  // What a session's selection made of a packet offered to it.
+  enum class Selected : uint8_t {
+    kTaken,     // mirror it to the session's sinks (sliced if the session slices)
+    kPassed,    // its filter did not take it: the next session may (`why` says what it was)
+    kEnded,     // the session took it and then left it (sampling, rate): counted and freed
+  };
+
+  // One session's selection (engine/pipeline/route.h) on `ref`, the frame it selects on: the
+  // mirrored frame, or the inner frame a receive session decapsulated. `fields` are that
+  // frame's, read when some session of the route has a filter.
+  template <bool kFileMeta>
+  Selected select(const SessionSelection& sel, uint16_t config_index, const FilterFields& fields, rte_mbuf* m,
+                  PacketRef& ref, InputCounters& ic, FilterReason& why) {
+    SessionCounters& sc = stats.sessions[config_index];
+    ++sc.tried;
+    const SessionVerdict v = evaluate_session(sel.policy, fields);
+    if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
+    if (v.filtered != FilterReason::kNone) {
+      why = v.filtered;
+      return Selected::kPassed;
+    }
+    if (sel.bpf && !bpf_accepts(sel.bpf, ref.data, ref.len, ref.wire_len)) {  // the filter's tcpdump expression
+      why = FilterReason::bpf_rejected;
+      return Selected::kPassed;
+    }
+    ++sc.matched;
+    sc.bytes += ref.len;
+    // Beyond AWS: the session takes the packet, then mirrors a sample of it, within its rate.
+    SessionState& st = session_state[config_index];
+    if (sel.sample_flows) {
+      const uint32_t hash = parse_frame(wire::Bytes(ref.data, ref.len)).flow_hash;
+      // Both directions share the hash: whole flows are kept or left.
+      if (hash > UINT32_MAX / sel.sample_flows) {
+        end_filtered(m, ic, FilterReason::not_sampled);
+        return Selected::kEnded;
+      }
+    }
+    if (sel.sample_packets && st.packets++ % sel.sample_packets != 0) {
+      end_filtered(m, ic, FilterReason::not_sampled);
+      return Selected::kEnded;
+    }
+    if (sel.max_pps_per_worker > 0 && !take_token(st, sel.max_pps_per_worker)) {
+      ic.drop(DropReason::rate_limited);
+      rte_pktmbuf_free(m);
+      return Selected::kEnded;
+    }
+    if (sel.slice >= 0) {
+      const uint32_t keep = slice_length(ref.data, ref.len, static_cast<uint32_t>(sel.slice));
+      if (keep < ref.len) {
+        ref.len = keep;
+        apply_packet_ref(m, ref, kFileMeta);  // the wire length stays: the copies say what was cut
+        ++ic.truncated_slice;
+      }
+    }
+    return Selected::kTaken;
+  }
+
   // A mirror input with sessions: the first session (ascending number) whose filter takes the
   // packet mirrors it to its sinks; a packet none takes is filtered once, under the reason of
   // the last session that tried it (engine/pipeline/mirror_session.h).
@@ -310,44 +367,11 @@ struct Worker {
     if (route.any_session_filter) fields = read_filter_fields(ref.data, ref.len);
     FilterReason last = FilterReason::no_session;
     for (const MirrorSessionRoute& s : route.mirror_sessions) {
-      SessionCounters& sc = stats.sessions[s.config_index];
-      ++sc.tried;
-      const SessionVerdict v = evaluate_session(s.policy, fields);
-      if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
-      if (v.filtered != FilterReason::kNone) {
-        last = v.filtered;
-        continue;
+      const Selected r = select<kFileMeta>(s.select, s.config_index, fields, m, ref, ic, last);
+      if (r == Selected::kPassed) continue;
+      if (r == Selected::kTaken && fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) {
+        ++stats.sessions[s.config_index].mirrored;
       }
-      if (s.bpf && !bpf_accepts(s.bpf, ref.data, ref.len, ref.wire_len)) {  // the filter's tcpdump expression
-        last = FilterReason::bpf_rejected;
-        continue;
-      }
-      ++sc.matched;
-      sc.bytes += ref.len;
-      // Beyond AWS: the session takes the packet, then mirrors a sample of it, within its rate.
-      SessionState& st = session_state[s.config_index];
-      if (s.sample_flows) {
-        const uint32_t hash = parse_frame(wire::Bytes(ref.data, ref.len)).flow_hash;
-        // Both directions share the hash: whole flows are kept or left.
-        if (hash > UINT32_MAX / s.sample_flows) return end_filtered(m, ic, FilterReason::not_sampled);
-      }
-      if (s.sample_packets && st.packets++ % s.sample_packets != 0) {
-        return end_filtered(m, ic, FilterReason::not_sampled);
-      }
-      if (s.max_pps_per_worker > 0 && !take_token(st, s.max_pps_per_worker)) {
-        ic.drop(DropReason::rate_limited);
-        rte_pktmbuf_free(m);
-        return;
-      }
-      if (s.slice >= 0) {
-        const uint32_t keep = slice_length(ref.data, ref.len, static_cast<uint32_t>(s.slice));
-        if (keep < ref.len) {
-          ref.len = keep;
-          apply_packet_ref(m, ref, kFileMeta);  // the wire length stays: the copies say what was cut
-          ++ic.truncated_slice;
-        }
-      }
-      if (fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) ++sc.mirrored;
       return;
     }
     end_filtered(m, ic, last);
@@ -399,7 +423,29 @@ struct Worker {
       return;
     }
     uint16_t session = 0;
-    const FilterReason f = classify_received(route.policy, res, session);
+    FilterReason f = classify_received(route.policy, res, session);
+    if (f == FilterReason::kNone && route.any_receive_selection) {
+      // Sessions that select on the inner frame: the first matching session whose selection
+      // takes it mirrors it; one that passes leaves it to the next match, as mirror sessions do.
+      FilterFields fields;
+      bool fields_read = false;
+      for (;;) {
+        const SessionSinks& cand = route.sessions[session];
+        if (!cand.select.active) break;
+        if (cand.select.policy.has_filter && !fields_read) {
+          fields = read_filter_fields(ref.data, ref.len);
+          fields_read = true;
+        }
+        FilterReason why = FilterReason::kNone;
+        const Selected r = select<kFileMeta>(cand.select, cand.config_index, fields, m, ref, ic, why);
+        if (r == Selected::kEnded) return;
+        if (r == Selected::kTaken) break;
+        if (classify_received(route.policy, res, session, static_cast<uint16_t>(session + 1)) != FilterReason::kNone) {
+          f = why;  // no later session matches: filtered under the last one's reason
+          break;
+        }
+      }
+    }
     if (f != FilterReason::kNone) {
       ic.filter(f);
       rte_pktmbuf_free(m);
@@ -411,7 +457,16 @@ struct Worker {
     const SessionSinks& ss = route.sessions[session];
     SinkMeta meta;
     if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, original);
-    fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
+    const unsigned queued = fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
+    if (ss.config_index != SessionSinks::kNoSessionId) {
+      SessionCounters& sc = stats.sessions[ss.config_index];
+      if (!ss.select.active) {  // select() counted the others
+        ++sc.tried;
+        ++sc.matched;
+        sc.bytes += ref.len;
+      }
+      sc.mirrored += queued != 0;
+    }
   }
 
   // The GWLB appliance: the packet returns to GWLB; its inner packet is copied to the
