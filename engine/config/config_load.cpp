@@ -797,7 +797,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
       std::string cpus;
       for (int c = 0; c < CPU_SETSIZE; ++c) {
-        if (CPU_ISSET(c, &allowed)) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
+        if (!CPU_ISSET(c, &allowed)) continue;
+        if (!cpus.empty()) cpus += ',';
+        cpus += std::to_string(c);
       }
       for (size_t i = 0; i < cfg.worker_cores.size(); ++i) {
         if (!CPU_ISSET(cfg.worker_cores[i], &allowed)) {
