@@ -457,9 +457,9 @@ int run_cli(int argc, char** argv) {
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "encap" && first != "decap" && first != "run" &&
       first != "check" && first != "stats" && first != "bench" && first != "gwlb-emulate" &&
-      first != "verdict") {
+      first != "verdict" && first != "pool") {
     std::cerr << "mirrorpipe: unknown command '" << first
-              << "' (expected run, check, stats, bench, encap, decap, gwlb-emulate or verdict; see --help)\n";
+              << "' (expected run, check, stats, bench, encap, decap, gwlb-emulate, verdict or pool; see --help)\n";
     return kExitUsage;
   }
   std::string config_path;
@@ -516,6 +516,12 @@ int run_cli(int argc, char** argv) {
                       "drop RULE | accept RULE | clear; RULE = PROTO SRC[:PORT] DST[:PORT] [endpoint=ID], "
                       "e.g. drop tcp 192.0.2.10:40000 198.51.100.20:443")
       ->required();
+  std::string pool_prefix = "rte";
+  std::vector<std::string> pool_words;
+  auto* pool = app.add_subcommand(
+      "pool", "show an analyzer pool of a running engine, or take a member out of it and back (over DPDK telemetry)");
+  pool->add_option("--file-prefix", pool_prefix, "the engine's EAL --file-prefix")->capture_default_str();
+  pool->add_option("request", pool_words, "show POOL | drain POOL MEMBER | undrain POOL MEMBER")->required();
   std::string stats_prefix = "rte";
   bool stats_json = false;
   auto* stats = app.add_subcommand("stats", "print the counters of a running engine (over DPDK telemetry)");
@@ -571,6 +577,19 @@ int run_cli(int argc, char** argv) {
       const auto j = nlohmann::json::parse(client.ask("/mirrorpipe/verdict," + request)).begin().value();
       if (j.contains("error")) throw std::invalid_argument(j["error"].get<std::string>());
       std::cout << "verdict queued: " << request << "\n";
+      return kExitOk;
+    }
+    if (pool->parsed()) {
+      const bool change = pool_words[0] == "drain" || pool_words[0] == "undrain";
+      if (!(change && pool_words.size() == 3) && !(pool_words[0] == "show" && pool_words.size() == 2)) {
+        throw std::invalid_argument("pool: expected show POOL, drain POOL MEMBER or undrain POOL MEMBER");
+      }
+      TelemetryClient client(pool_prefix);
+      std::string request = change ? pool_words[0] + " " + pool_words[1] + " " + pool_words[2] : pool_words[1];
+      const auto j = nlohmann::json::parse(client.ask("/mirrorpipe/pool," + request)).begin().value();
+      if (j.is_object() && j.contains("error")) throw std::invalid_argument(j["error"].get<std::string>());
+      if (change) std::cout << "pool " << pool_words[1] << ": " << pool_words[0] << " " << pool_words[2] << " queued\n";
+      else std::cout << j.dump(2) << "\n";
       return kExitOk;
     }
     const EngineConfig cfg = load_config(config_path);

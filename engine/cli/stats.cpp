@@ -61,6 +61,16 @@ nlohmann::json report_json(const EngineReport& r) {
     for (const auto& [rule, hits] : s.rule_hits) sj["rules"][rule] = hits;
     j["sessions"][s.name] = sj;
   }
+  j["pools"] = nlohmann::json::object();
+  for (const auto& p : r.pools) {
+    nlohmann::json pj = {{"fail_open", p.fail_open_now}, {"fail_open_copies", p.fail_open_copies},
+                         {"members", nlohmann::json::object()}};
+    for (const auto& m : p.members) {
+      pj["members"][m.name] = {{"state", m.state}, {"flow_share", m.flow_share}, {"copies", m.copies},
+                               {"checks_passed", m.checks_passed}, {"checks_failed", m.checks_failed}};
+    }
+    j["pools"][p.name] = pj;
+  }
   FlowCounters flows;
   for (const auto& w : r.workers) flows += w.flows;
   j["flow_table"] = nlohmann::json::object();
@@ -140,6 +150,15 @@ void print_report(std::ostream& os, const EngineReport& r) {
       if (table) row(os, label, v);
     });
     for (const auto& [rule, hits] : s.rule_hits) row(os, "rule " + rule, hits, 4);
+  }
+  for (const auto& p : r.pools) {
+    os << "pool " << p.name << (p.fail_open_now ? " (failing open)" : "") << ":\n";
+    for (const auto& m : p.members) {
+      char share[32];
+      std::snprintf(share, sizeof share, "%.1f%% of flows", 100.0 * m.flow_share);
+      row(os, "member " + m.name + " (" + m.state + ", " + share + ")", m.copies);
+    }
+    if (p.fail_open_copies) row(os, "copies while failing open", p.fail_open_copies);
   }
   for (const auto& p : r.ports) {
     os << "port " << p.name << " (" << p.driver << ", the driver's own counters):\n";

@@ -13,6 +13,7 @@
 
 #include "decap/decap.h"
 #include "encap/tunnel.h"
+#include "engine/pipeline/counters.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/pipeline/mirror_session.h"
 #include "engine/pipeline/receive.h"
@@ -138,7 +139,17 @@ struct TargetConfig {
   bool resolve_dst_mac = false;  // dst_mac comes from ARP for the output's next_hop_ip
 };
 
-// Which input feeds what: a mirror input feeds a target, a tunnel input an output port.
+// [[pools]]: targets that share the flows sent to the pool, both directions of a flow to one
+// member, chosen with Maglev consistent hashing (engine/control/maglev.h).
+// At most kMaxPools pools of kMaxPoolMembers members (engine/pipeline/counters.h).
+struct PoolConfig {
+  std::string name;
+  int line = 0;
+  std::vector<std::string> members;  // target names, in the file's order
+  uint32_t table_size = 65537;       // Maglev's lookup table: a prime
+};
+
+// Which input feeds what: a mirror input feeds a target (or a pool), a tunnel input an output port.
 struct RouteConfig {
   int line = 0;
   std::string input;
@@ -161,11 +172,13 @@ struct EngineConfig {
   std::vector<RouteConfig> routes;
   std::vector<SessionConfig> sessions;
   std::vector<FilterConfig> filters;
+  std::vector<PoolConfig> pools;
   ApplianceSettings appliance;
 
   const PortConfig* port(const std::string& name) const;
   const TargetConfig* target(const std::string& name) const;
   const FilterConfig* filter(const std::string& name) const;
+  const PoolConfig* pool(const std::string& name) const;
 };
 
 // What a reload (SIGHUP) may change while traffic flows: each target's tunnel settings, the

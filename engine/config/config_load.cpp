@@ -30,6 +30,13 @@ const TargetConfig* EngineConfig::target(const std::string& name) const {
   return nullptr;
 }
 
+const PoolConfig* EngineConfig::pool(const std::string& name) const {
+  for (const auto& p : pools) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
 const FilterConfig* EngineConfig::filter(const std::string& name) const {
   for (const auto& f : filters) {
     if (f.name == name) return &f;
@@ -781,7 +788,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
   Table top(root, "", path);
-  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters"});
+  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters", "pools"});
   if (auto e = sub_table(top, "engine")) {
     cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
     for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
@@ -886,6 +893,39 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   });
 
   std::set<std::string> routed;
+  // [[pools]]: analyzers that share flows (Maglev, engine/control/maglev.h).
+  std::set<std::string> pool_names;
+  each_table(top, "pools", [&](Table& t) {
+    PoolConfig pc;
+    pc.line = t.line();
+    pc.name = t.required_string("name", "a pool name");
+    if (!pool_names.insert(pc.name).second) t.fail("name", t.node("name"), "a name not used by another pool");
+    if (cfg.target(pc.name) || cfg.port(pc.name)) {
+      t.fail("name", t.node("name"), "a name no port or target has (a sink names a port, a target or a pool)");
+    }
+    pc.members = t.string_list("members");
+    if (pc.members.empty()) t.fail("members", t.node("members"), "a list of one or more targets");
+    if (pc.members.size() > kMaxPoolMembers) {
+      t.fail("members", t.node("members"), "at most " + std::to_string(kMaxPoolMembers) + " members");
+    }
+    std::set<std::string> seen;
+    for (size_t i = 0; i < pc.members.size(); ++i) {
+      const std::string key = "members[" + std::to_string(i) + "]";
+      if (!cfg.target(pc.members[i])) t.fail(key, t.array("members")->get(i), "the name of a [[targets]] entry");
+      if (!seen.insert(pc.members[i]).second) t.fail(key, t.array("members")->get(i), "a target not already a member");
+    }
+    pc.table_size = static_cast<uint32_t>(t.integer("table_size", 2, 1 << 24).value_or(pc.table_size));
+    bool prime = pc.table_size >= 2;
+    for (uint32_t d = 2; prime && d * d <= pc.table_size; ++d) prime = pc.table_size % d != 0;
+    if (!prime || pc.table_size < 100 * pc.members.size()) {
+      t.fail("table_size", t.node("table_size"),
+             "a prime at least 100 times the members (Maglev's lookup table; 65537 by default)");
+    }
+    t.reject_unknown({"name", "members", "table_size", "health_check", "description"});
+    if (cfg.pools.size() >= kMaxPools) t.fail("name", t.node("name"), "at most " + std::to_string(kMaxPools) + " pools");
+    cfg.pools.push_back(std::move(pc));
+  });
+
   each_table(top, "routes", [&](Table& t) {
     RouteConfig r;
     r.line = t.line();
@@ -901,7 +941,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     if (in->role == PortRole::kMirrorInput) {
       if (r.target.empty()) t.fail("target", nullptr, "missing; a mirror input feeds a target");
       if (!r.output.empty()) t.fail("output", t.node("output"), "no output: a mirror input feeds a target");
-      if (!cfg.target(r.target)) t.fail("target", t.node("target"), "the name of a [[targets]] entry");
+      if (!cfg.target(r.target) && !cfg.pool(r.target)) {
+        t.fail("target", t.node("target"), "the name of a [[targets]] or [[pools]] entry");
+      }
     } else {
       if (r.output.empty()) t.fail("output", nullptr, "missing; a tunnel input feeds an output port");
       if (!r.target.empty()) t.fail("target", t.node("target"), "no target: a tunnel input feeds an output port");
@@ -981,9 +1023,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     if (s.sinks.size() > 16) t.fail("sinks", t.node("sinks"), "at most 16 sinks");
     for (size_t i = 0; i < s.sinks.size(); ++i) {
       const PortConfig* out = cfg.port(s.sinks[i]);
-      if (!cfg.target(s.sinks[i]) && (!out || !out->sends())) {
+      if (!cfg.target(s.sinks[i]) && !cfg.pool(s.sinks[i]) && (!out || !out->sends())) {
         t.fail("sinks[" + std::to_string(i) + "]", t.array("sinks")->get(i),
-               "the name of an output port (or of an input with also_output = true) or a target");
+               "the name of an output port (or of an input with also_output = true), a target or a pool");
       }
     }
     if (mirror) {

@@ -2,6 +2,10 @@
 // read. Plain data in, plain data out: no DPDK, unit-tested directly (test/unit/test_planner.cpp).
 #include "engine/control/planner.h"
 
+#include <span>
+
+#include "engine/control/maglev.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -68,6 +72,39 @@ Sink make_sink(const EngineConfig& c, const PortTopology& topo, const std::strin
   return sink;
 }
 
+// A pool as a sink: a sink per member (as make_sink makes a target's), the Maglev table over the
+// members in service, all of them when none is (failing open). Owned by `route`.
+Sink make_pool_sink(const EngineConfig& c, const PortTopology& topo, const PoolConfig& pool, bool live_input,
+                    const SessionConfig* session, Route& route) {
+  auto ps = std::make_shared<PoolSinks>();
+  ps->index = static_cast<uint16_t>(&pool - c.pools.data());
+  for (const auto& m : pool.members) ps->members.push_back(make_sink(c, topo, m, live_input, session));
+  std::unique_ptr<bool[]> in_service(new bool[pool.members.size()]);
+  const auto state = topo.pool_in_service.find(pool.name);
+  bool any = false;
+  for (size_t i = 0; i < pool.members.size(); ++i) {
+    in_service[i] = state == topo.pool_in_service.end() || i >= state->second.size() || state->second[i];
+    any = any || in_service[i];
+  }
+  if (!any) {
+    ps->fail_open = true;
+    for (size_t i = 0; i < pool.members.size(); ++i) in_service[i] = true;
+  }
+  ps->table = build_maglev(pool.members, std::span<const bool>(in_service.get(), pool.members.size()),
+                           pool.table_size).entries;
+  Sink sink = ps->members.front();  // its output and flags stand for the pool's where one is needed
+  sink.pool = ps.get();
+  route.pools.push_back(std::move(ps));
+  return sink;
+}
+
+// A sink by name: an output port, a target or a pool.
+Sink make_named_sink(const EngineConfig& c, const PortTopology& topo, const std::string& name, bool live_input,
+                     Route& route, const SessionConfig* session = nullptr) {
+  if (const PoolConfig* p = c.pool(name)) return make_pool_sink(c, topo, *p, live_input, session, route);
+  return make_sink(c, topo, name, live_input, session);
+}
+
 }  // namespace
 
 // Routes, by input index; rebuilt from a new configuration on reload.
@@ -78,6 +115,15 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
     const size_t pin = static_cast<size_t>(c.port(r.input) - c.ports.data());
     Route& route = (*routes)[static_cast<size_t>(topo.input_index[pin])];
     std::string out_name = r.output;
+    if (const PoolConfig* pool = c.pool(r.target)) {
+      // A route to a pool: a session that takes every packet, with the pool as its one sink.
+      MirrorSessionRoute ms;
+      ms.config_index = SessionSinks::kNoSessionId;
+      const bool live = !topo.input_is_file[static_cast<size_t>(topo.input_index[pin])];
+      ms.sinks.push_back(make_pool_sink(c, topo, *pool, live, nullptr, route));
+      route.mirror_sessions.push_back(std::move(ms));
+      continue;
+    }
     if (!r.target.empty()) {
       const TargetConfig* t = c.target(r.target);
       out_name = t->output;
@@ -125,7 +171,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         ms.select = selection_of(c, ses);
         ms.select.active = true;  // a mirror session always decides (AWS's exclusions, direction)
         route.any_session_filter = route.any_session_filter || ms.select.policy.has_filter;
-        for (const auto& name : ses.sinks) ms.sinks.push_back(make_sink(c, topo, name, live, &ses));
+        for (const auto& name : ses.sinks) ms.sinks.push_back(make_named_sink(c, topo, name, live, route, &ses));
         route.mirror_sessions.push_back(std::move(ms));
       }
       continue;
@@ -146,7 +192,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
       ss.select = selection_of(c, ses);
       route.any_receive_selection = route.any_receive_selection || ss.select.active;
       for (const auto& name : ses.sinks) {
-        ss.sinks.push_back(make_sink(c, topo, name, live));
+        ss.sinks.push_back(make_named_sink(c, topo, name, live, route));
         ss.any_keeps_meta = ss.any_keeps_meta || ss.sinks.back().keeps_meta;
       }
       route.sessions.push_back(std::move(ss));

@@ -45,6 +45,9 @@ struct PortTopology {
   std::vector<Host> hosts;
   std::map<std::string, int> inject_input;  // appliance name -> its inject input index
   std::map<std::string, wire::MacAddress> next_hop_macs;  // output name -> resolved next hop
+  // Pool name -> which members are in service (healthy and not drained), by member index; a
+  // pool not listed has every member in service.
+  std::map<std::string, std::vector<bool>> pool_in_service;
 };
 
 // The routes, by input index. `blocked`: the flows the appliance's verdict hook blocks.

@@ -155,10 +155,26 @@ struct SessionCounters {
   MIRRORPIPE_COUNTER_VISITOR(MIRRORPIPE_SESSION_COUNTERS)
 };
 
+// A pool's (engine/pipeline/route.h, PoolSinks): copies sent to each member, and those sent
+// while every member was unhealthy (the pool failing open, as GWLB does).
+inline constexpr size_t kMaxPools = 8;
+inline constexpr size_t kMaxPoolMembers = 32;
+
+struct PoolCounters {
+  uint64_t fail_open = 0;  // copies chosen while no member was healthy
+  std::array<uint64_t, kMaxPoolMembers> member_copies{};
+  PoolCounters& operator+=(const PoolCounters& o) noexcept {
+    fail_open += o.fail_open;
+    for (size_t i = 0; i < member_copies.size(); ++i) member_copies[i] += o.member_copies[i];
+    return *this;
+  }
+};
+
 struct alignas(64) WorkerStats {
   std::array<InputCounters, kMaxPorts> inputs{};
   std::array<OutputCounters, kMaxPorts> outputs{};
   std::array<SessionCounters, kMaxSessions> sessions{};
+  std::array<PoolCounters, kMaxPools> pools{};
   FlowCounters flows{};
   uint64_t polls = 0;       // RX polls made
   uint64_t busy_polls = 0;  // polls that returned packets

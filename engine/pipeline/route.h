@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct bpf_insn;  // libpcap's classic BPF instruction
 
 namespace mirrorpipe {
 
+struct PoolSinks;
+
 // One place a received packet, or a copy of it, goes.
 struct Sink {
   uint16_t output = 0;              // index into WorkerPlan::tx
@@ -28,6 +31,19 @@ struct Sink {
   bool tx_udp_checksum_offload = false;
   bool stamp_file_meta = false;     // a file output fed by a live input: timestamp it
   bool keeps_meta = false;          // a pcapng output: the SinkMeta record goes along
+  const PoolSinks* pool = nullptr;  // a pool: the member its flow maps to is the sink instead
+};
+
+// A pool of targets (config [[pools]]): each packet goes to the member its symmetric flow hash
+// maps to in the Maglev table, built by the planner (engine/control/maglev.h) from the members
+// in service (healthy and not drained); all of them when none is (failing open).
+struct PoolSinks {
+  std::vector<Sink> members;        // in the file's order
+  std::vector<uint16_t> table;      // Maglev lookup table: flow hash mod size -> member index
+  uint16_t index = 0;               // in [[pools]]: its counters
+  bool fail_open = false;           // no member in service: the table spreads over all of them
+
+  uint16_t member_for(uint32_t flow_hash) const noexcept { return table[flow_hash % table.size()]; }
 };
 
 // What a session takes of the packets offered to it: its filter and direction, its tcpdump
@@ -59,7 +75,7 @@ struct SessionSinks {
 // A mirror session on a mirror input: its selection, and the sinks it wraps for (its VNI and
 // PacketLength already in their templates).
 struct MirrorSessionRoute {
-  SessionSelection select;
+  SessionSelection select;       // inactive only for a route to a pool (config_index kNoSessionId)
   std::vector<Sink> sinks;
   uint16_t config_index = 0;     // in [[sessions]]: its counters and per-worker state
 };
@@ -94,6 +110,9 @@ struct Route {
   // that takes the packet mirrors it to its sinks; `pipeline` is unused.
   std::vector<MirrorSessionRoute> mirror_sessions;
   bool any_session_filter = false;  // read the filter fields only when some session has a filter
+
+  // The pools its sinks name (Sink::pool points into them), shared between routes.
+  std::vector<std::shared_ptr<const PoolSinks>> pools;
 
   // Packets an inspection engine hands back (a TAP's RX): wrapped with the return header of
   // their flow, from any worker's flow table, and sent on `return_output`.

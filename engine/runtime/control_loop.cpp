@@ -50,6 +50,7 @@ void ControlLoop::run() {
     if (opts->reload && opts->reload->exchange(false)) reload();
     refresh_next_hops();
     apply_verdicts();
+    apply_pool_requests();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (opts->stop_after_s > 0 && elapsed >= opts->stop_after_s) stop->store(true, std::memory_order_relaxed);
     retire_snapshots();
@@ -111,6 +112,37 @@ void ControlLoop::apply_verdicts() {
   std::printf("verdicts: %zu requests applied; %zu flows blocked by the hook, %zu file rules lifted\n", s.applied,
               s.live_drops, s.lifted);
   std::fflush(stdout);
+}
+
+// `mirrorpipe pool drain|undrain POOL MEMBER`: the member leaves or rejoins the pool's table.
+void ControlLoop::apply_pool_requests() {
+  std::vector<PoolInbox::Request> todo;
+  {
+    std::lock_guard lock(pool_inbox->mutex);
+    todo.swap(pool_inbox->pending);
+  }
+  bool any = false;
+  for (const auto& r : todo) {
+    bool changed = false;
+    const std::string error = pools->set_drained(r.pool, r.member, r.drain, changed);
+    if (!error.empty()) {
+      std::printf("pool request refused: %s\n", error.c_str());
+    } else {
+      std::printf("pool %s: member %s %s%s\n", r.pool.c_str(), r.member.c_str(), r.drain ? "drained" : "undrained",
+                  changed ? "" : " (it already was)");
+    }
+    any = any || changed;
+  }
+  if (!todo.empty()) std::fflush(stdout);
+  if (any) pools_changed();
+}
+
+void ControlLoop::pools_changed() {
+  for (const std::string& line : pools->refresh()) say(line.c_str());
+  *pool_in_service = pools->in_service();
+  routes->republish();
+  std::lock_guard lock(pool_inbox->mutex);
+  pool_inbox->published = pools->pools();
 }
 
 // File outputs that failed: said once each, as soon as the loop sees it; their packets are

@@ -47,13 +47,20 @@ struct ControlLoop {
   std::vector<const PcapReader*> readers;
   std::vector<uint16_t> ethdev_ports;   // for the NIC's missed count in the summary
   size_t input_count = 0;
+  PoolStates* pools = nullptr;
+  PoolInbox* pool_inbox = nullptr;
+  std::map<std::string, std::vector<bool>>* pool_in_service = nullptr;  // what the planner reads
 
   void run();
+  // A pool member's state changed: fail-open logged, the tables planned again and published,
+  // the state shown to telemetry.
+  void pools_changed();
 
  private:
   void reload();
   void refresh_next_hops();
   void apply_verdicts();
+  void apply_pool_requests();
   void log_write_errors();
   void retire_snapshots();
   void print_summary(double elapsed_s);

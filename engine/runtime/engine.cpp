@@ -450,6 +450,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   topo.inject_input = inject_input;
   topo.next_hop_macs = next_hop_macs;
+  // The pools: every member in service until a health check or the operator says otherwise.
+  PoolStates pool_states(cfg);
+  topo.pool_in_service = pool_states.in_service();
   // Mirror filters' tcpdump expressions, compiled once each; the snapshots, planned from the
   // configuration and `topo` (whose next hops the control loop updates).
   BpfPrograms bpf_programs;
@@ -497,8 +500,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
 
   VerdictInbox inbox;
+  PoolInbox pool_inbox;
+  pool_inbox.published = pool_states.pools();
   TelemetryView view;
   view.verdicts = &inbox;
+  view.pools = &pool_inbox;
   view.inputs = input_names;
   view.outputs = output_names;
   for (const auto& [name, info] : ethdevs) view.ethdevs.emplace_back(name, info.port_id);
@@ -545,6 +551,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     loop.readers.assign(readers.begin(), readers.end());
     for (const auto& [name, info] : ethdevs) loop.ethdev_ports.push_back(info.port_id);
     loop.input_count = input_names.size();
+    loop.pools = &pool_states;
+    loop.pool_inbox = &pool_inbox;
+    loop.pool_in_service = &topo.pool_in_service;
     loop.run();
     rte_eal_mp_wait_lcore();
   }
@@ -587,6 +596,25 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       }
     }
     rep.sessions.push_back(std::move(s));
+  }
+  // Pools: each member's state, share of the flows and copies.
+  for (size_t pi = 0; pi < pool_states.pools().size(); ++pi) {
+    const PoolStates::Pool& p = pool_states.pools()[pi];
+    EngineReport::Pool rp;
+    rp.name = p.name;
+    rp.fail_open_now = p.fail_open;
+    for (const auto& w : rep.workers) rp.fail_open_copies += w.pools[pi].fail_open;
+    for (size_t m = 0; m < p.members.size(); ++m) {
+      EngineReport::PoolMember rm;
+      rm.name = p.members[m].name;
+      rm.state = p.members[m].drained ? "drained" : p.members[m].healthy ? "healthy" : "unhealthy";
+      rm.flow_share = p.members[m].flow_share;
+      rm.checks_passed = p.members[m].checks_passed;
+      rm.checks_failed = p.members[m].checks_failed;
+      for (const auto& w : rep.workers) rm.copies += w.pools[pi].member_copies[m];
+      rp.members.push_back(std::move(rm));
+    }
+    rep.pools.push_back(std::move(rp));
   }
   // What the writer thread could not write, on the outputs it was meant for.
   for (const auto& [o, q] : file_queues) {

@@ -39,8 +39,22 @@ struct EngineReport {
     SessionCounters counters;
     std::vector<std::pair<std::string, uint64_t>> rule_hits;  // "ingress/100" -> hits, in order
   };
+  struct PoolMember {
+    std::string name;
+    std::string state;       // healthy, unhealthy or drained, at the end
+    double flow_share = 0;   // of the pool's Maglev table, at the end
+    uint64_t copies = 0;     // packets sent to it
+    uint64_t checks_passed = 0, checks_failed = 0;
+  };
+  struct Pool {
+    std::string name;
+    bool fail_open_now = false;
+    uint64_t fail_open_copies = 0;  // copies sent while no member was in service
+    std::vector<PoolMember> members;
+  };
   std::vector<Input> inputs;
   std::vector<Output> outputs;
+  std::vector<Pool> pools;
   std::vector<Session> sessions;  // every [[sessions]] entry, in configuration order
   std::vector<Port> ports;  // DPDK ports only
   std::vector<WorkerStats> workers;

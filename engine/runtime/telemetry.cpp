@@ -11,7 +11,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 
 namespace mirrorpipe {
@@ -192,6 +194,69 @@ int cmd_verdict(const char*, const char* params, rte_tel_data* d) {
   return 0;
 }
 
+// The pools: "" lists them; "POOL" shows one (state, share, checks and copies per member);
+// "drain POOL MEMBER" and "undrain POOL MEMBER" queue a change for the control loop.
+int cmd_pool(const char*, const char* params, rte_tel_data* d) {
+  std::lock_guard lock(g_mutex);
+  if (!g_view || !g_view->pools) return -1;
+  std::istringstream words(params ? params : "");
+  std::vector<std::string> w;
+  for (std::string x; words >> x;) w.push_back(x);
+  std::lock_guard q(g_view->pools->mutex);
+  const auto& pools = g_view->pools->published;
+  rte_tel_data_start_dict(d);
+  auto find = [&](const std::string& name) -> const PoolStates::Pool* {
+    for (const auto& p : pools) {
+      if (p.name == name) return &p;
+    }
+    return nullptr;
+  };
+  if (w.empty()) {
+    for (const auto& p : pools) rte_tel_data_add_dict_u64(d, p.name.c_str(), p.members.size());
+    return 0;
+  }
+  if (w.size() == 3 && (w[0] == "drain" || w[0] == "undrain")) {
+    const PoolStates::Pool* p = find(w[1]);
+    bool known = false;
+    if (p) {
+      for (const auto& m : p->members) known = known || m.name == w[2];
+    }
+    if (!known) {
+      rte_tel_data_add_dict_string(d, "error", ("no member '" + w[2] + "' in a pool '" + w[1] + "'").c_str());
+      return 0;
+    }
+    g_view->pools->pending.push_back({w[0] == "drain", w[1], w[2]});
+    rte_tel_data_add_dict_string(d, "queued", w[0].c_str());
+    return 0;
+  }
+  const PoolStates::Pool* p = w.size() == 1 ? find(w[0]) : nullptr;
+  if (!p) {
+    rte_tel_data_add_dict_string(d, "error", "expected POOL, drain POOL MEMBER or undrain POOL MEMBER");
+    return 0;
+  }
+  rte_tel_data_add_dict_u64(d, "fail_open", p->fail_open);
+  PoolCounters counters;
+  for (const WorkerStats* published : g_view->published) {
+    auto ws = std::make_unique<WorkerStats>();
+    load_stats(*published, *ws);
+    counters += ws->pools[static_cast<size_t>(p - pools.data())];
+  }
+  rte_tel_data_add_dict_u64(d, "fail_open_copies", counters.fail_open);
+  for (size_t i = 0; i < p->members.size(); ++i) {
+    const auto& m = p->members[i];
+    rte_tel_data* md = rte_tel_data_alloc();
+    if (!md) return -1;
+    rte_tel_data_start_dict(md);
+    rte_tel_data_add_dict_string(md, "state", m.drained ? "drained" : m.healthy ? "healthy" : "unhealthy");
+    rte_tel_data_add_dict_u64(md, "share_ppm", static_cast<uint64_t>(m.flow_share * 1e6 + 0.5));
+    rte_tel_data_add_dict_u64(md, "checks_passed", m.checks_passed);
+    rte_tel_data_add_dict_u64(md, "checks_failed", m.checks_failed);
+    rte_tel_data_add_dict_u64(md, "copies", counters.member_copies[i]);
+    rte_tel_data_add_dict_container(d, m.name.c_str(), md, 0);
+  }
+  return 0;
+}
+
 }  // namespace
 
 void telemetry_register() {
@@ -205,6 +270,9 @@ void telemetry_register() {
   rte_telemetry_register_cmd("/mirrorpipe/ports", cmd_ports, "Names of the DPDK ports. No parameters");
   rte_telemetry_register_cmd("/mirrorpipe/port", cmd_port,
                              "One DPDK port's own counters (imissed, ierrors...). Parameter: port name");
+  rte_telemetry_register_cmd("/mirrorpipe/pool", cmd_pool,
+                             "Analyzer pools. Parameters: none (the pools), POOL (its members), "
+                             "drain POOL MEMBER or undrain POOL MEMBER");
   rte_telemetry_register_cmd("/mirrorpipe/verdict", cmd_verdict,
                              "Appliance verdict hook. Parameter: 'drop RULE', 'accept RULE' or 'clear'; "
                              "RULE = PROTO SRC[:PORT] DST[:PORT] [endpoint=ID]");

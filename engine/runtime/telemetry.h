@@ -9,6 +9,7 @@
 
 #include "engine/pipeline/counters.h"
 #include "engine/control/live_routes.h"
+#include "engine/control/pools.h"
 #include "engine/pipeline/verdict.h"
 
 #include <mutex>
@@ -21,6 +22,18 @@ struct VerdictInbox {
   std::vector<VerdictRequest> pending;
 };
 
+// Pool requests from /mirrorpipe/pool (drain, undrain), and the pools' state as the control
+// loop last published it (what /mirrorpipe/pool shows).
+struct PoolInbox {
+  struct Request {
+    bool drain = true;
+    std::string pool, member;
+  };
+  std::mutex mutex;
+  std::vector<Request> pending;
+  std::vector<PoolStates::Pool> published;
+};
+
 // What a running engine shows. The engine attaches it while it runs and detaches it before
 // the memory behind it goes away.
 struct TelemetryView {
@@ -30,6 +43,7 @@ struct TelemetryView {
   std::vector<const WorkerStats*> published;             // one per worker
   uint64_t start_tsc = 0;
   VerdictInbox* verdicts = nullptr;  // where /mirrorpipe/verdict leaves its requests
+  PoolInbox* pools = nullptr;        // where /mirrorpipe/pool leaves its requests
 };
 
 // Registers the /mirrorpipe commands; once, after the EAL has started.

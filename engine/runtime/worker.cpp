@@ -263,8 +263,24 @@ struct Worker {
       fans[fan] = FanSlot{input, 1, 0, false, DropReason::no_mbuf};  // one pending until every copy is queued
     }
     DropReason last_failure = DropReason::kNone;
+    uint32_t flow_hash = 0;
+    bool hashed = false;
     for (size_t i = 0; i < sinks.size(); ++i) {
-      const Sink& sink = sinks[i];
+      const Sink* chosen = &sinks[i];
+      if (const PoolSinks* pool = chosen->pool) {
+        // The member the flow maps to, the same for both directions (symmetric hash).
+        if (!hashed) {
+          const PacketRef ref = to_packet_ref(m, file_meta);
+          flow_hash = parse_frame(wire::Bytes(ref.data, ref.len)).flow_hash;
+          hashed = true;
+        }
+        const uint16_t member = pool->member_for(flow_hash);
+        PoolCounters& pc = stats.pools[pool->index];
+        ++pc.member_copies[member];
+        pc.fail_open += pool->fail_open;
+        chosen = &pool->members[member];
+      }
+      const Sink& sink = *chosen;
       const bool last = i + 1 == sinks.size();
       rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);
       if (!c) {
@@ -367,6 +383,10 @@ struct Worker {
     if (route.any_session_filter) fields = read_filter_fields(ref.data, ref.len);
     FilterReason last = FilterReason::no_session;
     for (const MirrorSessionRoute& s : route.mirror_sessions) {
+      if (!s.select.active) {  // a route to a pool: every packet, no session of its own
+        fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic);
+        return;
+      }
       const Selected r = select<kFileMeta>(s.select, s.config_index, fields, m, ref, ic, last);
       if (r == Selected::kPassed) continue;
       if (r == Selected::kTaken && fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) {

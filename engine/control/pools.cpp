@@ -1,0 +1,88 @@
+#include "engine/control/pools.h"
+
+#include <memory>
+#include <span>
+
+#include "engine/control/maglev.h"
+
+namespace mirrorpipe {
+
+PoolStates::PoolStates(const EngineConfig& config) {
+  for (const PoolConfig& pc : config.pools) {
+    Pool p;
+    p.name = pc.name;
+    p.table_size = pc.table_size;
+    for (const auto& m : pc.members) p.members.push_back(Member{m});
+    pools_.push_back(std::move(p));
+  }
+  refresh();
+}
+
+std::map<std::string, std::vector<bool>> PoolStates::in_service() const {
+  std::map<std::string, std::vector<bool>> out;
+  for (const Pool& p : pools_) {
+    auto& v = out[p.name];
+    for (const Member& m : p.members) v.push_back(m.in_service());
+  }
+  return out;
+}
+
+std::string PoolStates::set_drained(const std::string& pool, const std::string& member, bool drained, bool& changed) {
+  changed = false;
+  for (Pool& p : pools_) {
+    if (p.name != pool) continue;
+    for (Member& m : p.members) {
+      if (m.name != member) continue;
+      changed = m.drained != drained;
+      m.drained = drained;
+      return "";
+    }
+    return "pool '" + pool + "' has no member '" + member + "'";
+  }
+  return "no pool '" + pool + "'";
+}
+
+bool PoolStates::record_check(size_t pool, size_t member, bool passed, uint32_t healthy_threshold,
+                              uint32_t unhealthy_threshold) {
+  Member& m = pools_.at(pool).members.at(member);
+  (passed ? m.checks_passed : m.checks_failed) += 1;
+  if (passed == m.healthy) {
+    m.consecutive = 0;
+    return false;
+  }
+  ++m.consecutive;
+  if (m.consecutive < (passed ? healthy_threshold : unhealthy_threshold)) return false;
+  m.healthy = passed;
+  m.consecutive = 0;
+  return true;
+}
+
+std::vector<std::string> PoolStates::refresh() {
+  std::vector<std::string> said;
+  for (Pool& p : pools_) {
+    const size_t n = p.members.size();
+    std::unique_ptr<bool[]> in(new bool[n]);
+    std::vector<std::string> names;
+    bool any = false;
+    for (size_t i = 0; i < n; ++i) {
+      in[i] = p.members[i].in_service();
+      any = any || in[i];
+      names.push_back(p.members[i].name);
+    }
+    if (p.fail_open != !any) {
+      said.push_back("pool " + p.name + (any ? ": members in service again, no longer failing open"
+                                             : ": no member in service; failing open (flows spread over every member)"));
+    }
+    p.fail_open = !any;
+    if (!any) {
+      for (size_t i = 0; i < n; ++i) in[i] = true;
+    }
+    const MaglevTable t = build_maglev(names, std::span<const bool>(in.get(), n), p.table_size);
+    std::vector<uint32_t> count(n, 0);
+    for (uint16_t e : t.entries) ++count[e];
+    for (size_t i = 0; i < n; ++i) p.members[i].flow_share = static_cast<double>(count[i]) / t.entries.size();
+  }
+  return said;
+}
+
+}  // namespace mirrorpipe

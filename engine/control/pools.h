@@ -1,0 +1,63 @@
+// The state of the analyzer pools of a running engine (control path, no DPDK): which members
+// are in service, as health checks and the operator (drain/undrain) decide, and each member's
+// share of the flows. A change is planned into a new route snapshot by the caller
+// (LiveRoutes::republish with PortTopology::pool_in_service = in_service()).
+//
+// A member is in service when it is healthy and not drained. Members start healthy (a pool
+// without health checks keeps them so). When no member of a pool is in service, the pool fails
+// open: the planner spreads its flows over every member, as GWLB does with all targets unhealthy.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/config/config.h"
+
+namespace mirrorpipe {
+
+class PoolStates {
+ public:
+  explicit PoolStates(const EngineConfig& config);
+
+  struct Member {
+    std::string name;
+    bool healthy = true;
+    bool drained = false;
+    uint64_t checks_passed = 0;
+    uint64_t checks_failed = 0;
+    uint32_t consecutive = 0;   // consecutive checks that disagree with `healthy`
+    double flow_share = 0;      // of the Maglev table, as last planned
+    bool in_service() const { return healthy && !drained; }
+  };
+  struct Pool {
+    std::string name;
+    std::vector<Member> members;
+    uint32_t table_size = 0;
+    bool fail_open = false;     // no member in service
+  };
+  const std::vector<Pool>& pools() const { return pools_; }
+
+  // What the planner reads.
+  std::map<std::string, std::vector<bool>> in_service() const;
+
+  // The operator: takes a member out of the table (drain) or puts it back. Returns the reason
+  // it cannot ("" when done); `changed` says whether the table changes.
+  std::string set_drained(const std::string& pool, const std::string& member, bool drained, bool& changed);
+
+  // A health check's result for a member; `healthy_threshold` consecutive passes make an
+  // unhealthy member healthy, `unhealthy_threshold` consecutive failures the reverse (GWLB's
+  // rule). Returns true when the member's health changed.
+  bool record_check(size_t pool, size_t member, bool passed, uint32_t healthy_threshold,
+                    uint32_t unhealthy_threshold);
+
+  // Recomputes fail_open and each member's share after a change; the messages to log, one per
+  // pool whose fail-open state changed.
+  std::vector<std::string> refresh();
+
+ private:
+  std::vector<Pool> pools_;
+};
+
+}  // namespace mirrorpipe
