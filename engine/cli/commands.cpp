@@ -589,7 +589,22 @@ int run_cli(int argc, char** argv) {
       const auto j = nlohmann::json::parse(client.ask("/mirrorpipe/pool," + request)).begin().value();
       if (j.is_object() && j.contains("error")) throw std::invalid_argument(j["error"].get<std::string>());
       if (change) std::cout << "pool " << pool_words[1] << ": " << pool_words[0] << " " << pool_words[2] << " queued\n";
-      else std::cout << j.dump(2) << "\n";
+      if (change) return kExitOk;
+      // One array per field, by member (DPDK 22.11's telemetry has no nested dictionaries), shown
+      // as one object per member.
+      nlohmann::json shown = nlohmann::json::object();
+      for (const auto& [key, value] : j.items()) {
+        if (!value.is_array() || key == "members") shown[key] = value;
+      }
+      shown["members"] = nlohmann::json::object();
+      const auto& names = j.at("members");
+      for (size_t i = 0; i < names.size(); ++i) {
+        auto& m = shown["members"][names[i].get<std::string>()];
+        for (const auto& [key, value] : j.items()) {
+          if (value.is_array() && key != "members" && i < value.size()) m[key] = value[i];
+        }
+      }
+      std::cout << shown.dump(2) << "\n";
       return kExitOk;
     }
     const EngineConfig cfg = load_config(config_path);

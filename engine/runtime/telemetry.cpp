@@ -242,18 +242,39 @@ int cmd_pool(const char*, const char* params, rte_tel_data* d) {
     counters += ws->pools[static_cast<size_t>(p - pools.data())];
   }
   rte_tel_data_add_dict_u64(d, "fail_open_copies", counters.fail_open);
+  // DPDK 22.11's telemetry nests only arrays, and its keys allow no '-' (member names do): one
+  // array per field, by member index, beside "members" with their names.
+  rte_tel_data* names = rte_tel_data_alloc();
+  rte_tel_data* states = rte_tel_data_alloc();
+  rte_tel_data* shares = rte_tel_data_alloc();
+  rte_tel_data* passed = rte_tel_data_alloc();
+  rte_tel_data* failed = rte_tel_data_alloc();
+  rte_tel_data* copies = rte_tel_data_alloc();
+  for (rte_tel_data* a : {names, states}) {
+    if (a) rte_tel_data_start_array(a, RTE_TEL_STRING_VAL);
+  }
+  for (rte_tel_data* a : {shares, passed, failed, copies}) {
+    if (a) rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+  }
+  if (!names || !states || !shares || !passed || !failed || !copies) {
+    for (rte_tel_data* a : {names, states, shares, passed, failed, copies}) rte_tel_data_free(a);
+    return -1;
+  }
   for (size_t i = 0; i < p->members.size(); ++i) {
     const auto& m = p->members[i];
-    rte_tel_data* md = rte_tel_data_alloc();
-    if (!md) return -1;
-    rte_tel_data_start_dict(md);
-    rte_tel_data_add_dict_string(md, "state", m.drained ? "drained" : m.healthy ? "healthy" : "unhealthy");
-    rte_tel_data_add_dict_u64(md, "share_ppm", static_cast<uint64_t>(m.flow_share * 1e6 + 0.5));
-    rte_tel_data_add_dict_u64(md, "checks_passed", m.checks_passed);
-    rte_tel_data_add_dict_u64(md, "checks_failed", m.checks_failed);
-    rte_tel_data_add_dict_u64(md, "copies", counters.member_copies[i]);
-    rte_tel_data_add_dict_container(d, m.name.c_str(), md, 0);
+    rte_tel_data_add_array_string(names, m.name.c_str());
+    rte_tel_data_add_array_string(states, m.drained ? "drained" : m.healthy ? "healthy" : "unhealthy");
+    rte_tel_data_add_array_u64(shares, static_cast<uint64_t>(m.flow_share * 1e6 + 0.5));
+    rte_tel_data_add_array_u64(passed, m.checks_passed);
+    rte_tel_data_add_array_u64(failed, m.checks_failed);
+    rte_tel_data_add_array_u64(copies, counters.member_copies[i]);
   }
+  rte_tel_data_add_dict_container(d, "members", names, 0);
+  rte_tel_data_add_dict_container(d, "state", states, 0);
+  rte_tel_data_add_dict_container(d, "share_ppm", shares, 0);
+  rte_tel_data_add_dict_container(d, "checks_passed", passed, 0);
+  rte_tel_data_add_dict_container(d, "checks_failed", failed, 0);
+  rte_tel_data_add_dict_container(d, "copies", copies, 0);
   return 0;
 }
 
