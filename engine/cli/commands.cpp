@@ -559,7 +559,7 @@ int run_cli(int argc, char** argv) {
     if (check->parsed()) {
       const EngineConfig cfg = load_config(config_path);
       std::cout << config_path << ": ok: " << cfg.ports.size() << " ports, " << cfg.targets.size()
-                << " targets, " << cfg.routes.size() << " routes, " << cfg.sessions.size() << " sessions, "
+                << " targets, " << cfg.pools.size() << " pools, " << cfg.routes.size() << " routes, " << cfg.sessions.size() << " sessions, "
                 << cfg.workers << " workers\n";
       return kExitOk;
     }
