@@ -113,6 +113,7 @@ struct SessionConfig {
   uint32_t sample_flows = 0;        // keep the flows whose symmetric hash falls in 1/N; 0: all
   uint32_t sample_packets = 0;      // every Nth packet per worker; 0: all
   double max_pps = 0;               // packets per second for the session (over all workers); 0: no limit
+  uint32_t dedup_us = 0;            // drop a packet seen within this many microseconds; 0: off
 };
 
 // [[filters]]: an AWS Traffic Mirroring filter (engine/pipeline/mirror_session.h).

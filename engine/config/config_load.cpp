@@ -1011,8 +1011,10 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       s.sample_flows = static_cast<uint32_t>(t.integer("sample_flows", 1, 1 << 20).value_or(0));
       s.sample_packets = static_cast<uint32_t>(t.integer("sample_packets", 1, 1 << 20).value_or(0));
       s.max_pps = t.number("max_pps", 1, 1e9).value_or(0);
+      s.dedup_us = static_cast<uint32_t>(t.integer("dedup_us", 1, 1000000).value_or(0));
     } else {
-      for (const char* k : {"filter", "monitored", "direction", "slice", "sample_flows", "sample_packets", "max_pps"}) {
+      for (const char* k : {"filter", "monitored", "direction", "slice", "sample_flows", "sample_packets", "max_pps",
+                            "dedup_us"}) {
         if (t.node(k)) {
           t.fail(k, t.node(k), std::string(k) + " on a session of a mirror-input or tunnel-input (an appliance returns every packet)");
         }
@@ -1038,7 +1040,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       }
     }
     t.reject_unknown({"name", "input", "vnis", "sources", "sinks", "number", "filter", "monitored", "direction", "vni",
-                      "packet_length", "slice", "sample_flows", "sample_packets", "max_pps"});
+                      "packet_length", "slice", "sample_flows", "sample_packets", "max_pps", "dedup_us"});
     if (cfg.sessions.size() >= kMaxSessions) t.fail("name", t.node("name"), "at most " + std::to_string(kMaxSessions) + " sessions");
     cfg.sessions.push_back(std::move(s));
   });
@@ -1110,6 +1112,10 @@ std::string live_change_refusal(const EngineConfig& a, const EngineConfig& b) {
   for (size_t i = 0; i < a.sessions.size(); ++i) {
     if (a.sessions[i].name != b.sessions[i].name || a.sessions[i].input != b.sessions[i].input) {
       return "sessions[" + std::to_string(i) + "].name and input" + restart;
+    }
+    // A deduplicating session has its tables from the start; the window may change.
+    if ((a.sessions[i].dedup_us == 0) != (b.sessions[i].dedup_us == 0)) {
+      return "sessions[" + std::to_string(i) + "].dedup_us on or off" + restart;
     }
   }
   if (a.appliance.flow_table_size != b.appliance.flow_table_size ||

@@ -56,6 +56,7 @@ struct SessionSelection {
   uint32_t sample_flows = 0;     // 0: every flow
   uint32_t sample_packets = 0;   // 0: every packet
   double max_pps_per_worker = 0; // 0: no limit
+  uint64_t dedup_ns = 0;         // the dedup window (engine/pipeline/dedup.h); 0: off
   // The filter's tcpdump expression, compiled by the runtime (engine/runtime/bpf_filter.h) into
   // `bpf` once the planner has built the route.
   std::string bpf_expression;

@@ -471,6 +471,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   // One plan per worker: queue w of every input and output, and the extra RX queues it polls.
   const uint64_t hz = rte_get_tsc_hz();
   std::vector<std::unique_ptr<WorkerSlot>> slots;
+  std::vector<std::unique_ptr<DedupTable>> dedup_tables;  // one per worker and deduplicating session
   for (uint32_t w = 0; w < nworkers; ++w) {
     auto s = std::make_unique<WorkerSlot>();
     s->stop = &stop;
@@ -491,6 +492,12 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     s->plan.tsc_base = rte_get_tsc_cycles();
     s->plan.tsc_hz = hz;
     s->plan.copy_pool = copy_pool;
+    s->plan.dedup.assign(cfg.sessions.size(), nullptr);
+    for (size_t si = 0; si < cfg.sessions.size(); ++si) {
+      if (!cfg.sessions[si].dedup_us) continue;
+      dedup_tables.push_back(std::make_unique<DedupTable>());
+      s->plan.dedup[si] = dedup_tables.back().get();
+    }
     if (!flow_tables.empty()) {
       s->plan.flows = flow_tables[w].get();
       for (const auto& t : flow_tables) s->plan.all_flows.push_back(t.get());

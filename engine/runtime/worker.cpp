@@ -343,7 +343,18 @@ struct Worker {
     }
     ++sc.matched;
     sc.bytes += ref.len;
-    // Beyond AWS: the session takes the packet, then mirrors a sample of it, within its rate.
+    // Beyond AWS: the session takes the packet, drops it if it saw it within its dedup window
+    // (time: the capture's for a file, arrival for a port), then mirrors a sample of it, within
+    // its rate.
+    if (sel.dedup_ns && config_index < plan.dedup.size() && plan.dedup[config_index]) {
+      const uint64_t sig = dedup_signature(ref.data, ref.len);
+      const uint64_t t = kFileMeta ? mbuf_meta(m).timestamp_ns : elapsed_ns();
+      if (sig && plan.dedup[config_index]->seen(sig, t, sel.dedup_ns)) {
+        ic.drop(DropReason::duplicate);
+        rte_pktmbuf_free(m);
+        return Selected::kEnded;
+      }
+    }
     SessionState& st = session_state[config_index];
     if (sel.sample_flows) {
       const uint32_t hash = parse_frame(wire::Bytes(ref.data, ref.len)).flow_hash;

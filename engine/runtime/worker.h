@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/pipeline/counters.h"
+#include "engine/pipeline/dedup.h"
 #include "engine/pipeline/flow_table.h"
 #include "engine/pipeline/route.h"
 #include "engine/runtime/port.h"
@@ -38,6 +39,7 @@ struct WorkerPlan {
   rte_mempool* copy_pool = nullptr;   // copies for a second sink
   FlowTable* flows = nullptr;         // this worker's (appliance), written by it only
   std::vector<const FlowTable*> all_flows;  // every worker's, read for injected packets
+  std::vector<DedupTable*> dedup;     // by session index: this worker's, for sessions with dedup_us
 };
 
 // Runs until every RX port is finished (file inputs) or `stop` is set; then flushes the TX
