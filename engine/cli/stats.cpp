@@ -61,6 +61,10 @@ nlohmann::json report_json(const EngineReport& r) {
     for (const auto& [rule, hits] : s.rule_hits) sj["rules"][rule] = hits;
     j["sessions"][s.name] = sj;
   }
+  j["mempools"] = nlohmann::json::object();
+  for (const auto& m : r.mempools) {
+    j["mempools"][m.name] = {{"in_use_start", m.in_use_start}, {"in_use_end", m.in_use_end}};
+  }
   j["pools"] = nlohmann::json::object();
   for (const auto& p : r.pools) {
     nlohmann::json pj = {{"fail_open", p.fail_open_now}, {"fail_open_copies", p.fail_open_copies},

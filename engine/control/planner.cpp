@@ -70,6 +70,8 @@ Sink make_sink(const EngineConfig& c, const PortTopology& topo, const std::strin
       sink.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
       sink.tx_udp_checksum_offload = true;
     }
+    sink.chain = !out->is_file() && info.multi_seg && sink.outer.kind != TunnelKind::kGwlb &&
+                 (!sink.outer.udp_checksum || sink.outer.udp_checksum_offload);
   }
   return sink;
 }

@@ -31,6 +31,7 @@ struct PortTopology {
     bool tx_ip_checksum = false;    // the device offers IPv4 header checksum offload
     bool tx_udp_checksum = false;   // ... and UDP checksum offload
     wire::MacAddress mac{};         // the device's MAC (zero for a file)
+    bool multi_seg = false;         // sends chained mbufs: fan-out copies share the payload
   };
   std::vector<Output> outputs;    // by output index
   // A DPDK input that answers for its own IPv4 address (or an appliance returning on itself).

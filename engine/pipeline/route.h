@@ -32,6 +32,10 @@ struct Sink {
   bool stamp_file_meta = false;     // a file output fed by a live input: timestamp it
   bool keeps_meta = false;          // a pcapng output: the SinkMeta record goes along
   const PoolSinks* pool = nullptr;  // a pool: the member its flow maps to is the sink instead
+  // A second or later copy of a packet goes as a header buffer chained to the shared payload
+  // (no copy): a tunnel whose outer headers need nothing of the payload (no UDP checksum
+  // computed in software, not gwlb), on a port that sends chains. Else the packet is copied.
+  bool chain = false;
 };
 
 // A pool of targets (config [[pools]]): each packet goes to the member its symmetric flow hash

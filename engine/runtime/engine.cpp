@@ -167,9 +167,25 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   if (any_file) file_pools = create_file_pools();
   // Every mbuf a DPDK port transmits comes from `pool` unless a capture file feeds it (its
   // buffers come from the file pools): the precondition of MBUF_FAST_FREE.
-  const bool single_pool = std::none_of(cfg.ports.begin(), cfg.ports.end(), [](const PortConfig& p) {
+  // Fan-out (a session with several sinks) may send chained copies: a header buffer from its
+  // own pool, the payload shared through an indirect buffer (reference counted), so the TX
+  // queues see several pools and shared buffers too.
+  const bool fan_out = std::any_of(cfg.sessions.begin(), cfg.sessions.end(),
+                                   [](const SessionConfig& s) { return s.sinks.size() > 1; });
+  const bool single_pool = !fan_out && std::none_of(cfg.ports.begin(), cfg.ports.end(), [](const PortConfig& p) {
     return p.is_file() && p.role != PortRole::kOutput;
   });
+  rte_mempool* header_pool = nullptr;
+  rte_mempool* indirect_pool = nullptr;
+  if (fan_out && any_ethdev) {
+    // Room for the largest outer header (kMaxOuterHeaderBytes), written at the buffer's end.
+    const unsigned n = 8191 + nworkers * 2048;
+    header_pool = rte_pktmbuf_pool_create("mp_fan_hdr", n, 256, 0, RTE_PKTMBUF_HEADROOM + 384, rte_socket_id());
+    indirect_pool = rte_pktmbuf_pool_create("mp_fan_ind", n, 256, 0, 0, rte_socket_id());
+    if (!header_pool || !indirect_pool) {
+      throw std::runtime_error(std::string("cannot create the fan-out buffer pools: ") + rte_strerror(rte_errno));
+    }
+  }
 
   // Ports. Inputs get one RX queue per worker, outputs one TX queue per worker.
   std::vector<std::unique_ptr<RxPort>> rx_owned;
@@ -433,6 +449,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     o.mtu = info.mtu;
     o.tx_ip_checksum = info.tx_ip_checksum;
     o.tx_udp_checksum = info.tx_udp_checksum;
+    o.multi_seg = info.tx_multi_seg && header_pool;
     std::memcpy(o.mac.data(), info.mac.addr_bytes, 6);
     topo.outputs.push_back(o);
   }
@@ -492,6 +509,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     s->plan.tsc_base = rte_get_tsc_cycles();
     s->plan.tsc_hz = hz;
     s->plan.copy_pool = copy_pool;
+    s->plan.header_pool = header_pool;
+    s->plan.indirect_pool = indirect_pool;
     s->plan.dedup.assign(cfg.sessions.size(), nullptr);
     for (size_t si = 0; si < cfg.sessions.size(); ++si) {
       if (!cfg.sessions[si].dedup_us) continue;
@@ -534,6 +553,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   std::unique_ptr<FileWriterThread> file_thread;
   if (!queue_list.empty()) file_thread = std::make_unique<FileWriterThread>(queue_list);
 
+  std::vector<std::pair<rte_mempool*, uint64_t>> pools_in_use;
+  for (rte_mempool* mp : {pool, header_pool, indirect_pool, file_pools.small, file_pools.large}) {
+    if (mp) pools_in_use.emplace_back(mp, rte_mempool_in_use_count(mp));
+  }
   const auto t0 = std::chrono::steady_clock::now();
   if (inline_worker) {
     worker_main(slots[0].get());
@@ -566,6 +589,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   const auto t1 = std::chrono::steady_clock::now();
   if (file_thread) file_thread->stop();  // every worker has stopped: what is queued is written
+  std::vector<EngineReport::Mempool> mempools;
+  for (const auto& [mp, start] : pools_in_use) mempools.push_back({mp->name, start, rte_mempool_in_use_count(mp)});
   for (auto& s : slots) {
     if (s->error) std::rethrow_exception(s->error);
   }
@@ -574,6 +599,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   rep.seconds = std::chrono::duration<double>(t1 - t0).count();
   rep.pool_mbufs = pool_mbufs;
   rep.pool_data_room = pool_room;
+  rep.mempools = std::move(mempools);
   rep.inputs.resize(input_names.size());
   rep.outputs.resize(output_names.size());
   for (size_t i = 0; i < input_names.size(); ++i) rep.inputs[i].name = input_names[i];

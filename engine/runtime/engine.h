@@ -71,6 +71,13 @@ struct EngineReport {
   std::vector<std::string> files_written;  // every file output, as named when complete
   uint64_t pool_mbufs = 0;       // the DPDK ports' packet-buffer pool (for benchmark peers)
   uint32_t pool_data_room = 0;
+  // Each packet-buffer pool's buffers in use when the workers started and once they stopped
+  // (RX rings hold theirs both times): equal when nothing leaked.
+  struct Mempool {
+    std::string name;
+    uint64_t in_use_start = 0, in_use_end = 0;
+  };
+  std::vector<Mempool> mempools;
 
   InputCounters total() const;
 };

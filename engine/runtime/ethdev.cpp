@@ -94,9 +94,14 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     info.tx_ip_checksum = true;
   }
+  if (want_tx_offloads && (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    info.tx_multi_seg = true;
+  }
   if (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
     if (single_pool) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
-    else info.notes.push_back("MBUF_FAST_FREE off: capture-file inputs' buffers come from other pools");
+    else info.notes.push_back("MBUF_FAST_FREE off: buffers come from more than one pool (capture-file inputs, "
+                              "or fan-out headers chained to shared data)");
   }
 
   rc = rte_eth_dev_configure(id, rx_queues, tx_queues, &conf);

@@ -27,6 +27,7 @@ struct EthdevInfo {
   bool rss_hash = false;        // the RSS hash comes with each packet (RX offload RSS_HASH)
   bool tx_ip_checksum = false;  // IPv4 header checksum offload in use
   bool tx_udp_checksum = false; // UDP checksum offload in use
+  bool tx_multi_seg = false;    // sends chained mbufs (fan-out without copies)
   rte_ether_addr mac{};
   std::vector<std::string> notes;  // said at start-up: what was chosen and why
 };

@@ -243,6 +243,47 @@ struct Worker {
     return DropReason::kNone;
   }
 
+  // A copy of `m` for `sink` without copying its payload: the outer headers in a buffer of
+  // their own, chained to an indirect buffer attached to `m`'s data (its reference count holds
+  // the data until the last copy is sent). Only for sinks whose headers need nothing of the
+  // payload (Sink::chain). Null, with the reason, when it cannot go.
+  rte_mbuf* chained_copy(rte_mbuf* m, const Sink& sink, bool file_meta, DropReason& why) {
+    static_assert(kMaxOuterHeaderBytes <= 384, "the header pool's buffers hold the largest outer header");
+    rte_mbuf* hdr = rte_pktmbuf_alloc(plan.header_pool);
+    rte_mbuf* body = hdr ? rte_pktmbuf_clone(m, plan.indirect_pool) : nullptr;
+    if (!body) {
+      rte_pktmbuf_free(hdr);
+      why = DropReason::no_mbuf;
+      return nullptr;
+    }
+    const PacketRef inner = to_packet_ref(m, file_meta);
+    const FrameMeta fm = parse_frame(wire::Bytes(inner.data, inner.len));
+    // The headers are written where encapsulate() would put them in front of the frame: here,
+    // in front of the end of the header buffer; it reads nothing of the frame for such a sink.
+    uint8_t* buf = static_cast<uint8_t*>(hdr->buf_addr);
+    PacketRef out{buf + hdr->buf_len, inner.len, inner.wire_len, hdr->buf_len};
+    why = encapsulate(sink.outer, fm, out);
+    if (why != DropReason::kNone) {
+      rte_pktmbuf_free(hdr);
+      rte_pktmbuf_free(body);
+      return nullptr;
+    }
+    const uint32_t header = sink.outer.length_bytes;
+    const uint32_t kept = out.len - header;  // after PacketLength or MTU truncation
+    hdr->data_off = static_cast<uint16_t>(out.data - buf);
+    hdr->data_len = static_cast<uint16_t>(header);
+    hdr->pkt_len = header;
+    if (kept < body->data_len) rte_pktmbuf_trim(body, static_cast<uint16_t>(body->data_len - kept));
+    if (rte_pktmbuf_chain(hdr, body) != 0) {  // cannot happen: two segments
+      rte_pktmbuf_free(hdr);
+      rte_pktmbuf_free(body);
+      why = DropReason::no_mbuf;
+      return nullptr;
+    }
+    set_tx_offloads(hdr, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
+    return hdr;
+  }
+
   // Sends `m` to every sink of `sinks` (a copy to each but the last, which takes `m`), plus
   // `extra` (an already prepared packet for `extra_output`, e.g. the appliance's return) when
   // given. The input's packet ends once: sent when one copy was accepted; else dropped under
@@ -282,6 +323,20 @@ struct Worker {
       }
       const Sink& sink = *chosen;
       const bool last = i + 1 == sinks.size();
+      if (!last && sink.chain) {
+        DropReason why;
+        rte_mbuf* c = chained_copy(m, sink, file_meta, why);
+        if (!c) {
+          stats.outputs[sink.output].drop(why);
+          last_failure = why;
+          if (fan != kNoFan) fans[fan].failure = last_failure;
+          continue;
+        }
+        if (fan != kNoFan) ++fans[fan].pending;
+        enqueue(sink.output, c, input, fan);
+        ++queued;
+        continue;
+      }
       rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);
       if (!c) {
         stats.outputs[sink.output].drop(DropReason::no_mbuf);

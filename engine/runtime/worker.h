@@ -37,6 +37,8 @@ struct WorkerPlan {
   uint64_t tsc_base = 0;
   uint64_t tsc_hz = 1;
   rte_mempool* copy_pool = nullptr;   // copies for a second sink
+  rte_mempool* header_pool = nullptr;    // chained fan-out: outer headers ...
+  rte_mempool* indirect_pool = nullptr;  // ... and the shared payload
   FlowTable* flows = nullptr;         // this worker's (appliance), written by it only
   std::vector<const FlowTable*> all_flows;  // every worker's, read for injected packets
   std::vector<DedupTable*> dedup;     // by session index: this worker's, for sessions with dedup_us
