@@ -206,6 +206,11 @@ for counter in "Tcp InSegs" "Tcp OutSegs" "Tcp OutRsts" "Icmp OutMsgs"; do
   [ "$v" -eq 0 ] || fail "the probe namespace's kernel counted $counter = $v"
 done
 
+# Every segment of the probe's reached the analyzer's TCP with a checksum it accepted.
+v=$(snmp "$nsa" Tcp InCsumErrors)
+echo "  analyzer namespace Tcp InCsumErrors: $v"
+[ "$v" -eq 0 ] || fail "the analyzer's kernel counted $v TCP checksum errors"
+
 # (A background job ignores the SIGINT of lib.sh's cleanup: stopped here with SIGTERM.)
 kill "$server503_pid"
 wait "$server503_pid" 2>/dev/null || true
