@@ -13,6 +13,7 @@
 
 #include "decap/decap.h"
 #include "encap/tunnel.h"
+#include "engine/config/health_settings.h"
 #include "engine/pipeline/counters.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/pipeline/mirror_session.h"
@@ -148,6 +149,8 @@ struct PoolConfig {
   int line = 0;
   std::vector<std::string> members;  // target names, in the file's order
   uint32_t table_size = 65537;       // Maglev's lookup table: a prime
+  // [pools.health_check]: without it, members are always healthy.
+  std::optional<HealthCheckSettings> health;
 };
 
 // Which input feeds what: a mirror input feeds a target (or a pool), a tunnel input an output port.

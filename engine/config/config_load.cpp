@@ -422,6 +422,49 @@ MirrorFilterRule load_filter_rule(Table& t, bool& egress) {
   return r;
 }
 
+// [pools.health_check], as GWLB's target-group health checks (engine/config/health_settings.h
+// has GWLB's defaults). The ranges are wider than GWLB's (interval 5-300 s, timeout 2-120 s,
+// thresholds 2-10) so that a lab or a test can check every fraction of a second.
+HealthCheckSettings load_health_check(Table& t) {
+  HealthCheckSettings h;
+  if (auto p = t.string("protocol")) {
+    if (*p == "tcp") h.protocol = HealthCheckSettings::Protocol::kTcp;
+    else if (*p == "http") h.protocol = HealthCheckSettings::Protocol::kHttp;
+    else t.fail("protocol", t.node("protocol"), "\"tcp\" or \"http\"");
+  }
+  h.port = static_cast<uint16_t>(t.integer("port", 1, 65535).value_or(h.port));
+  const bool http = h.protocol == HealthCheckSettings::Protocol::kHttp;
+  for (const char* k : {"path", "matcher"}) {
+    if (!http && t.node(k)) t.fail(k, t.node(k), std::string(k) + " with protocol = \"http\" only");
+  }
+  if (auto p = t.string("path")) {
+    const bool printable = std::all_of(p->begin(), p->end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
+    if (p->empty() || (*p)[0] != '/' || p->size() > 1024 || !printable) {
+      t.fail("path", t.node("path"), "a path starting with '/', printable, without spaces, at most 1024 bytes");
+    }
+    h.path = *p;
+  }
+  if (auto m = t.string("matcher")) {
+    uint16_t lo = 0, hi = 0;
+    if (!parse_port_range(*m, lo, hi) || lo < 100 || hi > 599) {
+      t.fail("matcher", t.node("matcher"), "an HTTP status \"200\" or a range \"200-399\" within 100-599");
+    }
+    h.match_lo = lo;
+    h.match_hi = hi;
+  }
+  h.interval_s = t.number("interval_s", 0.1, 300).value_or(h.interval_s);
+  h.timeout_s = t.number("timeout_s", 0.05, 120).value_or(h.timeout_s);
+  if (h.timeout_s > h.interval_s) {
+    t.fail(t.node("timeout_s") ? "timeout_s" : "interval_s", t.node("timeout_s") ? t.node("timeout_s") : t.node("interval_s"),
+           "a timeout no longer than the interval (timeout_s <= interval_s; GWLB's defaults are 5 and 10)");
+  }
+  h.healthy_threshold = static_cast<uint32_t>(t.integer("healthy_threshold", 1, 10).value_or(h.healthy_threshold));
+  h.unhealthy_threshold = static_cast<uint32_t>(t.integer("unhealthy_threshold", 1, 10).value_or(h.unhealthy_threshold));
+  t.reject_unknown({"protocol", "port", "path", "matcher", "interval_s", "timeout_s", "healthy_threshold",
+                    "unhealthy_threshold"});
+  return h;
+}
+
 FilterConfig load_filter(Table& t) {
   FilterConfig f;
   f.line = t.line();
@@ -920,6 +963,24 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     if (!prime || pc.table_size < 100 * pc.members.size()) {
       t.fail("table_size", t.node("table_size"),
              "a prime at least 100 times the members (Maglev's lookup table; 65537 by default)");
+    }
+    if (auto h = sub_table(t, "health_check")) {
+      pc.health = load_health_check(*h);
+      // The checks leave from each member's output port, from its own address, through the
+      // port itself (the engine reads what comes back on the port's receive queue).
+      for (size_t i = 0; i < pc.members.size(); ++i) {
+        const TargetConfig* tg = cfg.target(pc.members[i]);
+        const PortConfig* out = cfg.port(tg->output);
+        std::string why;
+        if (out->is_file()) why = "its output '" + out->name + "' is a file";
+        else if (out->also_output) why = "its output '" + out->name + "' is an input too (also_output)";
+        else if (!out->ip || out->ip->v6) why = "its output '" + out->name + "' has no IPv4 `ip` to check from";
+        else if (tg->tunnel.dst_ip.v6) why = "its dst_ip is IPv6 (the checks are IPv4)";
+        if (!why.empty()) {
+          t.fail("members[" + std::to_string(i) + "]", t.array("members")->get(i),
+                 "a target that can be health-checked ([pools.health_check]): " + why);
+        }
+      }
     }
     t.reject_unknown({"name", "members", "table_size", "health_check", "description"});
     if (cfg.pools.size() >= kMaxPools) t.fail("name", t.node("name"), "at most " + std::to_string(kMaxPools) + " pools");

@@ -12,7 +12,8 @@ PoolStates::PoolStates(const EngineConfig& config) {
     Pool p;
     p.name = pc.name;
     p.table_size = pc.table_size;
-    for (const auto& m : pc.members) p.members.push_back(Member{m});
+    const HealthCheckSettings h = pc.health.value_or(HealthCheckSettings{});
+    for (const auto& m : pc.members) p.members.push_back(Member{m, HealthState(h), false, 0});
     pools_.push_back(std::move(p));
   }
   refresh();
@@ -42,19 +43,8 @@ std::string PoolStates::set_drained(const std::string& pool, const std::string& 
   return "no pool '" + pool + "'";
 }
 
-bool PoolStates::record_check(size_t pool, size_t member, bool passed, uint32_t healthy_threshold,
-                              uint32_t unhealthy_threshold) {
-  Member& m = pools_.at(pool).members.at(member);
-  (passed ? m.checks_passed : m.checks_failed) += 1;
-  if (passed == m.healthy) {
-    m.consecutive = 0;
-    return false;
-  }
-  ++m.consecutive;
-  if (m.consecutive < (passed ? healthy_threshold : unhealthy_threshold)) return false;
-  m.healthy = passed;
-  m.consecutive = 0;
-  return true;
+bool PoolStates::record_check(size_t pool, size_t member, bool passed) {
+  return pools_.at(pool).members.at(member).health.record(passed);
 }
 
 std::vector<std::string> PoolStates::refresh() {

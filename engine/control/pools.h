@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/config/config.h"
+#include "engine/control/health_check.h"
 
 namespace mirrorpipe {
 
@@ -23,13 +24,10 @@ class PoolStates {
 
   struct Member {
     std::string name;
-    bool healthy = true;
+    HealthState health{1, 1};   // the pool's thresholds; healthy until checks say otherwise
     bool drained = false;
-    uint64_t checks_passed = 0;
-    uint64_t checks_failed = 0;
-    uint32_t consecutive = 0;   // consecutive checks that disagree with `healthy`
     double flow_share = 0;      // of the Maglev table, as last planned
-    bool in_service() const { return healthy && !drained; }
+    bool in_service() const { return health.healthy() && !drained; }
   };
   struct Pool {
     std::string name;
@@ -46,11 +44,9 @@ class PoolStates {
   // it cannot ("" when done); `changed` says whether the table changes.
   std::string set_drained(const std::string& pool, const std::string& member, bool drained, bool& changed);
 
-  // A health check's result for a member; `healthy_threshold` consecutive passes make an
-  // unhealthy member healthy, `unhealthy_threshold` consecutive failures the reverse (GWLB's
-  // rule). Returns true when the member's health changed.
-  bool record_check(size_t pool, size_t member, bool passed, uint32_t healthy_threshold,
-                    uint32_t unhealthy_threshold);
+  // A health check's result for a member (the pool's thresholds decide, as GWLB's do). Returns
+  // true when the member's health changed.
+  bool record_check(size_t pool, size_t member, bool passed);
 
   // Recomputes fail_open and each member's share after a change; the messages to log, one per
   // pool whose fail-open state changed.

@@ -29,6 +29,12 @@ class ArpResolver {
 
   // The workers poll the RX queues from now on (shared ports): poll() reads learned_slot().
   void workers_started() { workers_running_ = true; }
+  // Another reader (the port's health checker) takes the RX queues from now on and leaves the
+  // next hop's replies in learned_slot(), as the workers do on a shared port.
+  void rx_taken_over() {
+    shared_ = true;
+    workers_running_ = true;
+  }
   // Where a worker leaves the next hop's MAC (pack_learned_mac), on a shared port; else null.
   std::atomic<uint64_t>* learned_slot() { return shared_ ? &learned_ : nullptr; }
 

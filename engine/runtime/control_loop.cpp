@@ -8,6 +8,7 @@
 
 #include "engine/runtime/arp.h"
 #include "engine/runtime/file_port.h"
+#include "engine/runtime/health.h"
 
 namespace mirrorpipe {
 
@@ -51,6 +52,7 @@ void ControlLoop::run() {
     refresh_next_hops();
     apply_verdicts();
     apply_pool_requests();
+    run_health_checks();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (opts->stop_after_s > 0 && elapsed >= opts->stop_after_s) stop->store(true, std::memory_order_relaxed);
     retire_snapshots();
@@ -135,6 +137,38 @@ void ControlLoop::apply_pool_requests() {
   }
   if (!todo.empty()) std::fflush(stdout);
   if (any) pools_changed();
+}
+
+// The pools' health checks: each finished check recorded; a member that changes state (after
+// its pool's thresholds) is said once and the tables planned again.
+void ControlLoop::run_health_checks() {
+  if (checkers.empty()) return;
+  const uint64_t now_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  std::vector<HealthChecker::Result> done;
+  for (HealthChecker* hc : checkers) hc->step(now_ns, done);
+  bool changed = false;
+  for (const auto& r : done) {
+    if (!pools->record_check(r.pool, r.member, r.passed)) continue;
+    changed = true;
+    const PoolStates::Pool& p = pools->pools()[r.pool];
+    const PoolStates::Member& m = p.members[r.member];
+    if (m.health.healthy()) {
+      std::printf("pool %s: member %s is healthy again (%u checks passed in a row)\n", p.name.c_str(), m.name.c_str(),
+                  m.health.consecutive_passes());
+    } else {
+      std::printf("pool %s: member %s is unhealthy (%u checks failed in a row; the last: %s%s)\n", p.name.c_str(),
+                  m.name.c_str(), m.health.consecutive_failures(), health_outcome_name(r.outcome),
+                  r.http_status ? (" " + std::to_string(r.http_status)).c_str() : "");
+    }
+  }
+  if (!done.empty()) std::fflush(stdout);
+  if (changed) {
+    pools_changed();
+  } else if (!done.empty()) {
+    std::lock_guard lock(pool_inbox->mutex);  // the checks' counts, for /mirrorpipe/pool
+    pool_inbox->published = pools->pools();
+  }
 }
 
 void ControlLoop::pools_changed() {

@@ -20,6 +20,7 @@
 namespace mirrorpipe {
 
 class ArpResolver;
+class HealthChecker;
 class CaptureFileWriter;
 class PcapReader;
 
@@ -50,6 +51,7 @@ struct ControlLoop {
   PoolStates* pools = nullptr;
   PoolInbox* pool_inbox = nullptr;
   std::map<std::string, std::vector<bool>>* pool_in_service = nullptr;  // what the planner reads
+  std::vector<HealthChecker*> checkers;  // the pools' health checks, by output port
 
   void run();
   // A pool member's state changed: fail-open logged, the tables planned again and published,
@@ -61,6 +63,7 @@ struct ControlLoop {
   void refresh_next_hops();
   void apply_verdicts();
   void apply_pool_requests();
+  void run_health_checks();
   void log_write_errors();
   void retire_snapshots();
   void print_summary(double elapsed_s);

@@ -16,6 +16,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -29,6 +31,7 @@
 #include "engine/runtime/ethdev.h"
 #include "engine/runtime/file_port.h"
 #include "engine/runtime/file_sink.h"
+#include "engine/runtime/health.h"
 #include "engine/runtime/telemetry.h"
 #include "engine/runtime/worker.h"
 
@@ -218,6 +221,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   std::map<size_t, EthdevInfo> shared_info;  // inputs that are outputs too, by cfg.ports index
   std::vector<bool> nic_flow_hash(cfg.ports.size(), false);  // by input index: the NIC's hash
   std::vector<std::unique_ptr<ArpResolver>> resolvers;
+  std::set<std::string> health_outputs;  // outputs whose pool members are health-checked
+  for (const PoolConfig& pc : cfg.pools) {
+    if (!pc.health) continue;
+    for (const auto& m : pc.members) health_outputs.insert(cfg.target(m)->output);
+  }
   std::map<std::string, wire::MacAddress> next_hop_macs;  // output name -> resolved MAC
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
     const PortConfig& p = cfg.ports[i];
@@ -313,7 +321,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       // An input that is an output too was opened with its TX queues above; the workers poll
       // its RX queues, so its next hop's replies reach the resolver through them.
       const bool shared = p.also_output;
-      const uint16_t txq = static_cast<uint16_t>(nworkers + (p.next_hop_ip ? 1 : 0));
+      // The control thread's queue: ARP for the next hop, and the pools' health checks.
+      const bool control_txq = p.next_hop_ip || health_outputs.count(p.name);
+      const uint16_t txq = static_cast<uint16_t>(nworkers + (control_txq ? 1 : 0));
       if (shared) {
         info = shared_info.at(i);
       } else {
@@ -469,6 +479,45 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   topo.next_hop_macs = next_hop_macs;
   // The pools: every member in service until a health check or the operator says otherwise.
   PoolStates pool_states(cfg);
+  // Their health checks, one checker per output port their members send through.
+  std::vector<std::unique_ptr<HealthChecker>> checkers;
+  {
+    std::random_device rd;
+    const uint64_t start_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                        std::chrono::steady_clock::now().time_since_epoch())
+                                                        .count());
+    std::map<std::string, HealthChecker*> by_output;
+    for (size_t pi = 0; pi < cfg.pools.size(); ++pi) {
+      const PoolConfig& pc = cfg.pools[pi];
+      if (!pc.health) continue;
+      for (size_t mi = 0; mi < pc.members.size(); ++mi) {
+        const TargetConfig& t = *cfg.target(pc.members[mi]);
+        const PortConfig& out = *cfg.port(t.output);
+        HealthChecker*& hc = by_output[out.name];
+        if (!hc) {
+          const EthdevInfo& info = output_info[static_cast<size_t>(output_index[static_cast<size_t>(&out - cfg.ports.data())])];
+          wire::MacAddress own{};
+          if (out.mac) own = *out.mac;
+          else std::memcpy(own.data(), info.mac.addr_bytes, 6);
+          wire::Ipv4Address ip{};
+          std::memcpy(ip.data(), out.ip->bytes.data(), 4);
+          ArpResolver* resolver = nullptr;
+          for (auto& r : resolvers) {
+            if (r->port_name() == out.name) resolver = r.get();
+          }
+          checkers.push_back(std::make_unique<HealthChecker>(out.name, info.port_id, static_cast<uint16_t>(nworkers),
+                                                             info.rx_queues, pool, own, ip, resolver));
+          hc = checkers.back().get();
+        }
+        wire::Ipv4Address member_ip{};
+        std::memcpy(member_ip.data(), t.tunnel.dst_ip.bytes.data(), 4);
+        const wire::MacAddress hop = t.resolve_dst_mac ? next_hop_macs.at(t.output) : t.tunnel.dst_mac;
+        const uint64_t seed = (uint64_t{rd()} << 32) | rd();
+        // Members checked a little apart, not all in the same millisecond.
+        hc->add(pi, mi, member_ip, hop, *pc.health, seed, start_ns + mi * 10'000'000ull);
+      }
+    }
+  }
   topo.pool_in_service = pool_states.in_service();
   // Mirror filters' tcpdump expressions, compiled once each; the snapshots, planned from the
   // configuration and `topo` (whose next hops the control loop updates).
@@ -584,6 +633,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     loop.pools = &pool_states;
     loop.pool_inbox = &pool_inbox;
     loop.pool_in_service = &topo.pool_in_service;
+    for (auto& hc : checkers) loop.checkers.push_back(hc.get());
     loop.run();
     rte_eal_mp_wait_lcore();
   }
@@ -640,10 +690,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     for (size_t m = 0; m < p.members.size(); ++m) {
       EngineReport::PoolMember rm;
       rm.name = p.members[m].name;
-      rm.state = p.members[m].drained ? "drained" : p.members[m].healthy ? "healthy" : "unhealthy";
+      rm.state = p.members[m].drained ? "drained" : p.members[m].health.healthy() ? "healthy" : "unhealthy";
       rm.flow_share = p.members[m].flow_share;
-      rm.checks_passed = p.members[m].checks_passed;
-      rm.checks_failed = p.members[m].checks_failed;
+      rm.checks_passed = p.members[m].health.passed();
+      rm.checks_failed = p.members[m].health.failed();
       for (const auto& w : rep.workers) rm.copies += w.pools[pi].member_copies[m];
       rp.members.push_back(std::move(rm));
     }

@@ -263,10 +263,10 @@ int cmd_pool(const char*, const char* params, rte_tel_data* d) {
   for (size_t i = 0; i < p->members.size(); ++i) {
     const auto& m = p->members[i];
     rte_tel_data_add_array_string(names, m.name.c_str());
-    rte_tel_data_add_array_string(states, m.drained ? "drained" : m.healthy ? "healthy" : "unhealthy");
+    rte_tel_data_add_array_string(states, m.drained ? "drained" : m.health.healthy() ? "healthy" : "unhealthy");
     rte_tel_data_add_array_u64(shares, static_cast<uint64_t>(m.flow_share * 1e6 + 0.5));
-    rte_tel_data_add_array_u64(passed, m.checks_passed);
-    rte_tel_data_add_array_u64(failed, m.checks_failed);
+    rte_tel_data_add_array_u64(passed, m.health.passed());
+    rte_tel_data_add_array_u64(failed, m.health.failed());
     rte_tel_data_add_array_u64(copies, counters.member_copies[i]);
   }
   rte_tel_data_add_dict_container(d, "members", names, 0);
