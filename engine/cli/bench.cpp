@@ -253,6 +253,8 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   out.name = "tx";
   out.role = PortRole::kOutput;
   out.devargs = o.tx.empty() ? "net_null1,no-rx=1" : o.tx;
+  // net_null frees what it is given, chains too, without saying it takes them.
+  if (o.tx.empty() && o.fanout) out.tx_chains = true;
   cfg.ports = {in, out};
   RouteConfig r;
   r.input = "rx";
@@ -268,10 +270,11 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
     cfg.targets.push_back(t);
     r.target = "target";
   }
-  const bool session = o.filter_rules || !o.bpf.empty() || o.sample_flows;
+  const bool session = o.filter_rules || !o.bpf.empty() || o.sample_flows || o.fanout;
   if (session && (decap || appliance)) {
-    throw std::invalid_argument("--filter-rules, --bpf and --sample-flows: for a mirror input (vxlan, gwlb, geneve)");
+    throw std::invalid_argument("--filter-rules, --bpf, --sample-flows and --fanout: for a mirror input (vxlan, gwlb, geneve)");
   }
+  if (o.fanout_copy && !o.fanout) throw std::invalid_argument("--fanout-copy: with --fanout N");
   if (o.filter_rules > kMaxRulesPerDirection) {
     throw std::invalid_argument("--filter-rules: at most " + std::to_string(kMaxRulesPerDirection));
   }
@@ -285,6 +288,13 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
     s.number = 1;
     s.sinks = {"target"};
     s.sample_flows = o.sample_flows;
+    for (unsigned i = 1; i < o.fanout; ++i) {
+      TargetConfig t = cfg.targets.front();
+      t.name = "target" + std::to_string(i);
+      t.tunnel.dst_ip.bytes[3] = static_cast<uint8_t>(t.tunnel.dst_ip.bytes[3] + i);
+      cfg.targets.push_back(t);
+      s.sinks.push_back(t.name);
+    }
     if (o.filter_rules || !o.bpf.empty()) {
       FilterConfig f;
       f.name = "bench";
@@ -321,6 +331,7 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   // Every buffer filled once; net_null with copy=0 hands them out without touching the data.
   ro.prefill_frames = &frames;
   ro.simulate_rx_rss_hash = nic_hash;
+  ro.copy_fanout = o.fanout_copy;
   // SIGINT ends the measurement early: the figures are those of the time measured.
   const EngineReport rep = run_engine(cfg, ro, stop);
   const bool interrupted = rep.seconds + 0.05 < o.seconds;  // the engine sets `stop` itself at the end
@@ -343,6 +354,10 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   j["filter_rules"] = o.filter_rules;
   j["bpf"] = o.bpf;
   j["sample_flows"] = o.sample_flows;
+  j["fanout"] = o.fanout;
+  j["fanout_copies"] = o.fanout ? (o.fanout_copy ? "copied" : "chained where the output takes chains") : "";
+  j["tx_mpps"] = nlohmann::json::object();
+  for (const auto& out : rep.outputs) j["tx_mpps"][out.name] = out.counters.tx / s / 1e6;
   j["gbps"] = t.sent_bytes * 8.0 / s / 1e9;
   j["per_worker_mpps"] = nlohmann::json::array();
   for (const auto& w : rep.workers) {

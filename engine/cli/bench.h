@@ -26,6 +26,10 @@ struct BenchOptions {
   unsigned filter_rules = 0;
   std::string bpf;
   unsigned sample_flows = 0;
+  // A session with this many VXLAN targets (one output): every packet sent N times; copies
+  // chained to the shared payload where the output takes chains, or copied (fanout_copy).
+  unsigned fanout = 0;
+  bool fanout_copy = false;
 };
 
 // `stop` (set by SIGINT) ends the measurement early; the results measured so far are printed.

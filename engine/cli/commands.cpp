@@ -491,6 +491,10 @@ int run_cli(int argc, char** argv) {
                     "a mirror session whose filter has N rules per direction, the accepting rule last");
   bench->add_option("--bpf", bo.bpf, "a mirror session whose filter has this tcpdump expression");
   bench->add_option("--sample-flows", bo.sample_flows, "a mirror session that mirrors 1/N of the flows");
+  bench->add_option("--fanout", bo.fanout, "a mirror session with N VXLAN targets: each packet sent N times")
+      ->check(CLI::Range(1, 16));
+  bench->add_flag("--fanout-copy", bo.fanout_copy, "with --fanout: copy every extra packet instead of chaining "
+                                                   "a header to the shared payload");
   EmulateOptions em;
   auto* emulate = app.add_subcommand(
       "gwlb-emulate", "play a Gateway Load Balancer toward an appliance on an interface and check every returned packet");

@@ -85,6 +85,10 @@ struct PortConfig {
   // Mirror inputs on a DPDK device: where the flow hash (VXLAN source port, GWLB cookie) comes
   // from; see choose_flow_hash in engine/pipeline/pipeline.h.
   FlowHashSource flow_hash = FlowHashSource::kAuto;
+  // Whether fan-out copies sent here may be chained buffers (a header buffer on the shared
+  // payload). Unset: what the device says it can send (RTE_ETH_TX_OFFLOAD_MULTI_SEGS); true for
+  // a driver that sends chains without saying so (net_null, net_pcap), false to always copy.
+  std::optional<bool> tx_chains;
   bool is_file() const { return !file.empty(); }
   // Targets, routes and sessions may send out of this port.
   bool sends() const { return role == PortRole::kOutput || also_output; }

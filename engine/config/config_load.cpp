@@ -646,6 +646,10 @@ PortConfig load_port(Table& t) {
     }
   }
   p.also_output = t.boolean("also_output").value_or(false);
+  p.tx_chains = t.boolean("tx_chains");
+  if (p.tx_chains && (p.is_file() || !p.sends())) {
+    t.fail("tx_chains", t.node("tx_chains"), "tx_chains on a port that sends, on a DPDK device");
+  }
   if (p.also_output) {
     const toml::node* n = t.node("also_output");
     if (p.role != PortRole::kMirrorInput && p.role != PortRole::kTunnelInput) {
@@ -688,7 +692,7 @@ PortConfig load_port(Table& t) {
   t.reject_unknown({"name", "role", "devargs", "file", "mtu", "queues", "rx_ring", "tx_ring", "mac",
                     "ip", "next_hop_mac", "next_hop_ip", "oversize", "pace", "exception_tap",
                     "allow_vnis", "allow_sources", "returns", "inject_from", "rotate_mb", "rotate_seconds",
-                    "also_output", "flow_hash"});
+                    "also_output", "flow_hash", "tx_chains"});
   return p;
 }
 

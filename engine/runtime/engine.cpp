@@ -180,7 +180,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   });
   rte_mempool* header_pool = nullptr;
   rte_mempool* indirect_pool = nullptr;
-  if (fan_out && any_ethdev) {
+  if (fan_out && any_ethdev && !opts.copy_fanout) {
     // Room for the largest outer header (kMaxOuterHeaderBytes), written at the buffer's end.
     const unsigned n = 8191 + nworkers * 2048;
     header_pool = rte_pktmbuf_pool_create("mp_fan_hdr", n, 256, 0, RTE_PKTMBUF_HEADROOM + 384, rte_socket_id());

@@ -94,9 +94,16 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     info.tx_ip_checksum = true;
   }
-  if (want_tx_offloads && (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)) {
+  if (want_tx_offloads && (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) && p.tx_chains.value_or(true)) {
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
     info.tx_multi_seg = true;
+  } else if (want_tx_offloads && p.tx_chains.value_or(false)) {
+    info.tx_multi_seg = true;
+    info.notes.push_back("tx_chains = true: fan-out copies chained although the driver does not say it sends chains");
+  } else if (want_tx_offloads) {
+    info.notes.push_back(p.tx_chains ? "tx_chains = false: fan-out copies to it are whole copies"
+                                     : "sends no chained buffers (the driver does not offer MULTI_SEGS): fan-out "
+                                       "copies to it are whole copies");
   }
   if (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
     if (single_pool) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
