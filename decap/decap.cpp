@@ -134,6 +134,16 @@ DropReason walk_geneve_options(Bytes pkt, uint32_t off, uint32_t len, TunnelLaye
         layer.gwlb_options |= 1u << gwlb::kTypeFlowCookie;
       }
     }
+    if (o->option_class.value() == mirror_meta::kOptionClass && o->type == mirror_meta::kType &&
+        o->data_length_bytes() == mirror_meta::kDataBytes) {
+      MirrorMetaOption mo;
+      std::memcpy(&mo, data, sizeof mo);
+      layer.has_meta = true;
+      layer.meta_sequence = mo.sequence.value();
+      layer.meta_worker = mo.worker.value();
+      layer.meta_capture_ns = mo.capture_ns.value();
+      layer.meta_original_length = mo.original_length.value();
+    }
     // No critical option is understood here: every one drops the packet.
     if (o->critical()) return DropReason::geneve_critical_option;
     off += total;

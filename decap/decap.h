@@ -44,6 +44,12 @@ struct TunnelLayer {
   uint64_t gwlb_endpoint_id;
   uint64_t gwlb_attachment_id;
   uint32_t gwlb_flow_cookie;
+  // mirrorpipe's metadata option (wire::MirrorMetaOption), when the sender added it.
+  bool has_meta;
+  uint16_t meta_worker;
+  uint32_t meta_sequence;
+  uint64_t meta_capture_ns;
+  uint32_t meta_original_length;
 };
 
 // All three GWLB options: endpoint ID, attachment ID, flow cookie.

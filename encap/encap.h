@@ -61,8 +61,17 @@ namespace mirrorpipe {
 // Wraps `pkt` (an Ethernet frame) in the target's outer headers. Forced inline into the worker's
 // loop for the same measured gain as parse_frame's. On success `pkt` describes the
 // outer frame; on a drop it is unchanged and the reason is returned.
+// What the metadata option carries for one packet (wire::MirrorMetaOption).
+struct MirrorMetadata {
+  uint32_t sequence;
+  uint16_t worker;
+  uint64_t capture_ns;
+  uint32_t original_length;
+};
+
+// `md`: the metadata option's fields, for a template that has the option (meta_offset).
 [[gnu::always_inline]] inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
-                              PacketRef& pkt) noexcept {
+                              PacketRef& pkt, const MirrorMetadata* md = nullptr) noexcept {
   using namespace wire;
   if (encapsulate_plain_vxlan4(t, meta, pkt)) return DropReason::kNone;
   // What follows the tunnel header: the whole frame, or (gwlb) its L3 packet exactly, without
@@ -120,6 +129,13 @@ namespace mirrorpipe {
     std::memcpy(out, t.bytes.data(), t.length_bytes);
   }
 
+  if (t.meta_offset && md) {
+    auto* o = reinterpret_cast<MirrorMetaOption*>(out + t.meta_offset);
+    o->sequence.set(md->sequence);
+    o->worker.set(md->worker);
+    o->capture_ns.set(md->capture_ns);
+    o->original_length.set(md->original_length);
+  }
   auto* udp = reinterpret_cast<UdpHeader*>(out + t.udp_offset);
   udp->src_port.set(hash_to_port_span(meta.flow_hash, t.sport_lo, t.sport_span));
   udp->length.set(static_cast<uint16_t>(ip_payload));

@@ -134,10 +134,14 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   if (c.kind != TunnelKind::kGeneve && !c.geneve_options.empty()) {
     throw std::invalid_argument("--geneve-option applies to the geneve tunnel only");
   }
+  if (c.kind != TunnelKind::kGeneve && c.metadata_option) {
+    throw std::invalid_argument("the metadata option applies to the geneve tunnel only");
+  }
 
   // Tunnel header and options.
   std::vector<uint8_t> tun;
   uint16_t cookie_in_tunnel = 0;
+  uint16_t meta_in_tunnel = 0;
   if (c.kind == TunnelKind::kVxlan) {
     tun.resize(kVxlanHeaderBytes);
     auto* v = reinterpret_cast<VxlanHeader*>(tun.data());
@@ -157,6 +161,11 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     } else {
       for (const auto& o : c.geneve_options) {
         put_option(tun, o.option_class, o.type, o.data.data(), o.data.size());
+      }
+      if (c.metadata_option) {
+        const uint8_t zero[mirror_meta::kDataBytes] = {};
+        meta_in_tunnel = static_cast<uint16_t>(tun.size() + 4);
+        put_option(tun, mirror_meta::kOptionClass, mirror_meta::kType, zero, sizeof zero);
       }
     }
     const size_t opt_bytes = tun.size() - kGeneveHeaderBytes;
@@ -226,6 +235,7 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   std::memcpy(b + t.tunnel_offset, tun.data(), tun.size());
   t.length_bytes = static_cast<uint16_t>(t.tunnel_offset + tun.size());
   t.cookie_offset = cookie_in_tunnel ? static_cast<uint16_t>(t.tunnel_offset + cookie_in_tunnel) : 0;
+  t.meta_offset = meta_in_tunnel ? static_cast<uint16_t>(t.tunnel_offset + meta_in_tunnel) : 0;
   t.plain_vxlan4 = t.kind == TunnelKind::kVxlan && !t.ipv6 && !t.udp_checksum && t.packet_length == 0 &&
                    t.length_bytes == kEthernetHeaderBytes + kIpv4MinHeaderBytes + kUdpHeaderBytes + kVxlanHeaderBytes;
   return t;

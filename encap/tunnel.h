@@ -66,6 +66,7 @@ struct TunnelConfig {
   uint64_t gwlb_attachment_id = 0;  // gwlb option type 2
   std::vector<GeneveOption> geneve_options;  // geneve only
   uint32_t packet_length = 0;       // AWS PacketLength: bytes kept after the tunnel header; 0 = all
+  bool metadata_option = false;     // geneve: mirrorpipe's metadata option (wire::MirrorMetaOption)
 };
 
 // Largest outer header: Ethernet 14 + IPv6 40 + UDP 8 + Geneve 8 + 252 bytes of options.
@@ -99,6 +100,9 @@ struct alignas(64) OuterTemplate {
   // encapsulate_plain_vxlan4's test, set by build_outer_template from the fields above that
   // only it sets: VXLAN over IPv4, no UDP checksum, no PacketLength.
   bool plain_vxlan4 = false;
+  // geneve with metadata_option: where the option's data (wire::MirrorMetaOption) starts in
+  // `bytes`; the writer fills it per packet. 0: no option.
+  uint16_t meta_offset = 0;
   alignas(64) std::array<uint8_t, kMaxOuterHeaderBytes> bytes{};
 };
 static_assert(offsetof(OuterTemplate, bytes) == 64, "the scalars fit one cache line");

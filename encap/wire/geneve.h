@@ -72,4 +72,42 @@ inline constexpr uint8_t kTypeFlowCookie = 3;    // 4 bytes: flow cookie
 inline constexpr uint32_t kGeneveHeaderBytes = 40;
 }  // namespace gwlb
 
+// mirrorpipe's metadata option, for loss detection end to end (a Geneve target with
+// `metadata_option = true`). Class 0xFF00 is in the range RFC 8926 section 8 leaves for
+// experimental use (0xFF00-0xFFFF); type 0x01 has the critical bit clear, so a receiver that
+// does not know it skips it. Length 5 (20 bytes of data):
+//
+//   0                   1                   2                   3
+//   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |      Option Class = 0xFF00    |  Type = 0x01  |R|R|R| Len = 5 |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                        Sequence Number                        |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |         Sender Worker         |        Reserved (zero)        |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                                                               |
+//  +     Capture Time (ns since the Unix epoch, 64 bits)           +
+//  |                                                               |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//  |                 Original Frame Length (bytes)                 |
+//  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// The sequence counts the packets of one (target, sender worker) stream from 1; the original
+// length is the mirrored frame's before any truncation (PacketLength, MTU).
+namespace mirror_meta {
+inline constexpr uint16_t kOptionClass = 0xFF00;
+inline constexpr uint8_t kType = 0x01;
+inline constexpr uint32_t kDataBytes = 20;
+}  // namespace mirror_meta
+
+struct MirrorMetaOption {
+  Be32 sequence;
+  Be16 worker;
+  Be16 reserved;
+  Be64 capture_ns;
+  Be32 original_length;
+};
+static_assert(sizeof(MirrorMetaOption) == mirror_meta::kDataBytes);
+
 }  // namespace mirrorpipe::wire

@@ -75,6 +75,7 @@ struct EncapOptions {
   std::string gwlb_endpoint_id = "0";
   std::string gwlb_attachment_id = "0";
   std::vector<std::string> geneve_options;
+  bool metadata_option = false;
   std::string mtu = "0";
   std::string oversize = "truncate";
 };
@@ -97,6 +98,7 @@ TunnelConfig tunnel_config_from(const EncapOptions& o) {
     c.src_mac = parse_mac(o.src_mac);
     c.dst_mac = parse_mac(o.dst_mac);
     for (const auto& g : o.geneve_options) c.geneve_options.push_back(parse_geneve_option(g));
+    c.metadata_option = o.metadata_option;
   } catch (const UsageError&) {
     throw;
   } catch (const std::invalid_argument& e) {
@@ -441,6 +443,9 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str();
   encap->add_option("--geneve-option", eo.geneve_options,
                     "geneve option CLASS:TYPE:HEXDATA (data a multiple of 4 bytes); repeatable");
+  encap->add_flag("--metadata-option", eo.metadata_option,
+                  "geneve: add mirrorpipe's metadata option (sequence, capture time, original length) "
+                  "for loss detection at the receiver");
 
   CommonOptions decap_io;
   DecapOptions dopt;

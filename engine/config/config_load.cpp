@@ -759,13 +759,17 @@ TargetConfig load_target(Table& t, const EngineConfig& cfg) {
              std::string("CLASS:TYPE:HEXDATA (") + e.what() + ")");
     }
   }
+  c.metadata_option = t.boolean("metadata_option").value_or(false);
+  if (c.metadata_option && c.kind != TunnelKind::kGeneve) {
+    t.fail("metadata_option", t.node("metadata_option"), "metadata_option with tunnel = \"geneve\" only");
+  }
   if (c.kind != TunnelKind::kGwlb && (t.node("gwlb_endpoint_id") || t.node("gwlb_attachment_id"))) {
     t.fail(t.node("gwlb_endpoint_id") ? "gwlb_endpoint_id" : "gwlb_attachment_id", nullptr,
            "only with tunnel = \"gwlb\"");
   }
   t.reject_unknown({"name", "output", "tunnel", "dst_ip", "src_ip", "src_mac", "dst_mac", "vni",
                     "dst_port", "sport_range", "ttl", "dscp", "df", "udp_checksum", "packet_length",
-                    "gwlb_endpoint_id", "gwlb_attachment_id", "geneve_options"});
+                    "gwlb_endpoint_id", "gwlb_attachment_id", "geneve_options", "metadata_option"});
   try {
     (void)build_outer_template(c);
   } catch (const std::invalid_argument& e) {
@@ -933,8 +937,13 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   if (cfg.ports.size() > 32) top.fail("ports", top.node("ports"), "at most 32 ports");
 
   std::set<std::string> target_names;
+  size_t meta_targets = 0;
   each_table(top, "targets", [&](Table& t) {
     TargetConfig tg = load_target(t, cfg);
+    if (tg.tunnel.metadata_option && ++meta_targets > kMaxMetaStreams) {
+      t.fail("metadata_option", t.node("metadata_option"),
+             "at most " + std::to_string(kMaxMetaStreams) + " targets with the metadata option");
+    }
     if (!target_names.insert(tg.name).second) t.fail("name", t.node("name"), "a name not used by another target");
     cfg.targets.push_back(std::move(tg));
   });

@@ -49,6 +49,15 @@ Sink make_sink(const EngineConfig& c, const PortTopology& topo, const std::strin
     if (session && session->packet_length) tunnel.packet_length = session->packet_length;
     if (t->resolve_dst_mac) tunnel.dst_mac = topo.next_hop_macs.at(t->output);
     sink.outer = build_outer_template(tunnel);
+    if (sink.outer.meta_offset) {
+      // A stream per target: its index among the targets with the option.
+      int16_t stream = 0;
+      for (const TargetConfig& o : c.targets) {
+        if (&o == t) break;
+        stream = static_cast<int16_t>(stream + (o.tunnel.metadata_option ? 1 : 0));
+      }
+      sink.meta_stream = stream;
+    }
   }
   const PortConfig* out = c.port(out_name);
   const size_t pout = static_cast<size_t>(out - c.ports.data());
@@ -119,12 +128,18 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
     const size_t pin = static_cast<size_t>(c.port(r.input) - c.ports.data());
     Route& route = (*routes)[static_cast<size_t>(topo.input_index[pin])];
     std::string out_name = r.output;
-    if (const PoolConfig* pool = c.pool(r.target)) {
-      // A route to a pool: a session that takes every packet, with the pool as its one sink.
+    const PoolConfig* pool = c.pool(r.target);
+    const TargetConfig* meta_target = c.target(r.target);
+    if (meta_target && !meta_target->tunnel.metadata_option) meta_target = nullptr;
+    if (pool || meta_target) {
+      // A route to a pool, or to a target with the metadata option: a session that takes every
+      // packet, with the pool or the target as its one sink (the plain route's writer has
+      // neither a member choice nor per-packet option fields).
       MirrorSessionRoute ms;
       ms.config_index = SessionSinks::kNoSessionId;
       const bool live = !topo.input_is_file[static_cast<size_t>(topo.input_index[pin])];
-      ms.sinks.push_back(make_pool_sink(c, topo, *pool, live, nullptr, route));
+      ms.sinks.push_back(pool ? make_pool_sink(c, topo, *pool, live, nullptr, route)
+                              : make_sink(c, topo, r.target, live));
       route.mirror_sessions.push_back(std::move(ms));
       continue;
     }

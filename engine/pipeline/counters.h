@@ -40,7 +40,17 @@ inline constexpr size_t kMaxDpdkPorts = 32;
   X(truncated_slice, "truncated.slice", "(truncated: slice)", 2)                                \
   /* Sent, but not on the data path: the port's own traffic (engine/pipeline/host.h). */        \
   X(host_replies, "host.replies", "(ARP/ICMP answered)", 2)                                     \
-  X(to_host, "host.to_tap", "(to the exception TAP)", 2)
+  X(to_host, "host.to_tap", "(to the exception TAP)", 2)                                        \
+  /* Received with mirrorpipe's metadata option (engine/pipeline/sequence.h): what the */       \
+  /* sender's numbering says about the way here, and the delay from capture to arrival. */      \
+  X(meta_packets, "metadata.packets", "metadata: packets with the option", 2)                    \
+  X(meta_lost, "metadata.lost", "metadata: lost on the way", 2)                                  \
+  X(meta_reordered, "metadata.reordered", "metadata: reordered", 2)                              \
+  X(meta_duplicated, "metadata.duplicated", "metadata: duplicated", 2)                           \
+  X(meta_untracked, "metadata.untracked", "metadata: streams over the table's size", 2)          \
+  X(meta_latency_ns_sum, "metadata.latency_ns_sum", "metadata: capture-to-arrival ns, sum", 0)    \
+  X(meta_latency_count, "metadata.latency_count", "metadata: packets timed", 0)                   \
+  X(meta_clock_behind, "metadata.clock_behind", "metadata: arrived before captured (clocks apart)", 2)
 
 // An output's own ends, for each copy a worker gave it (a received packet copied to several
 // sinks has one copy per sink; the input counts the packet once, as sent when one copy left).
@@ -135,6 +145,8 @@ struct FlowCounters {
 
 // A mirror session's own counts (engine/pipeline/mirror_session.h), by configuration index.
 inline constexpr size_t kMaxSessions = 64;
+// Targets with the metadata option (a sequence counter each, per worker).
+inline constexpr size_t kMaxMetaStreams = 64;
 inline constexpr size_t kMaxRulesPerDirection = 32;  // AWS allows 10
 
 #define MIRRORPIPE_SESSION_COUNTERS(X)                                         \

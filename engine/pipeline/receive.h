@@ -137,7 +137,12 @@ struct SinkMeta {
   uint8_t layers;  // 1, or 2 (Geneve wrapping VXLAN)
   uint8_t has_gwlb;
   uint8_t tunnel;  // TunnelType of the session layer
-  uint8_t pad[2];
+  uint8_t has_meta;  // mirrorpipe's metadata option: the four fields below
+  uint8_t pad;
+  uint32_t meta_sequence;
+  uint64_t meta_capture_ns;
+  uint32_t meta_original_length;
+  uint16_t meta_worker;
 };
 static_assert(sizeof(SinkMeta) <= 96);
 
@@ -159,6 +164,15 @@ inline SinkMeta make_sink_meta(const DecapResult& r, uint16_t session, uint32_t 
   m.gwlb_flow_cookie = g.gwlb_flow_cookie;
   m.inner_original_length = inner_original;
   m.session = session;
+  const TunnelLayer* md = r.layers[0].has_meta ? &r.layers[0]
+                          : r.layer_count > 1 && r.layers[1].has_meta ? &r.layers[1] : nullptr;
+  if (md) {
+    m.has_meta = 1;
+    m.meta_sequence = md->meta_sequence;
+    m.meta_capture_ns = md->meta_capture_ns;
+    m.meta_original_length = md->meta_original_length;
+    m.meta_worker = md->meta_worker;
+  }
   return m;
 }
 
@@ -194,6 +208,12 @@ inline size_t format_sink_meta(const SinkMeta& m, const char* session_name, char
   }
   if (m.inner_original_length && used < cap) {
     n = std::snprintf(out + used, cap - used, " truncated original_length=%u", m.inner_original_length);
+    if (n > 0) used += static_cast<size_t>(n) < cap - used ? static_cast<size_t>(n) : cap - used - 1;
+  }
+  if (m.has_meta && used < cap) {
+    n = std::snprintf(out + used, cap - used, " meta_sequence=%u meta_worker=%u meta_capture_ns=%llu meta_original_length=%u",
+                      m.meta_sequence, m.meta_worker, static_cast<unsigned long long>(m.meta_capture_ns),
+                      m.meta_original_length);
     if (n > 0) used += static_cast<size_t>(n) < cap - used ? static_cast<size_t>(n) : cap - used - 1;
   }
   return used;

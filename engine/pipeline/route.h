@@ -36,6 +36,8 @@ struct Sink {
   // (no copy): a tunnel whose outer headers need nothing of the payload (no UDP checksum
   // computed in software, not gwlb), on a port that sends chains. Else the packet is copied.
   bool chain = false;
+  // A target whose template has the metadata option: its sequence counter (per worker).
+  int16_t meta_stream = -1;
 };
 
 // A pool of targets (config [[pools]]): each packet goes to the member its symmetric flow hash

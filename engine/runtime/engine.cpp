@@ -538,6 +538,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   const uint64_t hz = rte_get_tsc_hz();
   std::vector<std::unique_ptr<WorkerSlot>> slots;
   std::vector<std::unique_ptr<DedupTable>> dedup_tables;  // one per worker and deduplicating session
+  // Loss detection on what tunnel inputs and appliances receive: a stream table per worker.
+  std::vector<std::unique_ptr<SequenceTracker>> sequence_trackers;
+  const bool receives = std::any_of(cfg.ports.begin(), cfg.ports.end(), [](const PortConfig& p) {
+    return p.role == PortRole::kTunnelInput || p.role == PortRole::kAppliance;
+  });
   for (uint32_t w = 0; w < nworkers; ++w) {
     auto s = std::make_unique<WorkerSlot>();
     s->stop = &stop;
@@ -557,6 +562,11 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     s->plan.wall_base_ns = wall_clock_ns();
     s->plan.tsc_base = rte_get_tsc_cycles();
     s->plan.tsc_hz = hz;
+    s->plan.worker_id = static_cast<uint16_t>(w);
+    if (receives) {
+      sequence_trackers.push_back(std::make_unique<SequenceTracker>());
+      s->plan.sequences = sequence_trackers.back().get();
+    }
     s->plan.copy_pool = copy_pool;
     s->plan.header_pool = header_pool;
     s->plan.indirect_pool = indirect_pool;

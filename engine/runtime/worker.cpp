@@ -75,6 +75,7 @@ struct Worker {
   const WorkerPlan& plan;
   WorkerStats stats{};
   SessionState session_state[kMaxSessions]{};
+  uint32_t meta_seq[kMaxMetaStreams]{};  // the metadata option's last number, per target
   TxBuffer tx[kMaxPorts];
   FanSlot fans[kFanSlots];
   uint16_t free_fans[kFanSlots];
@@ -224,7 +225,7 @@ struct Worker {
   // kNone, or why it cannot go.
   // `fm`: the frame's parse, the same for every copy of it.
   DropReason prepare_sink_copy(rte_mbuf* c, const Sink& sink, const SinkMeta* meta, bool file_meta,
-                               const FrameMeta& fm) {
+                               const FrameMeta& fm, const MirrorMetadata* md) {
     if (sink.stamp_file_meta) {
       stamp(c, file_meta ? mbuf_meta(c).wire_len : c->pkt_len);
       file_meta = true;
@@ -237,7 +238,7 @@ struct Worker {
     }
     if (!sink.encap) return DropReason::kNone;
     PacketRef ref = to_packet_ref(c, file_meta);
-    const DropReason r = encapsulate(sink.outer, fm, ref);
+    const DropReason r = encapsulate(sink.outer, fm, ref, md);
     if (r != DropReason::kNone) return r;
     apply_packet_ref(c, ref, file_meta);
     set_tx_offloads(c, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
@@ -254,7 +255,8 @@ struct Worker {
   // 8.5 and 10.2 at 1500 B.
   static constexpr uint32_t kChainMinBytes = 256;
 
-  rte_mbuf* chained_copy(rte_mbuf* m, const Sink& sink, bool file_meta, const FrameMeta& fm, DropReason& why) {
+  rte_mbuf* chained_copy(rte_mbuf* m, const Sink& sink, bool file_meta, const FrameMeta& fm,
+                         const MirrorMetadata* md, DropReason& why) {
     static_assert(kMaxOuterHeaderBytes <= 384, "the header pool's buffers hold the largest outer header");
     rte_mbuf* hdr = rte_pktmbuf_alloc(plan.header_pool);
     rte_mbuf* body = hdr ? rte_pktmbuf_clone(m, plan.indirect_pool) : nullptr;
@@ -268,7 +270,7 @@ struct Worker {
     // in front of the end of the header buffer; it reads nothing of the frame for such a sink.
     uint8_t* buf = static_cast<uint8_t*>(hdr->buf_addr);
     PacketRef out{buf + hdr->buf_len, inner.len, inner.wire_len, hdr->buf_len};
-    why = encapsulate(sink.outer, fm, out);
+    why = encapsulate(sink.outer, fm, out, md);
     if (why != DropReason::kNone) {
       rte_pktmbuf_free(hdr);
       rte_pktmbuf_free(body);
@@ -333,15 +335,26 @@ struct Worker {
       }
       const Sink& sink = *chosen;
       const bool last = i + 1 == sinks.size();
+      // The metadata option's fields: the next number of this target's stream (taken only when
+      // the copy is made), the capture time and the frame's length before any truncation.
+      MirrorMetadata md_fields;
+      const MirrorMetadata* md = nullptr;
+      if (sink.meta_stream >= 0) {
+        const PacketRef orig = to_packet_ref(m, file_meta);
+        md_fields = {meta_seq[sink.meta_stream] + 1, plan.worker_id,
+                     file_meta ? mbuf_meta(m).timestamp_ns : plan.wall_base_ns + elapsed_ns(), orig.wire_len};
+        md = &md_fields;
+      }
       if (!last && sink.chain && m->data_len >= kChainMinBytes) {
         DropReason why;
-        rte_mbuf* c = chained_copy(m, sink, file_meta, parse(), why);
+        rte_mbuf* c = chained_copy(m, sink, file_meta, parse(), md, why);
         if (!c) {
           stats.outputs[sink.output].drop(why);
           last_failure = why;
           if (fan != kNoFan) fans[fan].failure = last_failure;
           continue;
         }
+        if (md) ++meta_seq[sink.meta_stream];
         if (fan != kNoFan) ++fans[fan].pending;
         enqueue(sink.output, c, input, fan);
         ++queued;
@@ -354,8 +367,8 @@ struct Worker {
         if (fan != kNoFan) fans[fan].failure = last_failure;
         continue;
       }
-      const DropReason r = sink.encap ? prepare_sink_copy(c, sink, meta, file_meta, parse())
-                                      : prepare_sink_copy(c, sink, meta, file_meta, fm);
+      const DropReason r = sink.encap ? prepare_sink_copy(c, sink, meta, file_meta, parse(), md)
+                                      : prepare_sink_copy(c, sink, meta, file_meta, fm, nullptr);
       if (r != DropReason::kNone) {
         stats.outputs[sink.output].drop(r);
         last_failure = r;
@@ -363,6 +376,7 @@ struct Worker {
         rte_pktmbuf_free(c);
         continue;
       }
+      if (md) ++meta_seq[sink.meta_stream];
       if (fan != kNoFan) ++fans[fan].pending;
       enqueue(sink.output, c, input, fan);
       ++queued;
@@ -519,6 +533,7 @@ struct Worker {
       rte_pktmbuf_free(m);
       return;
     }
+    account_metadata<kFileMeta>(res, m, ic);
     uint16_t session = 0;
     FilterReason f = classify_received(route.policy, res, session);
     if (f == FilterReason::kNone && route.any_receive_selection) {
@@ -563,6 +578,24 @@ struct Worker {
         sc.bytes += ref.len;
       }
       sc.mirrored += queued != 0;
+    }
+  }
+
+  // A received packet with mirrorpipe's metadata option: its stream's numbering (lost,
+  // reordered, duplicated; engine/pipeline/sequence.h) and the delay from its capture to its
+  // arrival (the outer packet's capture time for a file, now for a port).
+  template <bool kFileMeta>
+  [[gnu::always_inline]] void account_metadata(const DecapResult& res, rte_mbuf* m, InputCounters& ic) {
+    const TunnelLayer* l = res.layers[0].has_meta ? &res.layers[0]
+                           : res.layer_count > 1 && res.layers[1].has_meta ? &res.layers[1] : nullptr;
+    if (!l || !plan.sequences) return;
+    plan.sequences->on_packet(l->src_ip, l->vni, l->meta_worker, l->meta_sequence, ic);
+    const uint64_t arrival = kFileMeta ? mbuf_meta(m).timestamp_ns : plan.wall_base_ns + elapsed_ns();
+    if (arrival >= l->meta_capture_ns) {
+      ic.meta_latency_ns_sum += arrival - l->meta_capture_ns;
+      ++ic.meta_latency_count;
+    } else {
+      ++ic.meta_clock_behind;
     }
   }
 
@@ -696,9 +729,16 @@ struct Worker {
       if (route.appliance) return handle_appliance<kFileMeta>(m, ref, rx, route, ic);
       if (route.inject) return handle_inject<kFileMeta>(m, ref, rx, route, ic);
     }
-    const DropReason r = route.nic_flow_hash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
-                             ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)
-                             : process_packet(route.pipeline, ref);
+    DropReason r;
+    if (route.pipeline.mode == PipelineMode::kDecap) {
+      DecapResult res;
+      r = decapsulate(ref, route.pipeline.decap, res);
+      if (r == DropReason::kNone) account_metadata<kFileMeta>(res, m, ic);
+    } else {
+      r = route.nic_flow_hash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+              ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)
+              : process_packet(route.pipeline, ref);
+    }
     if (r != DropReason::kNone) {
       if (to_host(r, route, m, rx.input, ic)) return;
       ic.drop(r);

@@ -8,6 +8,7 @@
 
 #include "engine/pipeline/counters.h"
 #include "engine/pipeline/dedup.h"
+#include "engine/pipeline/sequence.h"
 #include "engine/pipeline/flow_table.h"
 #include "engine/pipeline/route.h"
 #include "engine/runtime/port.h"
@@ -42,6 +43,8 @@ struct WorkerPlan {
   FlowTable* flows = nullptr;         // this worker's (appliance), written by it only
   std::vector<const FlowTable*> all_flows;  // every worker's, read for injected packets
   std::vector<DedupTable*> dedup;     // by session index: this worker's, for sessions with dedup_us
+  SequenceTracker* sequences = nullptr;  // this worker's, for received metadata options
+  uint16_t worker_id = 0;             // what the metadata option says the sender worker is
 };
 
 // Runs until every RX port is finished (file inputs) or `stop` is set; then flushes the TX
