@@ -621,6 +621,7 @@ int run_cli(int argc, char** argv) {
     install_stop_signals();
     RunOptions opts;
     opts.reload = &g_reload;
+    opts.build_info = "version=\"" MIRRORPIPE_VERSION "\",revision=\"" MIRRORPIPE_GIT_REVISION "\",build_type=\"" MIRRORPIPE_BUILD_TYPE "\",dpdk=\"" + dpdk_version() + "\"";
     const EngineReport rep = run_engine(cfg, opts, g_stop);
     std::cout << "mirrorpipe run: " << (g_stop.load() ? "stopped" : "inputs ended") << " after "
               << rep.seconds << " s\n";

@@ -174,6 +174,7 @@ struct EngineConfig {
   uint32_t mbufs = 0;        // 0: sized from the ports' rings and the workers
   uint32_t tx_flush_us = 100;
   double stats_interval_s = 1.0;
+  std::string metrics_listen;  // [metrics] listen: the Prometheus endpoint's ADDRESS:PORT; empty: none
   DecapConfig decap;
   std::vector<PortConfig> ports;
   std::vector<TargetConfig> targets;

@@ -839,7 +839,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
   Table top(root, "", path);
-  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters", "pools"});
+  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters", "pools", "metrics"});
   if (auto e = sub_table(top, "engine")) {
     cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
     for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
@@ -877,6 +877,29 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   if (auto e = sub_table(top, "eal")) {
     cfg.eal_args = e->string_list("args");
     e->reject_unknown({"args"});
+  }
+  if (auto m = sub_table(top, "metrics")) {
+    // [metrics] listen = "ADDRESS:PORT": the Prometheus endpoint (engine/runtime/metrics.h).
+    if (auto l = m->string("listen")) {
+      const size_t colon = l->rfind(':');
+      const std::string host = colon == std::string::npos ? "" : l->substr(0, colon);
+      const std::string port = colon == std::string::npos ? "" : l->substr(colon + 1);
+      bool ok = !host.empty() && !port.empty() && port.size() <= 5 &&
+                std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+                std::stoul(port) >= 1 && std::stoul(port) <= 65535;
+      if (ok) {
+        try {
+          const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+          const IpAddress a = parse_ip(bracketed ? host.substr(1, host.size() - 2) : host);
+          ok = a.v6 == bracketed;
+        } catch (const std::invalid_argument&) {
+          ok = false;
+        }
+      }
+      if (!ok) m->fail("listen", m->node("listen"), "ADDRESS:PORT, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"");
+      cfg.metrics_listen = *l;
+    }
+    m->reject_unknown({"listen"});
   }
   if (auto d = sub_table(top, "decap")) {
     load_ports_list(*d, "vxlan_ports", cfg.decap.vxlan_ports, cfg.decap.vxlan_port_count);

@@ -32,6 +32,7 @@
 #include "engine/runtime/file_port.h"
 #include "engine/runtime/file_sink.h"
 #include "engine/runtime/health.h"
+#include "engine/runtime/metrics.h"
 #include "engine/runtime/telemetry.h"
 #include "engine/runtime/worker.h"
 
@@ -594,11 +595,18 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   view.outputs = output_names;
   for (const auto& [name, info] : ethdevs) view.ethdevs.emplace_back(name, info.port_id);
   for (auto& s : slots) view.published.push_back(&s->published);
+  for (const auto& s : cfg.sessions) view.sessions.push_back(s.name);
   view.start_tsc = rte_get_tsc_cycles();
   telemetry_attach(&view);
   struct Detach {
     ~Detach() { telemetry_detach(); }
   } detach_on_exit;
+  // The Prometheus endpoint: stopped (by its destructor) before the view it reads goes away.
+  std::unique_ptr<MetricsServer> metrics;
+  if (!cfg.metrics_listen.empty()) {
+    metrics = std::make_unique<MetricsServer>(cfg.metrics_listen, &view, opts.build_info);
+    if (opts.periodic_summary) std::printf("metrics: http://%s/metrics\n", cfg.metrics_listen.c_str());
+  }
 
   if (opts.periodic_summary) {
     for (const CaptureFileWriter* w : writers) {

@@ -98,7 +98,8 @@ struct RunOptions {
   // File outputs are written under a temporary name and renamed when the run ends without a
   // write error (encap and decap): a partial file never takes the output's name.
   bool atomic_file_outputs = false;
-  bool copy_fanout = false;  // fan-out copies every extra packet, never chains (benchmarks)
+  bool copy_fanout = false;
+  std::string build_info;  // the Prometheus build_info labels (version, revision, build type, DPDK)  // fan-out copies every extra packet, never chains (benchmarks)
 };
 
 // Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws

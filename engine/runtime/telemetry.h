@@ -40,6 +40,7 @@ struct TelemetryView {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   std::vector<std::pair<std::string, uint16_t>> ethdevs;  // name, DPDK port id
+  std::vector<std::string> sessions;                      // [[sessions]] names, in order
   std::vector<const WorkerStats*> published;             // one per worker
   uint64_t start_tsc = 0;
   VerdictInbox* verdicts = nullptr;  // where /mirrorpipe/verdict leaves its requests
