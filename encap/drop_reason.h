@@ -46,6 +46,7 @@ namespace mirrorpipe {
   X(write_failed, "file output: the write failed (disk full, I/O error, closed pipe)")         \
   X(sink_full, "file output's queue full: its writer thread is behind (a slow or stalled disk)") \
   X(rate_limited, "mirror session: over its max_pps (a token bucket per worker)")               \
+  X(host_reply_limited, "the port's own ARP/echo answers over their rate (1000 a second per worker)") \
   X(duplicate, "session with dedup_us: the same IP packet seen within the window (both ends mirrored)") \
   X(link_header_bad, "capture record too short for its link-layer header, or raw IP neither v4 nor v6")
 

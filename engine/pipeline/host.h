@@ -62,6 +62,16 @@ inline uint16_t host_word(const void* p) noexcept {
   return w;
 }
 
+// Whether an echo request may be answered: from a unicast MAC and a unicast IPv4 address that is
+// not ours, so that a reply never goes to a group of hosts or back to us (RFC 1122 3.2.2.6:
+// no reply to a request sent from a broadcast or multicast address).
+inline bool unicast_source(const wire::EthernetHeader& eth, const wire::Ipv4Header& ip, const HostConfig& h) noexcept {
+  const uint8_t first = ip.src[0];
+  const bool group_ip = first == 0 || first == 127 || first >= 224 ||
+                        (ip.src[0] == 255 && ip.src[1] == 255 && ip.src[2] == 255 && ip.src[3] == 255);
+  return (eth.src[0] & 1) == 0 && !group_ip && ip.src != h.ip;
+}
+
 inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
   using namespace wire;
   const MutableBytes frame(pkt.data, pkt.len);
@@ -77,7 +87,10 @@ inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
         arp->spa == h.next_hop_ip) {
       h.next_hop_seen->store(pack_learned_mac(arp->sha), std::memory_order_relaxed);
     }
-    if (arp->oper.value() == ArpIpv4::kRequest && arp->tpa == h.ip) {
+    // A request from a group address (broadcast, multicast) is not answered: the reply would
+    // go to every host on the segment (no reflection, no amplification).
+    if (arp->oper.value() == ArpIpv4::kRequest && arp->tpa == h.ip && (arp->sha[0] & 1) == 0 &&
+        (eth->src[0] & 1) == 0) {
       // Who has our address? Us: the request becomes the reply.
       eth->dst = arp->sha;
       eth->src = h.mac;
@@ -104,7 +117,7 @@ inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
       }
     }
   }
-  if (ip->protocol == ipproto::kIcmp && !ip->is_fragment()) {
+  if (ip->protocol == ipproto::kIcmp && !ip->is_fragment() && unicast_source(*eth, *ip, h)) {
     auto* icmp = header_at<IcmpEcho>(frame, l4);
     const uint32_t ip_len = ip->total_length_bytes();
     if (icmp && icmp->type == icmp::kV4EchoRequest && icmp->code == 0 && ip_len >= ip->ihl_bytes() + 8 &&

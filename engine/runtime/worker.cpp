@@ -76,6 +76,8 @@ struct Worker {
   WorkerStats stats{};
   SessionState session_state[kMaxSessions]{};
   uint32_t meta_seq[kMaxMetaStreams]{};  // the metadata option's last number, per target
+  static constexpr double kHostRepliesPerSecond = 1000;  // ARP and echo answers, per worker
+  SessionState host_replies_bucket{};
   TxBuffer tx[kMaxPorts];
   FanSlot fans[kFanSlots];
   uint16_t free_fans[kFanSlots];
@@ -712,6 +714,12 @@ struct Worker {
     if (route.host.enabled) {
       const HostVerdict v = host_classify(route.host, ref);
       if (v == HostVerdict::kReply) {
+        // Bounded: a flood of requests cannot turn the port into a source of replies.
+        if (!take_token(host_replies_bucket, kHostRepliesPerSecond)) {
+          ic.drop(DropReason::host_reply_limited);
+          rte_pktmbuf_free(m);
+          return;
+        }
         apply_packet_ref(m, ref, kFileMeta);
         ++ic.host_replies;
         enqueue(route.reply_output, m, rx.input);

@@ -146,3 +146,30 @@ TEST_CASE("host: the next hop's ARP reply on a port that also sends leaves its M
   REQUIRE(slot.load() != 0);
   CHECK(unpack_learned_mac(slot.load()) == kPeerMac);
 }
+
+TEST_CASE("host: no answer toward a group: ARP from a broadcast or multicast sender, echo from such a source") {
+  // ARP request whose sender hardware address is broadcast (a spoofed request would make the
+  // reply go to every host on the segment).
+  auto arp = arp_request({10, 199, 0, 1});
+  std::fill(arp.begin() + 22, arp.begin() + 28, 0xff);
+  auto a = buffer(arp);
+  CHECK(host_classify(host(false), a.ref) == HostVerdict::kDataPath);
+  // ... or multicast in the Ethernet source.
+  arp = arp_request({10, 199, 0, 1});
+  arp[6] = 0x01;
+  auto a2 = buffer(arp);
+  CHECK(host_classify(host(false), a2.ref) == HostVerdict::kDataPath);
+  // Echo requests from 255.255.255.255, 224.0.0.1, 0.0.0.0, 127.0.0.1 and the port's own address.
+  for (const wire::Ipv4Address src : {wire::Ipv4Address{255, 255, 255, 255}, wire::Ipv4Address{224, 0, 0, 1},
+                                      wire::Ipv4Address{0, 0, 0, 0}, wire::Ipv4Address{127, 0, 0, 1},
+                                      wire::Ipv4Address{10, 199, 0, 1}}) {
+    auto req = ipv4_to_port(1, 0);
+    std::copy(src.begin(), src.end(), req.begin() + 26);
+    auto b = buffer(req);
+    INFO(int{src[0]} << "." << int{src[1]} << "." << int{src[2]} << "." << int{src[3]});
+    CHECK(host_classify(host(false), b.ref) == HostVerdict::kDataPath);
+  }
+  // A unicast source is answered (the control case).
+  auto ok = buffer(ipv4_to_port(1, 0));
+  CHECK(host_classify(host(false), ok.ref) == HostVerdict::kReply);
+}
