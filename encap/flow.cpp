@@ -152,7 +152,9 @@ FrameMeta parse_frame_general(Bytes frame) noexcept {
     // Shorter than an Ethernet header: hash what there is so that the port is still stable.
     HashState s;
     uint64_t w = 0;
-    std::memcpy(&w, frame.data(), std::min<size_t>(frame.size(), 8));
+    // An empty span may have a null data(): memcpy with a null source is undefined even for
+    // 0 bytes (C11 7.24.1), so it is not called.
+    if (!frame.empty()) std::memcpy(&w, frame.data(), std::min<size_t>(frame.size(), 8));
     s.add(w);
     m.flow_hash = s.finish();
     return m;

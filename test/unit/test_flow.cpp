@@ -165,6 +165,16 @@ TEST_CASE("flow hash: short or broken frames never read out of bounds") {
   SUCCEED("no read past the end (the sanitizer build checks this)");
 }
 
+TEST_CASE("flow hash: an empty frame with no buffer at all hashes like one of zeros") {
+  // fuzz/regressions/parse_frame/empty-frame: a null data() with size 0 reached memcpy (undefined
+  // behaviour, reported by UBSan's nonnull-attribute check in the sanitizer build).
+  const FrameMeta m = parse_frame(wire::Bytes{});
+  const uint8_t zero = 0;
+  CHECK(m.flow_hash == parse_frame(wire::Bytes(&zero, 0)).flow_hash);
+  CHECK(m.ip_version == 0);
+  CHECK_FALSE(m.l4_found);
+}
+
 TEST_CASE("flow hash: collisions no more frequent than an ideal 32-bit hash") {
   // 200,000 distinct 5-tuples: an ideal 32-bit hash has n(n-1)/2^33 ~ 4.66 expected colliding
   // pairs (Poisson). Allow up to 15 (P(X > 15) < 1e-4 for an ideal hash).
