@@ -234,6 +234,9 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
     set_inner(out, pkt, inner, span.udp_end);
     return DropReason::kNone;
   }
+  // Protocol Type is an EtherType (RFC 8926 section 3.4); below 0x0600 it is an 802.3 length,
+  // no protocol (and 0 would read as "an Ethernet payload" to what follows).
+  if (outer.geneve_protocol < 0x0600) return DropReason::geneve_bad_protocol;
   if (span.udp_end == inner) return DropReason::inner_runt;
 
   // An L3 payload. IPv4 or IPv6 carrying UDP to a VXLAN port is a Traffic Mirroring session

@@ -36,6 +36,7 @@ namespace mirrorpipe {
   X(geneve_oam, "Geneve O bit set: control packet, not data (RFC 8926 section 3.4)")           \
   X(geneve_options_overrun, "Geneve options run past opt_len or the UDP payload")              \
   X(geneve_critical_option, "Geneve critical option not understood (RFC 8926 section 3.5)")    \
+  X(geneve_bad_protocol, "Geneve protocol type is not an EtherType (below 0x0600)")           \
   X(inner_runt, "inner frame shorter than an Ethernet header, or empty L3 payload")            \
   /* receiving and the appliance (decap/, engine/pipeline) */                                  \
   X(not_gwlb, "appliance input: not GWLB Geneve (outer IPv4, Geneve with class 0x0108 options)") \

@@ -128,6 +128,9 @@ def build():
     row(gok, "none", INNER_B, what="Geneve, Ethernet payload")
     row(raw(v4() / gen(version=1, proto=0x6558) / INNER), "geneve_bad_version", what="Geneve version 1")
     row(raw(v4() / gen(oam=1, proto=0x6558) / INNER), "geneve_oam", what="Geneve O bit")
+    # RFC 8926 section 3.4: Protocol Type is an EtherType; 0 (or any 802.3 length) is none.
+    row(raw(v4() / gen(proto=0x0000) / Raw(b"x")), "geneve_bad_protocol", what="Geneve protocol type 0, one byte")
+    row(raw(v4() / gen(proto=0x05DC) / INNER_L3), "geneve_bad_protocol", what="Geneve protocol type 0x05dc (a length)")
     row(raw(v4() / gen(proto=0x6558, options=[GeneveOptions(classid=0x0100, type=0x81, data=b"abcd")]) / INNER),
         "geneve_critical_option", what="Geneve unknown critical option")
     row(raw(v4() / gen(proto=0x6558, critical=1, options=[GeneveOptions(classid=0x0100, type=0x01, data=b"abcd")]) / INNER),
