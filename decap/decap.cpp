@@ -111,7 +111,7 @@ uint64_t load_be64(const uint8_t* p) noexcept {
 
 // Walks the Geneve options in [off, off + len): each must fit; unknown critical options drop
 // the packet (RFC 8926 section 3.5); AWS GWLB options (class 0x0108) are read.
-DropReason walk_geneve_options(Bytes pkt, uint32_t off, uint32_t len, TunnelLayer& layer) noexcept {
+DropReason walk_geneve_options(Bytes pkt, uint32_t off, uint32_t len, TunnelLayer& layer, DecapResult& out) noexcept {
   const uint32_t end = off + len;
   while (off < end) {
     const auto* o = header_at<GeneveOptionHeader>(pkt, off);
@@ -138,11 +138,8 @@ DropReason walk_geneve_options(Bytes pkt, uint32_t off, uint32_t len, TunnelLaye
         o->data_length_bytes() == mirror_meta::kDataBytes) {
       MirrorMetaOption mo;
       std::memcpy(&mo, data, sizeof mo);
-      layer.has_meta = true;
-      layer.meta_sequence = mo.sequence.value();
-      layer.meta_worker = mo.worker.value();
-      layer.meta_capture_ns = mo.capture_ns.value();
-      layer.meta_original_length = mo.original_length.value();
+      out.has_meta = true;
+      out.meta = {mo.worker.value(), mo.sequence.value(), mo.capture_ns.value(), mo.original_length.value()};
     }
     // No critical option is understood here: every one drops the packet.
     if (o->critical()) return DropReason::geneve_critical_option;
@@ -181,6 +178,7 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
                        DecapResult& out) noexcept {
   out.layer_count = 0;
   out.l3_protocol = 0;
+  out.has_meta = false;
   const auto* eth = header_at<EthernetHeader>(pkt, 0);
   if (!eth) return DropReason::headers_truncated;
   out.outer_dst_mac = eth->dst;
@@ -224,7 +222,7 @@ DropReason decap_parse(Bytes pkt, uint32_t wire_len, const DecapConfig& cfg,
   outer.type = TunnelType::kGeneve;
   outer.vni = g->vni();
   outer.geneve_protocol = g->protocol_type.value();
-  r = walk_geneve_options(pkt, g_off + kGeneveHeaderBytes, opt_bytes, outer);
+  r = walk_geneve_options(pkt, g_off + kGeneveHeaderBytes, opt_bytes, outer, out);
   if (r != DropReason::kNone) return r;
   if (g->oam()) return DropReason::geneve_oam;
   const uint32_t inner = g_off + kGeneveHeaderBytes + opt_bytes;

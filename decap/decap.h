@@ -44,12 +44,14 @@ struct TunnelLayer {
   uint64_t gwlb_endpoint_id;
   uint64_t gwlb_attachment_id;
   uint32_t gwlb_flow_cookie;
-  // mirrorpipe's metadata option (wire::MirrorMetaOption), when the sender added it.
-  bool has_meta;
-  uint16_t meta_worker;
-  uint32_t meta_sequence;
-  uint64_t meta_capture_ns;
-  uint32_t meta_original_length;
+};
+
+// mirrorpipe's metadata option (wire::MirrorMetaOption), as the outer Geneve layer carried it.
+struct MirrorMetaFields {
+  uint16_t worker;
+  uint32_t sequence;
+  uint64_t capture_ns;
+  uint32_t original_length;
 };
 
 // All three GWLB options: endpoint ID, attachment ID, flow cookie.
@@ -65,6 +67,8 @@ struct DecapResult {
   std::array<TunnelLayer, 2> layers;
   wire::MacAddress outer_dst_mac;
   wire::MacAddress outer_src_mac;
+  bool has_meta;          // layers[0] (Geneve) carried mirrorpipe's metadata option: `meta`
+  MirrorMetaFields meta;  // set only when has_meta
 };
 
 // Parses the tunnel headers of `pkt` (captured bytes) whose wire length is `wire_len`.

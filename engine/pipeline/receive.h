@@ -164,14 +164,12 @@ inline SinkMeta make_sink_meta(const DecapResult& r, uint16_t session, uint32_t 
   m.gwlb_flow_cookie = g.gwlb_flow_cookie;
   m.inner_original_length = inner_original;
   m.session = session;
-  const TunnelLayer* md = r.layers[0].has_meta ? &r.layers[0]
-                          : r.layer_count > 1 && r.layers[1].has_meta ? &r.layers[1] : nullptr;
-  if (md) {
+  if (r.has_meta) {
     m.has_meta = 1;
-    m.meta_sequence = md->meta_sequence;
-    m.meta_capture_ns = md->meta_capture_ns;
-    m.meta_original_length = md->meta_original_length;
-    m.meta_worker = md->meta_worker;
+    m.meta_sequence = r.meta.sequence;
+    m.meta_capture_ns = r.meta.capture_ns;
+    m.meta_original_length = r.meta.original_length;
+    m.meta_worker = r.meta.worker;
   }
   return m;
 }
