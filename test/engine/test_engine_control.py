@@ -19,16 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds  # noqa: E402
-
-
-def wait_for(pred, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+from common import Checker, accounting_holds, wait_for  # noqa: E402
 
 
 def main():

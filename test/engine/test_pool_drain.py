@@ -23,7 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "oracle"))
 sys.path.insert(0, os.path.join(HERE, "..", "golden"))
-from common import Checker, accounting_holds, read_records  # noqa: E402
+from common import Checker, accounting_holds, wait_for, read_records  # noqa: E402
 import flowhash  # noqa: E402
 import maglev  # noqa: E402
 
@@ -34,15 +34,6 @@ from scapy.utils import wrpcap  # noqa: E402
 
 MEMBERS = ["zeek-a", "zeek-b", "zeek-c"]
 M = 65537
-
-
-def wait_for(pred, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def main():

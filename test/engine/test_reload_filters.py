@@ -20,21 +20,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds  # noqa: E402
+from common import Checker, accounting_holds, wait_for  # noqa: E402
 
 from scapy.utils import RawPcapReader  # noqa: E402
 
 TCP_RULE = '{ direction = "ingress", number = 100, action = "accept", protocol = "tcp", source = "0.0.0.0/0", destination = "0.0.0.0/0" }'
 UDP_RULE = '{ direction = "ingress", number = 100, action = "accept", protocol = "udp", source = "0.0.0.0/0", destination = "0.0.0.0/0" }'
-
-
-def wait_for(pred, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def main():

@@ -17,8 +17,8 @@
 # frame an analyzer received is one that a table the pool went through (from the log's state
 # changes, in order) gives it (so both directions of each flow reach one analyzer); zeek-b was silent for a while
 # (its flows moved) and received again after its recovery; the log says each state change once,
-# and failing open; every packet sent reached an analyzer; the counters add up; the JSON counts
-# failed checks and fail-open copies.
+# and failing open; every packet sent reached an analyzer (the kernels' VXLAN devices count them
+# all); the counters add up; the JSON counts failed checks and fail-open copies.
 set -euo pipefail
 mp=$(readlink -f "$1")
 src=$(readlink -f "$2")
@@ -150,6 +150,10 @@ for _ in $(seq 300); do kill -0 "$engine" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$engine" 2>/dev/null && mp_stop_engine "$engine" "$work/engine.log"
 wait "$engine" || { cat "$work/engine.log"; echo "FAIL: engine exit"; exit 1; }
 sleep 0.5
+# What each analyzer's kernel decapsulated (its VXLAN device's counter), whatever tcpdump kept.
+for i in 1 2 3; do
+  ip -n "${tag}a$i" -s -j link show vxlan0 >"$work/vxlan$i.json"
+done
 for pid in "${mp_pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
 sleep 0.5
 
@@ -208,8 +212,14 @@ c.check(len(tables) >= 3, "the pool went through %d tables, expected at least 3"
 c.check("pool zeek: member zeek-b is healthy again" in log, "zeek-b's recovery not said")
 c.check("pool zeek: no member in service; failing open" in log, "failing open not said")
 c.check(accounting_holds(st), "counters do not add up")
+# Nothing lost beyond what the counters say: the analyzers' kernels decapsulated every packet the
+# engine sent (tcpdump may keep fewer on a loaded machine: said, not failed).
+kernel = sum(json.load(open(os.path.join(work, "vxlan%d.json" % i)))[0]["stats64"]["rx"]["packets"] for i in (1, 2, 3))
+c.check(kernel == st["packets_out"], "the analyzers' VXLAN devices received %d packets, the engine sent %d" % (
+    kernel, st["packets_out"]))
 total = sum(len(v) for v in got.values())
-c.check(total == st["packets_out"], "the analyzers received %d inner frames, the engine sent %d" % (total, st["packets_out"]))
+if total != kernel:
+    print("note: tcpdump kept %d of the %d inner frames the kernels received" % (total, kernel))
 pz = st["pools"]["zeek"]
 c.check(pz["fail_open_copies"] > 0, "no copies counted while failing open: %s" % pz)
 c.check(pz["members"]["zeek-b"]["checks_failed"] >= 4 and pz["members"]["zeek-b"]["checks_passed"] > 0,

@@ -71,5 +71,16 @@ def run_config(checker, binary, directory, text, name):
     return stats
 
 
+def wait_for(pred, seconds):
+    """True as soon as pred() is; False after `seconds` (polled every 50 ms)."""
+    import time
+    end = time.time() + seconds
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def accounting_holds(stats):
     return stats["packets_in"] == stats["packets_out"] + stats["filtered"] + sum(stats["dropped"].values())
