@@ -112,6 +112,28 @@ uint64_t load_be64(const uint8_t* p) noexcept {
 // Walks the Geneve options in [off, off + len): each must fit; unknown critical options drop
 // the packet (RFC 8926 section 3.5); AWS GWLB options (class 0x0108) are read.
 DropReason walk_geneve_options(Bytes pkt, uint32_t off, uint32_t len, TunnelLayer& layer, DecapResult& out) noexcept {
+  // What GWLB sends, in the order it sends them: the three class-0x0108 options, 32 bytes in
+  // all. Recognised by their three option headers at once, without the walk's chain of dependent
+  // loads (the appliance's hottest loop). Anything else, reserved bits set included, takes the
+  // general walk below, which gives the same result for this layout.
+  constexpr uint32_t kGwlbLayoutBytes = 3 * 4 + 8 + 8 + 4;
+  if (len == kGwlbLayoutBytes && pkt.size() >= off + kGwlbLayoutBytes) {
+    const uint8_t* p = pkt.data() + off;
+    constexpr uint8_t kEndpoint[4] = {0x01, 0x08, gwlb::kTypeEndpointId, 2};
+    constexpr uint8_t kAttachment[4] = {0x01, 0x08, gwlb::kTypeAttachmentId, 2};
+    constexpr uint8_t kCookie[4] = {0x01, 0x08, gwlb::kTypeFlowCookie, 1};
+    static_assert(gwlb::kOptionClass == 0x0108);
+    if (std::memcmp(p, kEndpoint, 4) == 0 && std::memcmp(p + 12, kAttachment, 4) == 0 &&
+        std::memcmp(p + 24, kCookie, 4) == 0) {
+      layer.gwlb_endpoint_id = load_be64(p + 4);
+      layer.gwlb_attachment_id = load_be64(p + 16);
+      Be32 c;
+      std::memcpy(c.bytes, p + 28, 4);
+      layer.gwlb_flow_cookie = c.value();
+      layer.gwlb_options = kGwlbAllOptions;
+      return DropReason::kNone;
+    }
+  }
   const uint32_t end = off + len;
   while (off < end) {
     const auto* o = header_at<GeneveOptionHeader>(pkt, off);

@@ -745,7 +745,8 @@ struct Worker {
     if (route.pipeline.mode == PipelineMode::kDecap) {
       DecapResult res;
       r = decapsulate(ref, route.pipeline.decap, res);
-      if (r == DropReason::kNone) account_metadata<kFileMeta>(res, m, ic);
+      // has_meta first: the plain path tests one byte (a dropped packet may have it set too).
+      if (__builtin_expect(res.has_meta, 0) && r == DropReason::kNone) account_metadata<kFileMeta>(res, m, ic);
     } else {
       r = route.nic_flow_hash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
               ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)

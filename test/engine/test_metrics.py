@@ -23,7 +23,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds  # noqa: E402
+from common import Checker, accounting_holds, scratch_dir  # noqa: E402
 
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
@@ -155,7 +155,7 @@ vni = 5
                 c.check(accounting_holds(st), "counters do not add up")
                 c.check(pin <= st["packets_in"], "scraped %s packets, the final count %d" % (pin, st["packets_in"]))
     # A listen address that is not one.
-    bad = os.path.join(tempfile.mkdtemp(), "b.toml")
+    bad = os.path.join(scratch_dir("mp-metrics-"), "b.toml")
     with open(bad, "w") as f:
         f.write('[metrics]\nlisten = "localhost:http"\n[[ports]]\nname = "a"\nrole = "appliance"\ndevargs = "net_null0"\n')
     r = subprocess.run([binary, "check", "-c", bad], capture_output=True, text=True, timeout=60)

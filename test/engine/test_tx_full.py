@@ -15,17 +15,16 @@ usage: test_tx_full.py MIRRORPIPE SOURCE_DIR
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds, read_records, run_config  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_config, scratch_dir  # noqa: E402
 from scapy.all import IP, UDP, Ether, rdpcap, wrpcap  # noqa: E402
 from scapy.layers.vxlan import VXLAN  # noqa: E402
 
 MP, SRC = sys.argv[1], sys.argv[2]
 EAL = '[eal]\nargs = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]\n'
 c = Checker("tx_full")
-tmp = tempfile.mkdtemp(prefix="mp-txfull-")
+tmp = scratch_dir("mp-txfull-")
 sample = rdpcap(os.path.join(SRC, "pcaps", "sample-mix.pcap"))
 N = 3000
 frames = [sample[i % len(sample)] for i in range(N)]

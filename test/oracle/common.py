@@ -1,11 +1,23 @@
 """Helpers shared by the oracle tests: run mirrorpipe, read captures, report failures."""
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 from scapy.utils import RawPcapReader
+
+
+def scratch_dir(prefix):
+    """A temporary directory removed when the test exits (kept with MIRRORPIPE_KEEP_TMP=1)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("MIRRORPIPE_KEEP_TMP") == "1":
+        print("scratch directory kept: " + path)
+    else:
+        atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 class Checker:

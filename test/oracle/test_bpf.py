@@ -11,10 +11,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records  # noqa: E402
+from common import Checker, accounting_holds, read_records, scratch_dir  # noqa: E402
 
 from scapy.all import IP, Dot1AD, Dot1Q, Ether, IPv6  # noqa: E402
 from scapy.layers.vxlan import VXLAN  # noqa: E402
@@ -29,7 +28,7 @@ CAPTURES = [os.path.join(SRC, "pcaps", "sample-mix.pcap"),
 EXPRESSIONS = ["tcp port 443 or udp port 53", "not port 22", "icmp or icmp6", "vlan and tcp", "net 10.0.0.0/8",
                "ip6", "tcp[tcpflags] & tcp-syn != 0", "udp and greater 100", "ip[6:2] & 0x3fff != 0"]
 c = Checker("bpf")
-tmp = tempfile.mkdtemp(prefix="mp-bpf-")
+tmp = scratch_dir("mp-bpf-")
 
 
 def is_ip(frame):

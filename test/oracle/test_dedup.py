@@ -16,10 +16,9 @@ usage: test_dedup.py MIRRORPIPE SOURCE_DIR
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records, run_mirrorpipe  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_mirrorpipe, scratch_dir  # noqa: E402
 
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
@@ -30,7 +29,7 @@ from scapy.utils import wrpcap  # noqa: E402
 
 MP = sys.argv[1]
 c = Checker("dedup")
-tmp = tempfile.mkdtemp(prefix="mp-dedup-")
+tmp = scratch_dir("mp-dedup-")
 WINDOW_US = 100
 A = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 B = Ether(src="02:00:00:00:00:0b", dst="02:00:00:00:00:0c")

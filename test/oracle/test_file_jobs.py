@@ -25,11 +25,10 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records  # noqa: E402
+from common import Checker, accounting_holds, read_records, scratch_dir  # noqa: E402
 
 from scapy.all import IP, UDP, Ether, IPv6, Raw, wrpcap  # noqa: E402
 from scapy.layers.l2 import CookedLinux  # noqa: E402
@@ -39,7 +38,7 @@ MP, SRC = sys.argv[1], sys.argv[2]
 SAMPLE = os.path.join(SRC, "pcaps", "sample-mix.pcap")
 ENC = ["--src-ip", "10.0.0.1", "--dst-ip", "10.0.0.2"]
 c = Checker("file jobs")
-tmp = tempfile.mkdtemp(prefix="mp-filejobs-")
+tmp = scratch_dir("mp-filejobs-")
 
 
 def run(args, stdin=None, timeout=60):

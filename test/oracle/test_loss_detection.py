@@ -20,10 +20,9 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, read_records, run_mirrorpipe  # noqa: E402
+from common import Checker, read_records, run_mirrorpipe, scratch_dir  # noqa: E402
 
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
@@ -32,7 +31,7 @@ from scapy.utils import RawPcapReader, wrpcap  # noqa: E402
 
 MP = sys.argv[1]
 c = Checker("loss detection")
-tmp = tempfile.mkdtemp(prefix="mp-loss-")
+tmp = scratch_dir("mp-loss-")
 N = 300
 
 frames = []

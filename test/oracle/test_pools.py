@@ -23,11 +23,10 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
-from common import Checker, accounting_holds, read_records, run_mirrorpipe  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_mirrorpipe, scratch_dir  # noqa: E402
 import flowhash  # noqa: E402
 import maglev  # noqa: E402
 
@@ -42,7 +41,7 @@ MP, SRC = sys.argv[1], sys.argv[2]
 EAL = ('[eal]\nargs = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", '
        '"--log-level", "lib.eal:error"]\n')
 c = Checker("pools")
-tmp = tempfile.mkdtemp(prefix="mp-pools-")
+tmp = scratch_dir("mp-pools-")
 M = 65537
 
 # 1500 flows, each a request and a reply (TCP or UDP, IPv4 or IPv6), interleaved.

@@ -16,10 +16,9 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records, run_config  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_config, scratch_dir  # noqa: E402
 
 from scapy.all import GRE, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap  # noqa: E402
 from scapy.layers.vxlan import VXLAN  # noqa: E402
@@ -32,7 +31,7 @@ FILE_MAC = bytes.fromhex("020000000001")  # an appliance reading a file has this
 EAL = '[eal]\nargs = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]\n'
 
 c = Checker("receive")
-tmp = tempfile.mkdtemp(prefix="mp-receive-")
+tmp = scratch_dir("mp-receive-")
 
 
 def gwlb_options(endpoint, attachment, cookie):

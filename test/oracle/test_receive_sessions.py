@@ -21,10 +21,9 @@ usage: test_receive_sessions.py MIRRORPIPE SOURCE_DIR
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records, run_mirrorpipe  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_mirrorpipe, scratch_dir  # noqa: E402
 import aws_mirror_model as model  # noqa: E402
 import make_session_cases as mk  # noqa: E402
 
@@ -40,7 +39,7 @@ AWS_CAPTURE = os.path.join(SRC, "pcaps", "third-party", "suricata-vxlan-aws-traf
 EAL = ('[eal]\nargs = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", '
        '"--log-level", "lib.eal:error"]\n')
 c = Checker("receive sessions")
-tmp = tempfile.mkdtemp(prefix="mp-recvses-")
+tmp = scratch_dir("mp-recvses-")
 
 
 def toml_filters(filters):

@@ -16,10 +16,9 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records  # noqa: E402
+from common import Checker, accounting_holds, read_records, scratch_dir  # noqa: E402
 
 from scapy.all import (ICMP, IP, SCTP, TCP, UDP, Dot1Q, Ether, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,  # noqa: E402
                        IPv6ExtHdrHopByHop, Raw, wrpcap)
@@ -27,7 +26,7 @@ from scapy.layers.vxlan import VXLAN  # noqa: E402
 
 MP, SRC = sys.argv[1], sys.argv[2]
 c = Checker("session options")
-tmp = tempfile.mkdtemp(prefix="mp-sesopt-")
+tmp = scratch_dir("mp-sesopt-")
 E = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")
 
 

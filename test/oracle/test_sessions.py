@@ -19,10 +19,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records, run_mirrorpipe  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_mirrorpipe, scratch_dir  # noqa: E402
 import make_session_cases as cases_mod  # noqa: E402
 
 from scapy.layers.inet import UDP  # noqa: E402
@@ -54,7 +53,7 @@ class SessionChecker(Checker):
 
 
 c = SessionChecker("sessions")
-tmp = tempfile.mkdtemp(prefix="mp-sessions-")
+tmp = scratch_dir("mp-sessions-")
 
 
 def ports_and_targets(sessions, pcap="case.pcap"):

@@ -79,3 +79,57 @@ TEST_CASE("decap: no read past the end for any prefix of any table frame") {
   }
   SUCCEED();
 }
+
+// GWLB's own layout (the three class-0x0108 options in the order GWLB sends them) is read by a
+// shortcut; any other layout of the same options takes the general walk. Both must agree.
+TEST_CASE("decap: GWLB options read the same in GWLB's order, another order, or with reserved bits") {
+  const auto frames = read_pcap(source_path("test/golden/decap-table.pcap"));
+  const auto rows = read_tsv(source_path("test/golden/decap-table.tsv"));
+  size_t idx = rows.size();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i][4] == "GWLB Geneve with class 0x0108 options") idx = i;
+  }
+  REQUIRE(idx < rows.size());
+  const Record base = frames[idx];
+  constexpr size_t kOpts = 14 + 20 + 8 + 8;  // Ethernet, IPv4, UDP, Geneve base header
+  REQUIRE(base.bytes.size() > kOpts + 32);
+  REQUIRE(base.bytes[kOpts + 2] == 1);   // endpoint ID first, as make_malformed.py writes it
+  REQUIRE(base.bytes[kOpts + 26] == 3);  // flow cookie last
+
+  auto decap = [](const Record& frame, DecapResult& r) {
+    Buffer buf(frame);
+    return decapsulate(buf.ref, DecapConfig{}, r);
+  };
+  auto check_fields = [](const DecapResult& r) {
+    CHECK(r.layers[0].gwlb_options == kGwlbAllOptions);
+    CHECK(r.layers[0].gwlb_endpoint_id == 0x0001020304050607ull);  // scapy: bytes(range(8))
+    CHECK(r.layers[0].gwlb_attachment_id == 0);                     // scapy: bytes(8)
+    CHECK(r.layers[0].gwlb_flow_cookie == 0x01020304u);
+  };
+  SECTION("GWLB's order") {
+    DecapResult r;
+    REQUIRE(decap(base, r) == DropReason::kNone);
+    check_fields(r);
+  }
+  SECTION("a reserved bit set in an option's length byte (ignored, RFC 8926 section 3.5)") {
+    auto f = base;
+    f.bytes[kOpts + 3] |= 0x20;
+    DecapResult r;
+    REQUIRE(decap(f, r) == DropReason::kNone);
+    check_fields(r);
+  }
+  SECTION("the flow cookie first") {
+    auto f = base;
+    std::copy(base.bytes.begin() + kOpts + 24, base.bytes.begin() + kOpts + 32, f.bytes.begin() + kOpts);
+    std::copy(base.bytes.begin() + kOpts, base.bytes.begin() + kOpts + 24, f.bytes.begin() + kOpts + 8);
+    DecapResult r;
+    REQUIRE(decap(f, r) == DropReason::kNone);
+    check_fields(r);
+  }
+  SECTION("a critical type in GWLB's class is not understood") {
+    auto f = base;
+    f.bytes[kOpts + 12 + 2] |= 0x80;
+    DecapResult r;
+    CHECK(decap(f, r) == DropReason::geneve_critical_option);
+  }
+}
