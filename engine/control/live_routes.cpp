@@ -15,6 +15,9 @@ LiveRoutes::LiveRoutes(EngineConfig config, Plan plan) : running_(std::move(conf
 
 void LiveRoutes::publish(const EngineConfig& config) {
   auto next = plan_(config, blocked_flows(config, live_drops_, accepted_));
+  // Every snapshot is told apart by its generation (only this thread increments it).
+  const auto snapshot = static_cast<uint32_t>(table_.generation.load(std::memory_order_relaxed) + 1);
+  for (Route& r : *next) r.snapshot = snapshot;
   // The pointer first, then the generation (see the header).
   table_.current.store(next.get(), std::memory_order_release);
   const uint64_t g = table_.generation.fetch_add(1, std::memory_order_acq_rel) + 1;

@@ -28,6 +28,8 @@ SessionSelection selection_of(const EngineConfig& c, const SessionConfig& ses) {
   sel.sample_packets = ses.sample_packets;
   sel.max_pps_per_worker = ses.max_pps / std::max<uint32_t>(1, c.workers);
   sel.dedup_ns = uint64_t{ses.dedup_us} * 1000;
+  sel.options = sel.slice >= 0 || sel.sample_flows || sel.sample_packets || sel.max_pps_per_worker > 0 ||
+                sel.dedup_ns > 0 || !sel.bpf_expression.empty();
   sel.active = sel.policy.has_filter || !sel.policy.monitored.empty() || sel.policy.egress_default ||
                sel.slice >= 0 || sel.sample_flows || sel.sample_packets || sel.max_pps_per_worker > 0 ||
                sel.dedup_ns > 0;
@@ -140,6 +142,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
       const bool live = !topo.input_is_file[static_cast<size_t>(topo.input_index[pin])];
       ms.sinks.push_back(pool ? make_pool_sink(c, topo, *pool, live, nullptr, route)
                               : make_sink(c, topo, r.target, live));
+      ms.single = single_sink(ms.sinks);
       route.mirror_sessions.push_back(std::move(ms));
       continue;
     }
@@ -191,6 +194,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         ms.select.active = true;  // a mirror session always decides (AWS's exclusions, direction)
         route.any_session_filter = route.any_session_filter || ms.select.policy.has_filter;
         for (const auto& name : ses.sinks) ms.sinks.push_back(make_named_sink(c, topo, name, live, route, &ses));
+        ms.single = single_sink(ms.sinks);
         route.mirror_sessions.push_back(std::move(ms));
       }
       continue;

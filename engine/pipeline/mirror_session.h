@@ -162,9 +162,13 @@ inline FilterFields read_filter_fields_general(const uint8_t* frame, uint32_t le
 
 // The common case inline: an untagged IPv4 packet with a 20-byte header carrying TCP or UDP, not
 // a fragment; anything else takes the general walk above (the unit tests compare the two).
+inline bool inline_filter_fields(const uint8_t* p, uint32_t len) noexcept {
+  return len >= 14 + 20 + 4 && p[12] == 0x08 && p[13] == 0x00 && p[14] == 0x45 && ((p[20] & 0x3f) | p[21]) == 0 &&
+         (p[23] == 6 || p[23] == 17);
+}
+
 inline FilterFields read_filter_fields(const uint8_t* p, uint32_t len) noexcept {
-  if (len >= 14 + 20 + 4 && p[12] == 0x08 && p[13] == 0x00 && p[14] == 0x45 && ((p[20] & 0x3f) | p[21]) == 0 &&
-      (p[23] == 6 || p[23] == 17)) {
+  if (inline_filter_fields(p, len)) {
     FilterFields f;
     f.ip = true;
     std::memcpy(f.src.data(), p + 26, 4);

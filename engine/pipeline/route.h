@@ -63,6 +63,7 @@ struct SessionSelection {
   uint32_t sample_packets = 0;   // 0: every packet
   double max_pps_per_worker = 0; // 0: no limit
   uint64_t dedup_ns = 0;         // the dedup window (engine/pipeline/dedup.h); 0: off
+  bool options = false;          // any of the above, or a tcpdump expression: more than the filter
   // The filter's tcpdump expression, compiled by the runtime (engine/runtime/bpf_filter.h) into
   // `bpf` once the planner has built the route.
   std::string bpf_expression;
@@ -85,10 +86,20 @@ struct MirrorSessionRoute {
   SessionSelection select;       // inactive only for a route to a pool (config_index kNoSessionId)
   std::vector<Sink> sinks;
   uint16_t config_index = 0;     // in [[sessions]]: its counters and per-worker state
+  // One sink that is neither a pool nor a target with the metadata option: the packet itself
+  // goes, with no fan-out bookkeeping (set by the planner; see single_sink()).
+  bool single = false;
 };
+
+inline bool single_sink(const std::vector<Sink>& sinks) noexcept {
+  return sinks.size() == 1 && !sinks[0].pool && sinks[0].meta_stream < 0;
+}
 
 // What happens to the packets of one input. Immutable while workers run.
 struct Route {
+  // Which snapshot this route belongs to (set by LiveRoutes when it publishes one): the tag of
+  // the workers' session verdict caches (engine/pipeline/verdict_cache.h).
+  uint32_t snapshot = 0;
   PipelineConfig pipeline;
   uint16_t output = 0;           // index into WorkerPlan::tx
   bool stamp_file_meta = false;  // live input to a file output: give packets a timestamp

@@ -10,6 +10,7 @@
 
 #include "engine/runtime/bpf_filter.h"
 #include "engine/runtime/mbuf.h"
+#include "engine/pipeline/verdict_cache.h"
 
 #include <cstring>
 #include <memory>
@@ -75,6 +76,7 @@ struct Worker {
   const WorkerPlan& plan;
   WorkerStats stats{};
   SessionState session_state[kMaxSessions]{};
+  SessionVerdictCache verdict_cache[kMaxSessions];
   uint32_t meta_seq[kMaxMetaStreams]{};  // the metadata option's last number, per target
   static constexpr double kHostRepliesPerSecond = 1000;  // ARP and echo answers, per worker
   SessionState host_replies_bucket{};
@@ -294,6 +296,36 @@ struct Worker {
     return hdr;
   }
 
+  // Sends `m` (`ref`, as the session left it) to the one sink of a session whose sinks are
+  // single_sink() (route.h): what fan_out() does for one sink, without its bookkeeping, and a
+  // tunnel written inline as on a route. True when queued; else `m` ended as dropped, counted at
+  // the output and the input.
+  template <bool kFileMeta>
+  [[gnu::always_inline]] bool send_one(rte_mbuf* m, PacketRef& ref, const Sink& sink, uint16_t input,
+                                       InputCounters& ic) {
+    DropReason r;
+    if (sink.encap && !sink.stamp_file_meta) {
+      if (kFileMeta) mbuf_meta(m).flags &= ~MbufMeta::kHasSinkMeta;
+      r = encapsulate(sink.outer, parse_frame(wire::Bytes(ref.data, ref.len)), ref, nullptr);
+      if (r == DropReason::kNone) {
+        apply_packet_ref(m, ref, kFileMeta);
+        set_tx_offloads(m, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
+      }
+    } else {
+      FrameMeta fm{};
+      if (sink.encap) fm = parse_frame(wire::Bytes(ref.data, ref.len));
+      r = prepare_sink_copy(m, sink, nullptr, kFileMeta, fm, nullptr);
+    }
+    if (r != DropReason::kNone) {
+      stats.outputs[sink.output].drop(r);
+      ic.drop(r);
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    enqueue(sink.output, m, input);
+    return true;
+  }
+
   // Sends `m` to every sink of `sinks` (a copy to each but the last, which takes `m`), plus
   // `extra` (an already prepared packet for `extra_output`, e.g. the appliance's return) when
   // given. The input's packet ends once: sent when one copy was accepted; else dropped under
@@ -409,15 +441,22 @@ struct Worker {
   // mirrored frame, or the inner frame a receive session decapsulated. `fields` are that
   // frame's, read when some session of the route has a filter.
   template <bool kFileMeta>
-  Selected select(const SessionSelection& sel, uint16_t config_index, const FilterFields& fields, rte_mbuf* m,
-                  PacketRef& ref, InputCounters& ic, FilterReason& why) {
+  Selected select(const SessionSelection& sel, uint16_t config_index, uint32_t snapshot, const VerdictKey& key,
+                  LazyFilterFields& fields, rte_mbuf* m, PacketRef& ref, InputCounters& ic, FilterReason& why) {
     SessionCounters& sc = stats.sessions[config_index];
     ++sc.tried;
-    const SessionVerdict v = evaluate_session(sel.policy, fields);
-    if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
-    if (v.filtered != FilterReason::kNone) {
-      why = v.filtered;
-      return Selected::kPassed;
+    if (sel.policy.has_filter) {  // no filter: everything, as a route would
+      const SessionVerdict v = verdict_cache[config_index].evaluate(sel.policy, key, snapshot, fields);
+      if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
+      if (v.filtered != FilterReason::kNone) {
+        why = v.filtered;
+        return Selected::kPassed;
+      }
+    }
+    if (!sel.options) {  // the filter alone decides: taken
+      ++sc.matched;
+      sc.bytes += ref.len;
+      return Selected::kTaken;
     }
     if (sel.bpf && !bpf_accepts(sel.bpf, ref.data, ref.len, ref.wire_len)) {  // the filter's tcpdump expression
       why = FilterReason::bpf_rejected;
@@ -472,19 +511,37 @@ struct Worker {
   template <bool kFileMeta>
   void handle_mirror_sessions(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
                               InputCounters& ic) {
-    FilterFields fields;
-    if (route.any_session_filter) fields = read_filter_fields(ref.data, ref.len);
+    // Read once for every session: the verdict caches' key, and the fields on a miss.
+    const VerdictKey key = route.any_session_filter ? verdict_key(ref.data, ref.len) : VerdictKey{};
+    LazyFilterFields fields(ref.data, ref.len);
     FilterReason last = FilterReason::no_session;
     for (const MirrorSessionRoute& s : route.mirror_sessions) {
       if (!s.select.active) {  // a route to a pool: every packet, no session of its own
         fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic);
         return;
       }
-      const Selected r = select<kFileMeta>(s.select, s.config_index, fields, m, ref, ic, last);
-      if (r == Selected::kPassed) continue;
-      if (r == Selected::kTaken && fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) {
-        ++stats.sessions[s.config_index].mirrored;
+      if (!s.select.options) {
+        // The filter alone decides (most sessions): select() without its options, inline.
+        SessionCounters& sc = stats.sessions[s.config_index];
+        ++sc.tried;
+        if (s.select.policy.has_filter) {
+          const SessionVerdict v = verdict_cache[s.config_index].evaluate(s.select.policy, key, route.snapshot, fields);
+          if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
+          if (v.filtered != FilterReason::kNone) {
+            last = v.filtered;
+            continue;
+          }
+        }
+        ++sc.matched;
+        sc.bytes += ref.len;
+      } else {
+        const Selected r = select<kFileMeta>(s.select, s.config_index, route.snapshot, key, fields, m, ref, ic, last);
+        if (r == Selected::kPassed) continue;
+        if (r == Selected::kEnded) return;
       }
+      const bool sent = s.single ? send_one<kFileMeta>(m, ref, s.sinks[0], rx.input, ic)
+                                 : fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0;
+      if (sent) ++stats.sessions[s.config_index].mirrored;
       return;
     }
     end_filtered(m, ic, last);
@@ -541,17 +598,13 @@ struct Worker {
     if (f == FilterReason::kNone && route.any_receive_selection) {
       // Sessions that select on the inner frame: the first matching session whose selection
       // takes it mirrors it; one that passes leaves it to the next match, as mirror sessions do.
-      FilterFields fields;
-      bool fields_read = false;
+      const VerdictKey key = verdict_key(ref.data, ref.len);
+      LazyFilterFields fields(ref.data, ref.len);
       for (;;) {
         const SessionSinks& cand = route.sessions[session];
         if (!cand.select.active) break;
-        if (cand.select.policy.has_filter && !fields_read) {
-          fields = read_filter_fields(ref.data, ref.len);
-          fields_read = true;
-        }
         FilterReason why = FilterReason::kNone;
-        const Selected r = select<kFileMeta>(cand.select, cand.config_index, fields, m, ref, ic, why);
+        const Selected r = select<kFileMeta>(cand.select, cand.config_index, route.snapshot, key, fields, m, ref, ic, why);
         if (r == Selected::kEnded) return;
         if (r == Selected::kTaken) break;
         if (classify_received(route.policy, res, session, static_cast<uint16_t>(session + 1)) != FilterReason::kNone) {

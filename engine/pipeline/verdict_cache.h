@@ -1,0 +1,126 @@
+// A per-worker cache of one session's filter verdicts, keyed by what the verdict depends on.
+//
+// A session's verdict (engine/pipeline/mirror_session.h, evaluate_session) is a pure function of
+// the frame's FilterFields and the session's policy, and the policy changes only with a new
+// route snapshot. Traffic comes in flows, so the same fields recur: a direct-mapped table keyed
+// by the fields and tagged with the snapshot answers a recurring IPv4 flow in one lookup, where
+// evaluating AWS's ten rules per direction costs ten rule tests. Only the common frame is cached
+// (untagged IPv4, TCP or UDP, see verdict_key); every other is evaluated each time. Counters stay exact: the cached verdict names the rule that
+// decided, and the caller counts it as if it had been evaluated.
+//
+// Invariants (hot path): no allocation after construction, no exceptions. One worker owns a
+// cache; nothing is shared.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
+
+#include "engine/pipeline/mirror_session.h"
+
+namespace mirrorpipe {
+
+// The fields of a frame, read on first use: a cached verdict needs none of them.
+class LazyFilterFields {
+ public:
+  LazyFilterFields(const uint8_t* frame, uint32_t len) noexcept : frame_(frame), len_(len) {}
+  const FilterFields& get() noexcept {
+    if (!read_) {
+      storage_.fields = read_filter_fields(frame_, len_);  // trivial assignment: begins its lifetime
+      read_ = true;
+    }
+    return storage_.fields;
+  }
+
+ private:
+  static_assert(std::is_trivially_copy_assignable_v<FilterFields> && std::is_trivially_destructible_v<FilterFields>);
+  const uint8_t* frame_;
+  uint32_t len_;
+  bool read_ = false;
+  union Storage {
+    Storage() noexcept {}  // left unwritten until get(): most frames are answered by a key
+    FilterFields fields;
+  } storage_;
+};
+
+// The cache's key: the frame's addresses, ports and protocol as they are on the wire, for the
+// frames read_filter_fields() reads inline (untagged IPv4 with a 20-byte header, TCP or UDP,
+// not a fragment), whose FilterFields are exactly these values. Every other frame has no key
+// (k1 == 0) and is evaluated each time.
+struct VerdictKey {
+  uint64_t k0 = 0;  // source and destination addresses
+  uint64_t k1 = 0;  // ports, protocol, and a set bit
+};
+
+inline VerdictKey verdict_key(const uint8_t* p, uint32_t len) noexcept {
+  VerdictKey k;
+  if (inline_filter_fields(p, len)) {
+    std::memcpy(&k.k0, p + 26, 8);
+    uint32_t ports;
+    std::memcpy(&ports, p + 34, 4);
+    k.k1 = (uint64_t{ports} << 32) | (uint64_t{p[23]} << 8) | 1u;
+  }
+  return k;
+}
+
+class SessionVerdictCache {
+ public:
+  static constexpr uint32_t kEntries = 1024;  // 24 KiB; the OS gives the pages on first use
+
+  SessionVerdictCache() {
+    // calloc: a session that never sees a packet on this worker costs no memory.
+    entries_.reset(static_cast<Entry*>(std::calloc(kEntries, sizeof(Entry))));
+    if (!entries_) throw std::bad_alloc();
+  }
+
+  // The verdict for the frame under `policy`: from the table when this snapshot (`tag`) already
+  // decided the frame's key, else evaluated on its fields and remembered. A frame without a key
+  // is evaluated.
+  SessionVerdict evaluate(const MirrorSessionPolicy& policy, const VerdictKey& key, uint32_t tag,
+                          LazyFilterFields& fields) noexcept {
+    if (!key.k1) return evaluate_session(policy, fields.get());
+    Entry& e = entries_.get()[slot(key)];
+    if (e.k0 == key.k0 && e.k1 == key.k1 && e.tag == tag) {
+      ++hits_;
+      return SessionVerdict{static_cast<FilterReason>(e.filtered), e.rule};
+    }
+    const SessionVerdict v = evaluate_session(policy, fields.get());
+    e.k0 = key.k0;
+    e.k1 = key.k1;
+    e.tag = tag;
+    e.filtered = static_cast<uint8_t>(v.filtered);
+    e.rule = v.rule;
+    return v;
+  }
+
+  uint64_t hits() const noexcept { return hits_; }
+
+ private:
+  struct Entry {
+    uint64_t k0;
+    uint64_t k1;        // its set bit: a zeroed entry matches nothing
+    uint32_t tag;       // the route snapshot that decided
+    int16_t rule;
+    uint8_t filtered;   // FilterReason
+    uint8_t pad;
+  };
+  static_assert(sizeof(Entry) == 24);
+  static_assert(sizeof(FilterReason) == 1, "the entry keeps a FilterReason in one byte");
+
+  static uint32_t slot(const VerdictKey& k) noexcept {
+    const uint64_t h = (k.k0 ^ (k.k1 * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+    return static_cast<uint32_t>(h >> 54);  // the top 10 bits: kEntries = 1024
+  }
+  static_assert(kEntries == 1u << 10);
+
+  struct Free {
+    void operator()(Entry* p) const noexcept { std::free(p); }
+  };
+  std::unique_ptr<Entry, Free> entries_;
+  uint64_t hits_ = 0;
+};
+
+}  // namespace mirrorpipe
