@@ -21,6 +21,7 @@
 #include "engine/cli/stats.h"
 #include "engine/cli/version.h"
 #include "engine/config/config.h"
+#include "engine/control/log.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/engine.h"
 #include "engine/runtime/file_port.h"
@@ -282,6 +283,8 @@ int run_file_mode(const std::string& command, const CommonOptions& io, const Eng
   opts.periodic_summary = false;
   opts.file_mode_eal = true;
   opts.atomic_file_outputs = true;
+  // Standard output may be the capture (-w -): whatever the engine logs goes to stderr.
+  logger().set_sink(Logger::stream_sink(stderr));
   install_stop_signals();
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe on -w - is a write error, not a silent death
   const EngineReport rep = run_engine(cfg, opts, g_stop);
@@ -618,6 +621,7 @@ int run_cli(int argc, char** argv) {
     }
     const EngineConfig cfg = load_config(config_path);
     check_writable(run_stats_json, "--stats-json");
+    logger().configure(cfg.log);
     install_stop_signals();
     RunOptions opts;
     opts.reload = &g_reload;

@@ -1,8 +1,8 @@
 // The control loop of a running engine (the main lcore, while the workers run): it watches the
 // workers, applies what changes routes live (a reload, the verdict hook, a next hop that moved;
 // engine/control/live_routes.h), frees the snapshots no worker holds, says which file outputs
-// failed, stops the engine when asked or when a worker failed, and prints the periodic summary.
-// It returns once every worker has returned.
+// failed, stops the engine when asked or when a worker failed, and logs the periodic summary
+// (engine/control/log.h). It returns once every worker has returned.
 #pragma once
 
 #include <atomic>
