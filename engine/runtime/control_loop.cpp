@@ -4,6 +4,7 @@
 #include <rte_launch.h>
 
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "engine/control/log.h"
@@ -32,11 +33,38 @@ std::string mac_text(const wire::MacAddress& m) {
 
 }  // namespace
 
+ProgressSample sample_progress(const std::vector<WorkerSlot*>& workers, size_t input_count,
+                               const std::vector<const PcapReader*>& readers, double elapsed_s) {
+  ProgressSample s;
+  s.elapsed_s = elapsed_s;
+  WorkerStats ws;
+  for (const WorkerSlot* w : workers) {
+    load_stats(w->published, ws);
+    for (size_t i = 0; i < input_count; ++i) s.packets += ws.inputs[i].rx;
+  }
+  for (const PcapReader* r : readers) {
+    if (r->file_bytes() == 0) continue;  // standard input: no size
+    s.bytes_read += r->bytes_read();
+    s.file_bytes += r->file_bytes();
+  }
+  return s;
+}
+
 void ControlLoop::run() {
   stats_interval_s_ = routes->running().stats_interval_s;
   start_ = last_arp_ = last_summary_ = std::chrono::steady_clock::now();
   next_summary_s_ = stats_interval_s_;
   write_error_logged_.assign(writers.size(), false);
+  // Long replays on a terminal: a progress bar on stderr, cleared while a log line is written
+  // (a line on stdout would otherwise continue the bar's line on the same terminal).
+  std::optional<ProgressBar> bar;
+  if (opts->progress && !readers.empty()) {
+    bar.emplace(stderr);
+    logger().set_sink([&bar, out = Logger::stream_sink(stdout)](std::string_view line) {
+      bar->clear();
+      out(line);
+    });
+  }
   auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); };
   for (;;) {
     bool any_running = false;
@@ -71,6 +99,11 @@ void ControlLoop::run() {
       next_summary_s_ = elapsed + stats_interval_s_;
       print_summary(elapsed);
     }
+    if (bar) bar->update(sample_progress(workers, input_count, readers, elapsed));
+  }
+  if (bar) {
+    bar->finish(sample_progress(workers, input_count, readers, elapsed_s()));
+    logger().set_sink(Logger::stream_sink(stdout));
   }
   logger().report_suppressed();
 }

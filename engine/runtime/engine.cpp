@@ -23,6 +23,7 @@
 
 #include "engine/control/log.h"
 #include "engine/control/planner.h"
+#include "engine/control/progress.h"
 #include "engine/pipeline/rss.h"
 #include "engine/runtime/arp.h"
 #include "engine/runtime/bench_fixtures.h"
@@ -636,7 +637,26 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   const auto t0 = std::chrono::steady_clock::now();
   if (inline_worker) {
-    worker_main(slots[0].get());
+    // The worker has the main lcore: a thread of its own draws the progress bar, from what
+    // the worker publishes (every 10 ms) and the readers' byte counts.
+    std::atomic<bool> worker_done{false};
+    std::thread progress;
+    if (opts.progress && !readers.empty()) {
+      progress = std::thread([&] {
+        ProgressBar bar(stderr);
+        const std::vector<WorkerSlot*> one = {slots[0].get()};
+        const std::vector<const PcapReader*> files(readers.begin(), readers.end());
+        const auto since = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+        while (!worker_done.load(std::memory_order_acquire)) {
+          bar.update(sample_progress(one, input_names.size(), files, since()));
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        bar.finish(sample_progress(one, input_names.size(), files, since()));
+      });
+    }
+    worker_main(slots[0].get());  // catches what the worker throws
+    worker_done.store(true, std::memory_order_release);
+    if (progress.joinable()) progress.join();
   } else {
     // From here on the RX queues of an input that is also an output are the workers'.
     for (auto& r : resolvers) r->workers_started();

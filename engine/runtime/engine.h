@@ -100,6 +100,9 @@ struct RunOptions {
   bool atomic_file_outputs = false;
   bool copy_fanout = false;  // fan-out copies every extra packet, never chains (benchmarks)
   std::string build_info;  // the Prometheus build_info labels (version, revision, build type, DPDK)
+  // A progress bar on stderr while capture-file inputs are read (the caller decides: a
+  // terminal, and not --no-progress).
+  bool progress = false;
 };
 
 // Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws
