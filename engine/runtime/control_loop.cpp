@@ -58,12 +58,19 @@ void ControlLoop::run() {
   // Long replays on a terminal: a progress bar on stderr, cleared while a log line is written
   // (a line on stdout would otherwise continue the bar's line on the same terminal).
   std::optional<ProgressBar> bar;
+  struct PlainSinkAgain {  // however run() ends, the logger no longer refers to the bar
+    bool active = false;
+    ~PlainSinkAgain() {
+      if (active) logger().set_sink(Logger::stream_sink(stdout));
+    }
+  } plain_sink_again;
   if (opts->progress && !readers.empty()) {
     bar.emplace(stderr);
     logger().set_sink([&bar, out = Logger::stream_sink(stdout)](std::string_view line) {
       bar->clear();
       out(line);
     });
+    plain_sink_again.active = true;
   }
   auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); };
   for (;;) {
@@ -101,10 +108,7 @@ void ControlLoop::run() {
     }
     if (bar) bar->update(sample_progress(workers, input_count, readers, elapsed));
   }
-  if (bar) {
-    bar->finish(sample_progress(workers, input_count, readers, elapsed_s()));
-    logger().set_sink(Logger::stream_sink(stdout));
-  }
+  if (bar) bar->finish(sample_progress(workers, input_count, readers, elapsed_s()));
   logger().report_suppressed();
 }
 
