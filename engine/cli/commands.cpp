@@ -21,6 +21,7 @@
 #include "engine/cli/stats.h"
 #include "engine/cli/version.h"
 #include "engine/config/config.h"
+#include "engine/control/log.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/engine.h"
 #include "engine/runtime/file_port.h"
@@ -56,7 +57,11 @@ struct CommonOptions {
   std::string input;
   std::string output;
   std::string stats_json;
+  bool no_progress = false;
 };
+
+// A progress bar only where someone watches it: stderr is a terminal, and not --no-progress.
+bool show_progress(bool no_progress) { return !no_progress && ::isatty(STDERR_FILENO) == 1; }
 
 struct EncapOptions {
   std::string tunnel = "vxlan";
@@ -282,6 +287,9 @@ int run_file_mode(const std::string& command, const CommonOptions& io, const Eng
   opts.periodic_summary = false;
   opts.file_mode_eal = true;
   opts.atomic_file_outputs = true;
+  opts.progress = show_progress(io.no_progress);
+  // Standard output may be the capture (-w -): whatever the engine logs goes to stderr.
+  logger().set_sink(Logger::stream_sink(stderr));
   install_stop_signals();
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe on -w - is a write error, not a silent death
   const EngineReport rep = run_engine(cfg, opts, g_stop);
@@ -384,6 +392,8 @@ void add_common(CLI::App* app, CommonOptions& io) {
       ->required();
   app->add_option("--stats-json", io.stats_json,
                   "write the counters as JSON to FILE ('-' for stdout)");
+  app->add_flag("--no-progress", io.no_progress,
+                "no progress bar [default: one on stderr when it is a terminal]");
 }
 
 }  // namespace
@@ -472,6 +482,9 @@ int run_cli(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run the engine from a configuration file until its inputs end or SIGINT/SIGTERM");
   run->add_option("-c,--config", config_path, "configuration file (TOML); see examples/")->required();
   run->add_option("--stats-json", run_stats_json, "write the final counters as JSON to FILE ('-' for stdout)");
+  bool run_no_progress = false;
+  run->add_flag("--no-progress", run_no_progress,
+                "no progress bar for capture-file inputs [default: one on stderr when it is a terminal]");
   auto* check = app.add_subcommand("check", "validate a configuration file without starting anything");
   check->add_option("-c,--config", config_path, "configuration file (TOML)")->required();
   (void)run;
@@ -618,9 +631,11 @@ int run_cli(int argc, char** argv) {
     }
     const EngineConfig cfg = load_config(config_path);
     check_writable(run_stats_json, "--stats-json");
+    logger().configure(cfg.log);
     install_stop_signals();
     RunOptions opts;
     opts.reload = &g_reload;
+    opts.progress = show_progress(run_no_progress);
     opts.build_info = "version=\"" MIRRORPIPE_VERSION "\",revision=\"" MIRRORPIPE_GIT_REVISION "\",build_type=\"" MIRRORPIPE_BUILD_TYPE "\",dpdk=\"" + dpdk_version() + "\"";
     const EngineReport rep = run_engine(cfg, opts, g_stop);
     std::cout << "mirrorpipe run: " << (g_stop.load() ? "stopped" : "inputs ended") << " after "

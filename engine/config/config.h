@@ -14,6 +14,7 @@
 #include "decap/decap.h"
 #include "encap/tunnel.h"
 #include "engine/config/health_settings.h"
+#include "engine/config/log_settings.h"
 #include "engine/pipeline/counters.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/pipeline/mirror_session.h"
@@ -175,6 +176,7 @@ struct EngineConfig {
   uint32_t tx_flush_us = 100;
   double stats_interval_s = 1.0;
   std::string metrics_listen;  // [metrics] listen: the Prometheus endpoint's ADDRESS:PORT; empty: none
+  LogSettings log;             // [log] format and level
   DecapConfig decap;
   std::vector<PortConfig> ports;
   std::vector<TargetConfig> targets;
@@ -191,8 +193,9 @@ struct EngineConfig {
 };
 
 // What a reload (SIGHUP) may change while traffic flows: each target's tunnel settings, the
-// decap settings and the summary interval. Returns "" when `next` only changes those, else a
-// message naming the first setting that cannot change live.
+// decap settings, the summary interval and the log level. Returns "" when `next` only changes
+// those, else a message naming the first setting that cannot change live (log.format among
+// them: a log reader expects one format from one stream).
 std::string live_change_refusal(const EngineConfig& running, const EngineConfig& next);
 
 // A flow rule as a user writes it: "PROTO SRC[:PORT] DST[:PORT] [endpoint=ID]". PROTO is tcp,

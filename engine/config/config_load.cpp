@@ -839,7 +839,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
   Table top(root, "", path);
-  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters", "pools", "metrics"});
+  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters", "pools", "metrics", "log"});
   if (auto e = sub_table(top, "engine")) {
     cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
     for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
@@ -900,6 +900,22 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       cfg.metrics_listen = *l;
     }
     m->reject_unknown({"listen"});
+  }
+  if (auto l = sub_table(top, "log")) {
+    // [log]: the engine's events as text or JSON lines (engine/control/log.h).
+    if (auto f = l->string("format")) {
+      if (*f == "text") cfg.log.format = LogFormat::kText;
+      else if (*f == "json") cfg.log.format = LogFormat::kJson;
+      else l->fail("format", l->node("format"), "text or json");
+    }
+    if (auto v = l->string("level")) {
+      if (*v == "debug") cfg.log.level = LogLevel::kDebug;
+      else if (*v == "info") cfg.log.level = LogLevel::kInfo;
+      else if (*v == "warn") cfg.log.level = LogLevel::kWarn;
+      else if (*v == "error") cfg.log.level = LogLevel::kError;
+      else l->fail("level", l->node("level"), "debug, info, warn or error");
+    }
+    l->reject_unknown({"format", "level"});
   }
   if (auto d = sub_table(top, "decap")) {
     load_ports_list(*d, "vxlan_ports", cfg.decap.vxlan_ports, cfg.decap.vxlan_port_count);
@@ -1191,6 +1207,7 @@ bool same_port(const PortConfig& a, const PortConfig& b) {
 std::string live_change_refusal(const EngineConfig& a, const EngineConfig& b) {
   const std::string restart = " cannot change while running (restart the engine to change it)";
   if (a.eal_args != b.eal_args) return "eal.args" + restart;
+  if (a.log.format != b.log.format) return "log.format" + restart;
   if (a.workers != b.workers || a.worker_cores != b.worker_cores || a.main_core != b.main_core) {
     return "engine.workers, worker_cores and main_core" + restart;
   }

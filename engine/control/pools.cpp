@@ -47,8 +47,8 @@ bool PoolStates::record_check(size_t pool, size_t member, bool passed) {
   return pools_.at(pool).members.at(member).health.record(passed);
 }
 
-std::vector<std::string> PoolStates::refresh() {
-  std::vector<std::string> said;
+std::vector<PoolStates::FailOpenChange> PoolStates::refresh() {
+  std::vector<FailOpenChange> said;
   for (Pool& p : pools_) {
     const size_t n = p.members.size();
     std::unique_ptr<bool[]> in(new bool[n]);
@@ -60,8 +60,9 @@ std::vector<std::string> PoolStates::refresh() {
       names.push_back(p.members[i].name);
     }
     if (p.fail_open != !any) {
-      said.push_back("pool " + p.name + (any ? ": members in service again, no longer failing open"
-                                             : ": no member in service; failing open (flows spread over every member)"));
+      said.push_back({p.name, !any,
+                      "pool " + p.name + (any ? ": members in service again, no longer failing open"
+                                              : ": no member in service; failing open (flows spread over every member)")});
     }
     p.fail_open = !any;
     if (!any) {

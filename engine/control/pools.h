@@ -48,9 +48,14 @@ class PoolStates {
   // true when the member's health changed.
   bool record_check(size_t pool, size_t member, bool passed);
 
-  // Recomputes fail_open and each member's share after a change; the messages to log, one per
-  // pool whose fail-open state changed.
-  std::vector<std::string> refresh();
+  // Recomputes fail_open and each member's share after a change; what to log, one per pool
+  // whose fail-open state changed.
+  struct FailOpenChange {
+    std::string pool;
+    bool fail_open = false;  // true: it starts failing open; false: it stops
+    std::string message;
+  };
+  std::vector<FailOpenChange> refresh();
 
  private:
   std::vector<Pool> pools_;

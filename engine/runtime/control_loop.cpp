@@ -4,8 +4,10 @@
 #include <rte_launch.h>
 
 #include <cstdio>
+#include <optional>
 #include <thread>
 
+#include "engine/control/log.h"
 #include "engine/runtime/arp.h"
 #include "engine/runtime/file_port.h"
 #include "engine/runtime/health.h"
@@ -23,18 +25,54 @@ std::string rate(double v, const char* unit) {
   return buf;
 }
 
-void say(const char* line) {
-  std::puts(line);
-  std::fflush(stdout);
+std::string mac_text(const wire::MacAddress& m) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return buf;
 }
 
 }  // namespace
+
+ProgressSample sample_progress(const std::vector<WorkerSlot*>& workers, size_t input_count,
+                               const std::vector<const PcapReader*>& readers, double elapsed_s) {
+  ProgressSample s;
+  s.elapsed_s = elapsed_s;
+  WorkerStats ws;
+  for (const WorkerSlot* w : workers) {
+    load_stats(w->published, ws);
+    for (size_t i = 0; i < input_count; ++i) s.packets += ws.inputs[i].rx;
+  }
+  for (const PcapReader* r : readers) {
+    if (r->file_bytes() == 0) continue;  // standard input: no size
+    s.bytes_read += r->bytes_read();
+    s.file_bytes += r->file_bytes();
+  }
+  return s;
+}
 
 void ControlLoop::run() {
   stats_interval_s_ = routes->running().stats_interval_s;
   start_ = last_arp_ = last_summary_ = std::chrono::steady_clock::now();
   next_summary_s_ = stats_interval_s_;
   write_error_logged_.assign(writers.size(), false);
+  // Long replays on a terminal: a progress bar on stderr, cleared while a log line is written
+  // (a line on stdout would otherwise continue the bar's line on the same terminal).
+  std::optional<ProgressBar> bar;
+  struct PlainSinkAgain {  // however run() ends, the logger no longer refers to the bar
+    bool active = false;
+    ~PlainSinkAgain() {
+      if (active) logger().set_sink(Logger::stream_sink(stdout));
+    }
+  } plain_sink_again;
+  if (opts->progress && !readers.empty()) {
+    bar.emplace(stderr);
+    logger().set_sink([&bar, out = Logger::stream_sink(stdout)](std::string_view line) {
+      bar->clear();
+      out(line);
+    });
+    plain_sink_again.active = true;
+  }
+  auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); };
   for (;;) {
     bool any_running = false;
     for (unsigned lc : lcores) any_running = any_running || rte_eal_get_lcore_state(lc) == RUNNING;
@@ -44,7 +82,15 @@ void ControlLoop::run() {
     // A worker that failed is never left dead while the others run: stop them all.
     for (const WorkerSlot* w : workers) {
       if (w->failed.load(std::memory_order_acquire) && !stop->load()) {
-        say("a worker stopped on an error; stopping the engine");
+        std::string why = "unknown error";
+        try {
+          std::rethrow_exception(w->error);
+        } catch (const std::exception& e) {
+          why = e.what();
+        } catch (...) {
+        }
+        logger().error("worker_error", "a worker stopped on an error (" + why + "); stopping the engine",
+                       {{"error", why}});
         stop->store(true, std::memory_order_relaxed);
       }
     }
@@ -53,14 +99,17 @@ void ControlLoop::run() {
     apply_verdicts();
     apply_pool_requests();
     run_health_checks();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed = elapsed_s();
     if (opts->stop_after_s > 0 && elapsed >= opts->stop_after_s) stop->store(true, std::memory_order_relaxed);
     retire_snapshots();
     if (opts->periodic_summary && stats_interval_s_ > 0 && elapsed >= next_summary_s_) {
       next_summary_s_ = elapsed + stats_interval_s_;
       print_summary(elapsed);
     }
+    if (bar) bar->update(sample_progress(workers, input_count, readers, elapsed));
   }
+  if (bar) bar->finish(sample_progress(workers, input_count, readers, elapsed_s()));
+  logger().report_suppressed();
 }
 
 // SIGHUP: a new configuration, if it changes only what may change live, is planned into a new
@@ -74,12 +123,15 @@ void ControlLoop::reload() {
   }
   if (refusal.empty()) {
     stats_interval_s_ = routes->running().stats_interval_s;
-    std::printf("reloaded %s (generation %llu)\n", config_path.c_str(),
-                static_cast<unsigned long long>(routes->generation()));
+    const uint64_t generation = routes->generation();
+    // Said at the level that was in force, so that a reload to level = "warn" is still seen.
+    logger().info("reload", "reloaded " + config_path + " (generation " + std::to_string(generation) + ")",
+                  {{"path", config_path}, {"generation", generation}});
+    logger().set_level(routes->running().log.level);
   } else {
-    std::printf("reload refused: %s; still running the previous configuration\n", refusal.c_str());
+    logger().warn("reload_refused", "reload refused: " + refusal + "; still running the previous configuration",
+                  {{"path", config_path}, {"reason", refusal}});
   }
-  std::fflush(stdout);
 }
 
 // Next hops: replies read as they come, a new request every 30 s; a next hop that moved to
@@ -95,9 +147,9 @@ void ControlLoop::refresh_next_hops() {
     if (!mac || *mac == (*next_hop_macs)[r->port_name()]) continue;
     (*next_hop_macs)[r->port_name()] = *mac;
     moved = true;
-    std::printf("port %s: next hop %s moved to %02x:%02x:%02x:%02x:%02x:%02x\n", r->port_name().c_str(),
-                r->next_hop_text().c_str(), (*mac)[0], (*mac)[1], (*mac)[2], (*mac)[3], (*mac)[4], (*mac)[5]);
-    std::fflush(stdout);
+    const std::string m = mac_text(*mac);
+    logger().warn("next_hop", "port " + r->port_name() + ": next hop " + r->next_hop_text() + " moved to " + m,
+                  {{"port", r->port_name()}, {"next_hop", r->next_hop_text()}, {"mac", m}});
   }
   if (moved) routes->republish();
 }
@@ -111,9 +163,10 @@ void ControlLoop::apply_verdicts() {
   }
   if (todo.empty()) return;
   const LiveRoutes::VerdictState s = routes->apply_verdicts(todo);
-  std::printf("verdicts: %zu requests applied; %zu flows blocked by the hook, %zu file rules lifted\n", s.applied,
-              s.live_drops, s.lifted);
-  std::fflush(stdout);
+  logger().info("verdict",
+                "verdicts: " + std::to_string(s.applied) + " requests applied; " + std::to_string(s.live_drops) +
+                    " flows blocked by the hook, " + std::to_string(s.lifted) + " file rules lifted",
+                {{"applied", uint64_t{s.applied}}, {"blocked", uint64_t{s.live_drops}}, {"lifted", uint64_t{s.lifted}}});
 }
 
 // `mirrorpipe pool drain|undrain POOL MEMBER`: the member leaves or rejoins the pool's table.
@@ -128,14 +181,16 @@ void ControlLoop::apply_pool_requests() {
     bool changed = false;
     const std::string error = pools->set_drained(r.pool, r.member, r.drain, changed);
     if (!error.empty()) {
-      std::printf("pool request refused: %s\n", error.c_str());
+      logger().warn("pool_request_refused", "pool request refused: " + error,
+                    {{"pool", r.pool}, {"member", r.member}, {"reason", error}});
     } else {
-      std::printf("pool %s: member %s %s%s\n", r.pool.c_str(), r.member.c_str(), r.drain ? "drained" : "undrained",
-                  changed ? "" : " (it already was)");
+      const char* what = r.drain ? "drained" : "undrained";
+      logger().info("pool_drain",
+                    "pool " + r.pool + ": member " + r.member + " " + what + (changed ? "" : " (it already was)"),
+                    {{"pool", r.pool}, {"member", r.member}, {"state", std::string(what)}, {"changed", changed}});
     }
     any = any || changed;
   }
-  if (!todo.empty()) std::fflush(stdout);
   if (any) pools_changed();
 }
 
@@ -149,20 +204,29 @@ void ControlLoop::run_health_checks() {
   for (HealthChecker* hc : checkers) hc->step(now_ns, done);
   bool changed = false;
   for (const auto& r : done) {
+    const PoolStates::Pool& p = pools->pools()[r.pool];
+    const std::string outcome =
+        std::string(health_outcome_name(r.outcome)) + (r.http_status ? " " + std::to_string(r.http_status) : "");
+    logger().debug("health_check",
+                   "pool " + p.name + ": member " + p.members[r.member].name + " check " +
+                       (r.passed ? "passed" : "failed") + " (" + outcome + ")",
+                   {{"pool", p.name}, {"member", p.members[r.member].name}, {"passed", r.passed}, {"outcome", outcome}});
     if (!pools->record_check(r.pool, r.member, r.passed)) continue;
     changed = true;
-    const PoolStates::Pool& p = pools->pools()[r.pool];
     const PoolStates::Member& m = p.members[r.member];
     if (m.health.healthy()) {
-      std::printf("pool %s: member %s is healthy again (%u checks passed in a row)\n", p.name.c_str(), m.name.c_str(),
-                  m.health.consecutive_passes());
+      logger().info("pool_member_state",
+                    "pool " + p.name + ": member " + m.name + " is healthy again (" +
+                        std::to_string(m.health.consecutive_passes()) + " checks passed in a row)",
+                    {{"pool", p.name}, {"member", m.name}, {"state", std::string("healthy")}});
     } else {
-      std::printf("pool %s: member %s is unhealthy (%u checks failed in a row; the last: %s%s)\n", p.name.c_str(),
-                  m.name.c_str(), m.health.consecutive_failures(), health_outcome_name(r.outcome),
-                  r.http_status ? (" " + std::to_string(r.http_status)).c_str() : "");
+      logger().warn("pool_member_state",
+                    "pool " + p.name + ": member " + m.name + " is unhealthy (" +
+                        std::to_string(m.health.consecutive_failures()) + " checks failed in a row; the last: " +
+                        outcome + ")",
+                    {{"pool", p.name}, {"member", m.name}, {"state", std::string("unhealthy")}, {"outcome", outcome}});
     }
   }
-  if (!done.empty()) std::fflush(stdout);
   if (changed) {
     pools_changed();
   } else if (!done.empty()) {
@@ -172,7 +236,13 @@ void ControlLoop::run_health_checks() {
 }
 
 void ControlLoop::pools_changed() {
-  for (const std::string& line : pools->refresh()) say(line.c_str());
+  for (const PoolStates::FailOpenChange& c : pools->refresh()) {
+    if (c.fail_open) {
+      logger().warn("pool_fail_open", c.message, {{"pool", c.pool}, {"fail_open", true}});
+    } else {
+      logger().info("pool_fail_open", c.message, {{"pool", c.pool}, {"fail_open", false}});
+    }
+  }
   *pool_in_service = pools->in_service();
   routes->republish();
   std::lock_guard lock(pool_inbox->mutex);
@@ -185,9 +255,9 @@ void ControlLoop::log_write_errors() {
   for (size_t k = 0; k < writers.size(); ++k) {
     if (write_error_logged_[k] || !writers[k]->failed()) continue;
     write_error_logged_[k] = true;
-    std::printf("%s; its packets are counted as dropped (write_failed), the engine goes on\n",
-                writers[k]->error().c_str());
-    std::fflush(stdout);
+    logger().error("write_error",
+                   writers[k]->error() + "; its packets are counted as dropped (write_failed), the engine goes on",
+                   {{"path", writers[k]->path()}, {"error", writers[k]->error()}});
   }
 }
 
@@ -219,22 +289,39 @@ void ControlLoop::print_summary(double elapsed_s) {
   }
   // Long replays show how far each capture has been read.
   std::string progress;
+  uint64_t replay_read = 0, replay_size = 0;
   for (const PcapReader* r : readers) {
     if (r->file_bytes() == 0) continue;
     char buf[32];
     std::snprintf(buf, sizeof buf, "  replay %.0f%%",
                   100.0 * static_cast<double>(r->bytes_read()) / static_cast<double>(r->file_bytes()));
     progress += buf;
+    replay_read += r->bytes_read();
+    replay_size += r->file_bytes();
   }
-  std::printf("[%8.1fs] last %.1fs: rx %s (%s), sent %s (%s) | since start: filtered %llu, dropped %llu, "
-              "nic-missed %llu%s\n",
-              elapsed_s, dt, rate((tot.rx - last_.rx) / dt, "pps").c_str(),
-              rate((tot.rx_bytes - last_.rx_bytes) * 8.0 / dt, "bps").c_str(),
-              rate((tot.sent - last_.sent) / dt, "pps").c_str(),
-              rate((tot.sent_bytes - last_.sent_bytes) * 8.0 / dt, "bps").c_str(),
-              static_cast<unsigned long long>(tot.filtered()), static_cast<unsigned long long>(tot.dropped_total()),
-              static_cast<unsigned long long>(imissed), progress.c_str());
-  std::fflush(stdout);
+  const double rx_pps = (tot.rx - last_.rx) / dt, rx_bps = (tot.rx_bytes - last_.rx_bytes) * 8.0 / dt;
+  const double sent_pps = (tot.sent - last_.sent) / dt, sent_bps = (tot.sent_bytes - last_.sent_bytes) * 8.0 / dt;
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "[%8.1fs] last %.1fs: rx %s (%s), sent %s (%s) | since start: filtered %llu, dropped %llu, "
+                "nic-missed %llu%s",
+                elapsed_s, dt, rate(rx_pps, "pps").c_str(), rate(rx_bps, "bps").c_str(), rate(sent_pps, "pps").c_str(),
+                rate(sent_bps, "bps").c_str(), static_cast<unsigned long long>(tot.filtered()),
+                static_cast<unsigned long long>(tot.dropped_total()), static_cast<unsigned long long>(imissed),
+                progress.c_str());
+  LogFields fields = {{"elapsed_s", elapsed_s},
+                      {"interval_s", dt},
+                      {"rx_pps", rx_pps},
+                      {"rx_bps", rx_bps},
+                      {"sent_pps", sent_pps},
+                      {"sent_bps", sent_bps},
+                      {"rx_packets", tot.rx},
+                      {"sent_packets", tot.sent},
+                      {"filtered", tot.filtered()},
+                      {"dropped", tot.dropped_total()},
+                      {"nic_missed", imissed}};
+  if (replay_size) fields.push_back({"replay_percent", 100.0 * static_cast<double>(replay_read) / static_cast<double>(replay_size)});
+  logger().info("summary", line, fields);
   last_ = tot;
   last_summary_ = now;
 }

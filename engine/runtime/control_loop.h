@@ -1,8 +1,9 @@
 // The control loop of a running engine (the main lcore, while the workers run): it watches the
 // workers, applies what changes routes live (a reload, the verdict hook, a next hop that moved;
 // engine/control/live_routes.h), frees the snapshots no worker holds, says which file outputs
-// failed, stops the engine when asked or when a worker failed, and prints the periodic summary.
-// It returns once every worker has returned.
+// failed, stops the engine when asked or when a worker failed, logs the periodic summary
+// (engine/control/log.h) and, for capture-file inputs on a terminal, draws a progress bar. It
+// returns once every worker has returned.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "engine/control/live_routes.h"
+#include "engine/control/progress.h"
 #include "engine/runtime/engine.h"
 #include "engine/runtime/telemetry.h"
 #include "engine/runtime/worker.h"
@@ -33,6 +35,11 @@ struct WorkerSlot {
   std::exception_ptr error;
   std::atomic<bool> failed{false};  // set after `error`: the control loop stops the engine
 };
+
+// What a progress bar shows: packets the workers have read (as last published) and the bytes
+// read of the capture inputs whose size is known.
+ProgressSample sample_progress(const std::vector<WorkerSlot*>& workers, size_t input_count,
+                               const std::vector<const PcapReader*>& readers, double elapsed_s);
 
 struct ControlLoop {
   const RunOptions* opts = nullptr;

@@ -21,7 +21,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "engine/control/log.h"
 #include "engine/control/planner.h"
+#include "engine/control/progress.h"
 #include "engine/pipeline/rss.h"
 #include "engine/runtime/arp.h"
 #include "engine/runtime/bench_fixtures.h"
@@ -426,14 +428,17 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   if (opts.periodic_summary) {
     for (const auto& [name, info] : ethdevs) {
-      std::cout << "port " << name << ": " << info.driver << ", " << info.rx_queues << " RX / "
-                << info.tx_queues << " TX queues, MTU " << info.mtu;
-      if (info.rss) std::cout << (info.rss_symmetric ? ", symmetric RSS" : ", RSS (not symmetric)");
+      std::string line = "port " + name + ": " + info.driver + ", " + std::to_string(info.rx_queues) + " RX / " +
+                         std::to_string(info.tx_queues) + " TX queues, MTU " + std::to_string(info.mtu);
+      if (info.rss) line += info.rss_symmetric ? ", symmetric RSS" : ", RSS (not symmetric)";
       // The checksum choice, whichever it is: offloaded to the device, or computed in software.
-      std::cout << (info.tx_ip_checksum ? ", outer IPv4 checksum offloaded" : ", outer IPv4 checksum in software");
-      std::cout << (info.tx_udp_checksum ? ", outer UDP checksum offloaded" : ", outer UDP checksum in software");
-      std::cout << "\n";
-      for (const auto& n : info.notes) std::cout << "port " << name << ": " << n << "\n";
+      line += info.tx_ip_checksum ? ", outer IPv4 checksum offloaded" : ", outer IPv4 checksum in software";
+      line += info.tx_udp_checksum ? ", outer UDP checksum offloaded" : ", outer UDP checksum in software";
+      logger().info("start", line,
+                    {{"port", name}, {"driver", info.driver}, {"rx_queues", uint64_t{info.rx_queues}},
+                     {"tx_queues", uint64_t{info.tx_queues}}, {"mtu", uint64_t{info.mtu}},
+                     {"ip_checksum_offload", info.tx_ip_checksum}, {"udp_checksum_offload", info.tx_udp_checksum}});
+      for (const auto& n : info.notes) logger().info("start", "port " + name + ": " + n, {{"port", name}});
     }
   }
 
@@ -442,8 +447,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     const wire::MacAddress mac = r->resolve(3.0);
     next_hop_macs[r->port_name()] = mac;
     if (opts.periodic_summary) {
-      std::printf("port %s: next hop %s is at %02x:%02x:%02x:%02x:%02x:%02x\n", r->port_name().c_str(),
-                  r->next_hop_text().c_str(), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+      char m[24];
+      std::snprintf(m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+      logger().info("start", "port " + r->port_name() + ": next hop " + r->next_hop_text() + " is at " + m,
+                    {{"port", r->port_name()}, {"next_hop", r->next_hop_text()}, {"mac", std::string(m)}});
     }
   }
 
@@ -605,14 +612,18 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   std::unique_ptr<MetricsServer> metrics;
   if (!cfg.metrics_listen.empty()) {
     metrics = std::make_unique<MetricsServer>(cfg.metrics_listen, &view, opts.build_info);
-    if (opts.periodic_summary) std::printf("metrics: http://%s/metrics\n", cfg.metrics_listen.c_str());
+    if (opts.periodic_summary) {
+      logger().info("start", "metrics: http://" + cfg.metrics_listen + "/metrics", {{"listen", cfg.metrics_listen}});
+    }
   }
 
   if (opts.periodic_summary) {
     for (const CaptureFileWriter* w : writers) {
-      std::printf("file output '%s': %s\n", w->path().c_str(),
-                  queued_files ? "written by the writer thread, off the workers (a queue per worker)"
-                               : "written by the worker (every input is a capture file)");
+      logger().info("start",
+                    "file output '" + w->path() + "': " +
+                        (queued_files ? "written by the writer thread, off the workers (a queue per worker)"
+                                      : "written by the worker (every input is a capture file)"),
+                    {{"path", w->path()}, {"writer_thread", queued_files}});
     }
   }
   std::vector<QueuedFileSink*> queue_list;
@@ -626,7 +637,26 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   }
   const auto t0 = std::chrono::steady_clock::now();
   if (inline_worker) {
-    worker_main(slots[0].get());
+    // The worker has the main lcore: a thread of its own draws the progress bar, from what
+    // the worker publishes (every 10 ms) and the readers' byte counts.
+    std::atomic<bool> worker_done{false};
+    std::thread progress;
+    if (opts.progress && !readers.empty()) {
+      progress = std::thread([&] {
+        ProgressBar bar(stderr);
+        const std::vector<WorkerSlot*> one = {slots[0].get()};
+        const std::vector<const PcapReader*> files(readers.begin(), readers.end());
+        const auto since = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+        while (!worker_done.load(std::memory_order_acquire)) {
+          bar.update(sample_progress(one, input_names.size(), files, since()));
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        bar.finish(sample_progress(one, input_names.size(), files, since()));
+      });
+    }
+    worker_main(slots[0].get());  // catches what the worker throws
+    worker_done.store(true, std::memory_order_release);
+    if (progress.joinable()) progress.join();
   } else {
     // From here on the RX queues of an input that is also an output are the workers'.
     for (auto& r : resolvers) r->workers_started();

@@ -83,7 +83,7 @@ struct EngineReport {
 };
 
 struct RunOptions {
-  bool periodic_summary = true;  // one line per stats interval on stdout
+  bool periodic_summary = true;  // the start-up lines and one summary per stats interval (log events)
   bool file_mode_eal = false;    // EAL without hugepages, PCI or shared files (encap/decap)
   std::atomic<bool>* reload = nullptr;  // set (by SIGHUP): reload the configuration file
   double stop_after_s = 0;              // > 0: stop by itself after this long (benchmarks)
@@ -98,8 +98,11 @@ struct RunOptions {
   // File outputs are written under a temporary name and renamed when the run ends without a
   // write error (encap and decap): a partial file never takes the output's name.
   bool atomic_file_outputs = false;
-  bool copy_fanout = false;
-  std::string build_info;  // the Prometheus build_info labels (version, revision, build type, DPDK)  // fan-out copies every extra packet, never chains (benchmarks)
+  bool copy_fanout = false;  // fan-out copies every extra packet, never chains (benchmarks)
+  std::string build_info;  // the Prometheus build_info labels (version, revision, build type, DPDK)
+  // A progress bar on stderr while capture-file inputs are read (the caller decides: a
+  // terminal, and not --no-progress).
+  bool progress = false;
 };
 
 // Runs the engine until every input has ended (capture files) or `stop` becomes true. Throws

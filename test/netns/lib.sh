@@ -42,13 +42,13 @@ mp_wait_for() {
 }
 
 # mp_wait_engine PID LOG [COMMAND...]: waits (at most 10 s) until the engine started as PID has
-# printed its first summary line to LOG and COMMAND (another reader's readiness, if given)
+# logged its first summary line ("... info  summary: [ ...") to LOG and COMMAND (another reader's readiness, if given)
 # succeeds; fails the test, with the engine's log, if the engine exits or never gets there.
 mp_wait_engine() {
   local pid=$1 log=$2
   shift 2
   for _ in $(seq 100); do
-    if grep -q '^\[' "$log" && { [ $# -eq 0 ] || "$@"; }; then return 0; fi
+    if grep -q ' summary: \[' "$log" && { [ $# -eq 0 ] || "$@"; }; then return 0; fi
     kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "FAIL: the engine exited"; exit 1; }
     sleep 0.1
   done

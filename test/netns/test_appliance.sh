@@ -72,7 +72,7 @@ ip netns exec "$nsa" "$mp" run -c "$work/appliance.toml" --stats-json "$work/sta
 engine_pid=$!; mp_background
 ready() {
   ip netns exec "$nsa" ip link show mphc >/dev/null 2>&1 && ip netns exec "$nsa" ip link show mpinspect >/dev/null 2>&1 &&
-    grep -q '^\[' "$work/engine.log"
+    grep -q ' summary: \[' "$work/engine.log"
 }
 mp_wait_for 20 ready || { cat "$work/engine.log"; echo "FAIL: the engine did not start"; exit 1; }
 # The host's kernel behind the exception TAP, in its own namespace, serves the health check.
@@ -117,7 +117,7 @@ fi
 # The verdict hook, live: block generated flow 0 (TCP 192.0.2.1:40000 <-> 198.51.100.7:443 on
 # the emulator's first endpoint), written in the reverse direction.
 flow0="tcp 198.51.100.7:443 192.0.2.1:40000 endpoint=0x0123456789abcdef"
-verdicts_applied() { [ "$(grep -c '^verdicts:' "$work/engine.log")" -ge "$1" ]; }
+verdicts_applied() { [ "$(grep -c ' verdict: verdicts:' "$work/engine.log")" -ge "$1" ]; }
 ip netns exec "$nsa" "$mp" verdict --file-prefix "$tag" drop $flow0
 mp_wait_for 5 verdicts_applied 1 || { echo "FAIL: the drop verdict was not applied"; fails=$((fails + 1)); }
 if ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --appliance-ip 10.9.0.2 \

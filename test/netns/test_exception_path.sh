@@ -56,7 +56,7 @@ CFG
 ip netns exec "$nse" "$mp" run -c "$work/engine.toml" --stats-json "$work/stats.json" >"$work/engine.log" 2>&1 &
 engine_pid=$!; mp_background
 for _ in $(seq 100); do
-  ip netns exec "$nse" ip link show mphost >/dev/null 2>&1 && grep -q '^\[' "$work/engine.log" && break
+  ip netns exec "$nse" ip link show mphost >/dev/null 2>&1 && grep -q ' summary: \[' "$work/engine.log" && break
   kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine.log"; echo "FAIL: the engine exited"; exit 1; }
   sleep 0.1
 done

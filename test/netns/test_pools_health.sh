@@ -174,11 +174,11 @@ st = json.load(open(os.path.join(work, "stats.json")))
 # member). A frame must have reached the member one of them gives its flow.
 in_service = {n: True for n in names}
 states = [dict(in_service)]
-for line in log.splitlines():
+for line in log.splitlines():  # log lines: "TIMESTAMP LEVEL KIND: MESSAGE"
     for n in names:
-        if line.startswith("pool zeek: member %s is unhealthy" % n):
+        if " pool_member_state: pool zeek: member %s is unhealthy" % n in line:
             in_service[n] = False
-        elif line.startswith("pool zeek: member %s is healthy again" % n):
+        elif " pool_member_state: pool zeek: member %s is healthy again" % n in line:
             in_service[n] = True
         else:
             continue

@@ -60,7 +60,7 @@ dump_pid=$!; mp_background
 for _ in $(seq 50); do grep -q listening "$work/tcpdump.log" && break; sleep 0.1; done
 ip netns exec "$ns" "$mp" run -c "$work/engine.toml" --stats-json "$work/stats.json" >"$work/engine2.log" 2>&1 &
 engine_pid=$!; mp_background
-for _ in $(seq 100); do grep -q '^\[' "$work/engine2.log" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q ' summary: \[' "$work/engine2.log" && break; sleep 0.1; done
 sleep 1
 mp_stop_engine "$engine_pid" "$work/engine2.log"
 grep -q "outer IPv4 checksum offloaded, outer UDP checksum offloaded" "$work/engine2.log" || {

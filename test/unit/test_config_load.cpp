@@ -192,3 +192,27 @@ TEST_CASE("config: what a reload may change") {
                                                 "/tmp/m.toml"))
             .find("sessions[0]") != std::string::npos);
 }
+
+TEST_CASE("config: [log] format and level; the level changes on a reload, the format does not") {
+  const EngineConfig plain = load_config_text(kMirror, "/tmp/m.toml");
+  CHECK(plain.log.format == LogFormat::kText);
+  CHECK(plain.log.level == LogLevel::kInfo);
+  const std::string json = std::string(kMirror) + "\n[log]\nformat = \"json\"\nlevel = \"warn\"\n";
+  const EngineConfig j = load_config_text(json, "/tmp/m.toml");
+  CHECK(j.log.format == LogFormat::kJson);
+  CHECK(j.log.level == LogLevel::kWarn);
+  CHECK(load_config_text(std::string(kMirror) + "\n[log]\nlevel = \"debug\"\n", "/tmp/m.toml").log.level ==
+        LogLevel::kDebug);
+  CHECK(live_change_refusal(plain, load_config_text(std::string(kMirror) + "\n[log]\nlevel = \"error\"\n",
+                                                    "/tmp/m.toml"))
+            .empty());
+  CHECK(live_change_refusal(plain, j) == "log.format cannot change while running (restart the engine to change it)");
+  const std::string bad = error_of(std::string(kMirror) + "\n[log]\nformat = \"xml\"\n");
+  INFO(bad);
+  CHECK(bad.rfind("/tmp/m.toml:", 0) == 0);
+  CHECK(bad.find(": log.format: found \"xml\", expected text or json") != std::string::npos);
+  CHECK(error_of(std::string(kMirror) + "\n[log]\nlevel = \"trace\"\n").find("log.level: found \"trace\"") !=
+        std::string::npos);
+  CHECK(error_of(std::string(kMirror) + "\n[log]\nformats = \"json\"\n").find("log.formats: unknown key") !=
+        std::string::npos);
+}
