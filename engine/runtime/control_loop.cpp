@@ -123,6 +123,11 @@ void ControlLoop::reload() {
   }
   if (refusal.empty()) {
     stats_interval_s_ = routes->running().stats_interval_s;
+    if (session_rules) {
+      auto labels = session_rules_of(routes->running());
+      std::lock_guard lock(session_rules->mutex);
+      session_rules->sessions = std::move(labels);
+    }
     const uint64_t generation = routes->generation();
     // Said at the level that was in force, so that a reload to level = "warn" is still seen.
     logger().info("reload", "reloaded " + config_path + " (generation " + std::to_string(generation) + ")",

@@ -47,6 +47,7 @@ struct ControlLoop {
   std::vector<unsigned> lcores;         // worker w runs on lcores[w]
   std::vector<WorkerSlot*> workers;
   LiveRoutes* routes = nullptr;
+  SessionRules* session_rules = nullptr;  // the metrics' rule labels, renewed on each reload
   std::string config_path;              // what a reload reads
   VerdictInbox* inbox = nullptr;
   std::vector<ArpResolver*> resolvers;

@@ -603,6 +603,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   for (const auto& [name, info] : ethdevs) view.ethdevs.emplace_back(name, info.port_id);
   for (auto& s : slots) view.published.push_back(&s->published);
   for (const auto& s : cfg.sessions) view.sessions.push_back(s.name);
+  SessionRules session_rules;
+  session_rules.sessions = session_rules_of(cfg);
+  view.rules = &session_rules;
   view.start_tsc = rte_get_tsc_cycles();
   telemetry_attach(&view);
   struct Detach {
@@ -670,6 +673,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     loop.lcores.assign(lcores.begin(), lcores.begin() + nworkers);
     for (auto& s : slots) loop.workers.push_back(s.get());
     loop.routes = &routes;
+    loop.session_rules = &session_rules;
     loop.config_path = cfg.path;
     loop.inbox = &inbox;
     for (auto& r : resolvers) loop.resolvers.push_back(r.get());

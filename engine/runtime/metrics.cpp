@@ -185,6 +185,29 @@ std::string MetricsServer::render() const {
     });
   }
 
+  // Per rule: the hits of each rule of each session's filter (the rule that decided).
+  if (!v.sessions.empty() && v.rules) {
+    std::vector<std::vector<SessionRules::Rule>> rules;
+    {
+      std::lock_guard lock(v.rules->mutex);
+      rules = v.rules->sessions;
+    }
+    std::vector<SessionCounters> sessions(v.sessions.size());
+    for (const auto& w : workers) {
+      for (size_t s = 0; s < v.sessions.size(); ++s) sessions[s] += w.sessions[s];
+    }
+    out.family("mirrorpipe_session_rule_hits_total", "counter",
+               "Per session and filter rule: packets that rule decided (accepted or rejected).");
+    for (size_t s = 0; s < rules.size() && s < sessions.size(); ++s) {
+      for (const auto& r : rules[s]) {
+        out.sample("mirrorpipe_session_rule_hits_total",
+                   "session=" + quoted(v.sessions[s]) + ",direction=\"" + r.direction + "\",rule=\"" +
+                       std::to_string(r.number) + "\"",
+                   sessions[s].rule_hits[r.index]);
+      }
+    }
+  }
+
   // Pools: each member's state and copies.
   if (v.pools) {
     std::vector<PoolStates::Pool> pools;

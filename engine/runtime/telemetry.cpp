@@ -17,6 +17,19 @@
 #include <stdexcept>
 
 namespace mirrorpipe {
+
+std::vector<std::vector<SessionRules::Rule>> session_rules_of(const EngineConfig& cfg) {
+  std::vector<std::vector<SessionRules::Rule>> out(cfg.sessions.size());
+  for (size_t si = 0; si < cfg.sessions.size(); ++si) {
+    const FilterConfig* f = cfg.filter(cfg.sessions[si].filter);
+    if (!f) continue;
+    for (size_t i = 0; i < f->filter.ingress.size(); ++i) out[si].push_back({i, "ingress", f->filter.ingress[i].number});
+    for (size_t i = 0; i < f->filter.egress.size(); ++i) {
+      out[si].push_back({kMaxRulesPerDirection + i, "egress", f->filter.egress[i].number});
+    }
+  }
+  return out;
+}
 namespace {
 
 std::mutex g_mutex;  // held by a telemetry callback while it reads, and by attach/detach

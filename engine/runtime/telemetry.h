@@ -36,6 +36,19 @@ struct PoolInbox {
 
 // What a running engine shows. The engine attaches it while it runs and detaches it before
 // the memory behind it goes away.
+// Each session's filter rules as the metrics name them ("ingress/100"), with the index of their
+// hit counter in SessionCounters::rule_hits. Set at start and after each accepted reload.
+struct SessionRules {
+  struct Rule {
+    size_t index;
+    std::string direction;  // ingress or egress
+    uint16_t number;
+  };
+  std::mutex mutex;
+  std::vector<std::vector<Rule>> sessions;  // by [[sessions]] index
+};
+std::vector<std::vector<SessionRules::Rule>> session_rules_of(const EngineConfig& cfg);
+
 struct TelemetryView {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
@@ -45,6 +58,7 @@ struct TelemetryView {
   uint64_t start_tsc = 0;
   VerdictInbox* verdicts = nullptr;  // where /mirrorpipe/verdict leaves its requests
   PoolInbox* pools = nullptr;        // where /mirrorpipe/pool leaves its requests
+  SessionRules* rules = nullptr;     // the sessions' rules, for per-rule hits
 };
 
 // Registers the /mirrorpipe commands; once, after the EAL has started.

@@ -691,6 +691,12 @@ struct Worker {
       enqueue(route.return_output, m, rx.input);
       return;
     }
+    SessionCounters* sc = ss->config_index != SessionSinks::kNoSessionId ? &stats.sessions[ss->config_index] : nullptr;
+    if (sc) {
+      ++sc->tried;
+      ++sc->matched;
+      sc->bytes += res.inner_len;
+    }
     // The inner packet, copied out of the returned one, as an Ethernet frame.
     rte_mbuf* inner = rte_pktmbuf_copy(m, plan.copy_pool, res.inner_offset, res.inner_len);
     if (!inner) {
@@ -720,7 +726,9 @@ struct Worker {
     if (ss->any_keeps_meta) {
       meta = make_sink_meta(res, ss->config_index, inner_original_length(rte_pktmbuf_mtod(inner, const uint8_t*), inner->data_len));
     }
-    fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m, route.return_output);
+    const unsigned queued =
+        fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m, route.return_output);
+    if (sc) sc->mirrored += queued > 1;  // the return is always queued: more is a copy to a sink
   }
 
   // A packet from an inspection engine (an Ethernet frame on a TAP): wrapped with the return

@@ -92,7 +92,15 @@ dst_mac = "02:00:00:00:00:02"
 vni = 5
 """ % (i, i, os.path.join(tmp, "o%d.pcap" % i), i, i, i)
         text += '[[pools]]\nname = "zeek"\nmembers = ["zeek-1", "zeek-2"]\n'
-        text += '[[sessions]]\nname = "web"\ninput = "in"\nnumber = 1\nsinks = ["zeek"]\n'
+        # A filter whose rule 100 rejects TCP from ports 1000-1049 (a quarter of the flows) and 200
+        # accepts the rest; no `monitored`, so every packet is ingress and the egress rule never
+        # decides.
+        text += ('[[filters]]\nname = "f"\nrules = [\n'
+                 '  { direction = "ingress", number = 100, action = "reject", protocol = "tcp", source = "0.0.0.0/0", destination = "0.0.0.0/0", source_ports = "1000-1049" },\n'
+                 '  { direction = "ingress", number = 200, action = "accept", protocol = "all", source = "0.0.0.0/0", destination = "0.0.0.0/0" },\n'
+                 '  { direction = "egress", number = 100, action = "accept", protocol = "all", source = "0.0.0.0/0", destination = "0.0.0.0/0" },\n'
+                 ']\n')
+        text += '[[sessions]]\nname = "web"\ninput = "in"\nnumber = 1\nfilter = "f"\nsinks = ["zeek"]\n'
         cfg = os.path.join(tmp, "m.toml")
         with open(cfg, "w") as f:
             f.write(text)
@@ -141,6 +149,14 @@ vni = 5
             copies = sum(v for k, v in b.items() if k[0] == "mirrorpipe_pool_member_copies_total")
             matched = b.get(("mirrorpipe_session_matched_total", frozenset({("session", "web")})), -1)
             c.check(copies == matched, "pool copies %s, session matched %s" % (copies, matched))
+            def hits(direction, rule):
+                return b.get(("mirrorpipe_session_rule_hits_total",
+                              frozenset({("session", "web"), ("direction", direction), ("rule", rule)})), -1)
+            c.check(hits("ingress", "200") == matched and matched > 0,
+                    "rule ingress/200 decided %s packets, the session matched %s" % (hits("ingress", "200"), matched))
+            c.check(hits("ingress", "100") > 0 and hits("egress", "100") == 0,
+                    "rule hits ingress/100 %s (a quarter of the flows), egress/100 %s (no egress without monitored)"
+                    % (hits("ingress", "100"), hits("egress", "100")))
             up = [v for k, v in b.items() if k[0] == "mirrorpipe_pool_member_up"]
             c.check(up == [1.0, 1.0], "pool members up: %s" % up)
             # The shipped Grafana dashboard asks only for families the engine exports.

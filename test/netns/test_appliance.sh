@@ -223,6 +223,12 @@ for name, c in st["inputs"].items():
     if c["packets_in"] != c["packets_out"] + c["filtered"] + sum(c["dropped"].values()):
         problems.append("input %s does not add up: %s" % (name, c))
 g = st["inputs"]["gwlb"]
+# The session's counters: every packet that reached the pcapng sink was tried, matched and
+# mirrored by the session "inline".
+ses = st["sessions"]["inline"]
+if ses["mirrored"] != len(pcapng) or ses["matched"] < len(pcapng) or ses["tried"] < ses["matched"]:
+    problems.append("session inline: tried %d matched %d mirrored %d, %d packets in its pcapng sink" %
+                    (ses["tried"], ses["matched"], ses["mirrored"], len(pcapng)))
 if g["filtered"] != 1:
     problems.append("gwlb input: %d packets filtered by the verdict hook, expected 1" % g["filtered"])
 blocked = json.load(open(os.path.join(work, "emu-blocked.json")))
