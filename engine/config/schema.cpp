@@ -97,11 +97,11 @@ constexpr ConfigKey kSchema[] = {
     {"targets", "dscp", "integer", "0", "", kInt, 0, 63, kYes, "The outer DSCP."},
     {"targets", "df", "bool", "false", "", kNone, 0, 0, kYes, "Set DF on the outer IPv4 header."},
     {"targets", "udp_checksum", "string", "\"auto\"", "\"auto\", \"on\", \"off\"", kNone, 0, 0, kYes, "The outer UDP checksum."},
-    {"targets", "packet_length", "integer", "derived: 0 (whole packets)", "", kInt, 1, 65535, kYes, "AWS PacketLength: bytes of each packet mirrored."},
+    {"targets", "packet_length", "integer", "(whole packets)", "", kInt, 1, 65535, kYes, "AWS PacketLength: bytes of each packet mirrored."},
     {"targets", "gwlb_endpoint_id", "integer or string", "0", "a 64-bit ID: an integer, or a string in decimal or 0x hex; with tunnel = \"gwlb\"", kNone, 0, 0, kYes, "The GWLB endpoint ID option."},
     {"targets", "gwlb_attachment_id", "integer or string", "0", "a 64-bit ID: an integer, or a string in decimal or 0x hex; with tunnel = \"gwlb\"", kNone, 0, 0, kYes, "The GWLB attachment ID option."},
     {"targets", "geneve_options", "array of strings", "[]", "\"CLASS:TYPE:HEXDATA\"", kNone, 0, 0, kYes, "Geneve options to add."},
-    {"targets", "metadata_option", "bool", "false", "with tunnel = \"geneve\"; at most a few targets", kNone, 0, 0, kYes, "Carry the packet's metadata in a Geneve option."},
+    {"targets", "metadata_option", "bool", "false", "with tunnel = \"geneve\"; at most 64 such targets", kNone, 0, 0, kYes, "Carry the packet's metadata in a Geneve option."},
 
     // [[pools]]
     {"pools", "name", "string", "required", "unique among pools, ports and targets", kNone, 0, 0, kYes, "The pool's name (a sink or route target)."},
