@@ -21,6 +21,7 @@
 #include "engine/cli/stats.h"
 #include "engine/cli/version.h"
 #include "engine/config/config.h"
+#include "engine/config/schema.h"
 #include "engine/control/log.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/engine.h"
@@ -471,10 +472,10 @@ int run_cli(int argc, char** argv) {
 
   const std::string first = argc > 1 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && first != "encap" && first != "decap" && first != "run" &&
-      first != "check" && first != "stats" && first != "bench" && first != "gwlb-emulate" &&
+      first != "check" && first != "config-reference" && first != "stats" && first != "bench" && first != "gwlb-emulate" &&
       first != "verdict" && first != "pool") {
     std::cerr << "mirrorpipe: unknown command '" << first
-              << "' (expected run, check, stats, bench, encap, decap, gwlb-emulate, verdict or pool; see --help)\n";
+              << "' (expected run, check, config-reference, stats, bench, encap, decap, gwlb-emulate, verdict or pool; see --help)\n";
     return kExitUsage;
   }
   std::string config_path;
@@ -488,6 +489,8 @@ int run_cli(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate a configuration file without starting anything");
   check->add_option("-c,--config", config_path, "configuration file (TOML)")->required();
   (void)run;
+  auto* reference = app.add_subcommand(
+      "config-reference", "print the configuration reference (every key, type, default, range, reload) as Markdown");
   BenchOptions bo;
   auto* bench = app.add_subcommand("bench", "measure the workers on net_null: packets/s and bits/s, per worker");
   bench->add_option("--tunnel", bo.tunnel, "vxlan, gwlb, geneve, decap or appliance (GWLB Geneve returned, flow table refreshed)")->capture_default_str();
@@ -583,6 +586,10 @@ int run_cli(int argc, char** argv) {
       std::cout << config_path << ": ok: " << cfg.ports.size() << " ports, " << cfg.targets.size()
                 << " targets, " << cfg.pools.size() << " pools, " << cfg.routes.size() << " routes, " << cfg.sessions.size() << " sessions, "
                 << cfg.workers << " workers\n";
+      return kExitOk;
+    }
+    if (reference->parsed()) {
+      std::cout << config_reference_markdown();
       return kExitOk;
     }
     if (stats->parsed()) return print_live_stats(stats_prefix, stats_json);

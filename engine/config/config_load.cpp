@@ -12,6 +12,7 @@
 #include <sched.h>
 
 #include "engine/config/config.h"
+#include "engine/config/schema.h"
 #include "engine/pipeline/counters.h"
 
 namespace mirrorpipe {
@@ -136,7 +137,7 @@ std::string describe(const toml::node& n) {
 class Table {
  public:
   Table(const toml::table& t, std::string path, std::string file)
-      : t_(t), path_(std::move(path)), file_(std::move(file)) {}
+      : t_(t), path_(std::move(path)), file_(std::move(file)), schema_table_(schema_table_of(path_)) {}
 
   int line() const { return static_cast<int>(t_.source().begin.line); }
 
@@ -177,6 +178,12 @@ class Table {
     return v;
   }
 
+  // The same, with the range of the key's row in the schema (engine/config/schema.cpp).
+  std::optional<int64_t> integer(const std::string& key) {
+    const ConfigKey& k = schema_row(key, RangeKind::kInteger);
+    return integer(key, static_cast<int64_t>(k.min), static_cast<int64_t>(k.max));
+  }
+
   // An integer, or a string holding one in decimal or 0x hex (64-bit IDs do not fit TOML's
   // signed integers when their top bit is set).
   std::optional<uint64_t> id(const std::string& key) {
@@ -209,6 +216,11 @@ class Table {
       fail(key, n, os.str());
     }
     return v;
+  }
+
+  std::optional<double> number(const std::string& key) {
+    const ConfigKey& k = schema_row(key, RangeKind::kNumber);
+    return number(key, k.min, k.max);
   }
 
   std::optional<bool> boolean(const std::string& key) {
@@ -251,6 +263,11 @@ class Table {
     return out;
   }
 
+  std::vector<int64_t> integer_list(const std::string& key) {
+    const ConfigKey& k = schema_row(key, RangeKind::kIntegerList);
+    return integer_list(key, static_cast<int64_t>(k.min), static_cast<int64_t>(k.max));
+  }
+
   // Parses a value with `parse` (which throws std::invalid_argument); failures name the key.
   template <typename F>
   auto parsed(const std::string& key, const std::string& what, F parse)
@@ -264,7 +281,9 @@ class Table {
     }
   }
 
-  void reject_unknown(const std::vector<std::string>& known) const {
+  // Every key not in the schema's rows of this table is an error naming it.
+  void reject_unknown() const {
+    const std::vector<std::string> known = config_keys(schema_table_);
     for (const auto& [k, v] : t_) {
       const std::string key(k.str());
       if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -286,9 +305,20 @@ class Table {
     return std::to_string(lo) + "-" + std::to_string(hi);
   }
 
+  // The schema's row of a key of this table, whose range is of the kind the caller reads; a
+  // missing row or another kind is a bug of the loader (std::logic_error), not of the file.
+  const ConfigKey& schema_row(const std::string& key, RangeKind kind) const {
+    const ConfigKey& k = config_key(schema_table_, key);
+    if (k.range != kind) {
+      throw std::logic_error("configuration schema: " + schema_table_ + "." + key + " has another range kind");
+    }
+    return k;
+  }
+
   const toml::table& t_;
   std::string path_;
   std::string file_;
+  std::string schema_table_;  // "ports" for "ports[2]": the schema's name of this table
 };
 
 // Iterates an array of tables ([[ports]]), giving each a Table with its path ("ports[2]").
@@ -319,7 +349,7 @@ std::optional<Table> sub_table(Table& parent, const std::string& key) {
 
 void load_ports_list(Table& t, const std::string& key, std::array<uint16_t, kMaxTunnelPorts>& ports,
                      uint8_t& count) {
-  const auto list = t.integer_list(key, 1, 65535);
+  const auto list = t.integer_list(key);
   if (t.node(key) == nullptr) return;
   if (list.empty() || list.size() > kMaxTunnelPorts) {
     t.fail(key, t.node(key), "1 to " + std::to_string(kMaxTunnelPorts) + " ports");
@@ -377,7 +407,7 @@ MirrorFilterRule load_filter_rule(Table& t, bool& egress) {
   else t.fail("direction", t.node("direction"), "\"ingress\" or \"egress\"");
   const toml::node* num = t.node("number");
   if (!num) t.fail("number", nullptr, "missing; expected a rule number 1-32766");
-  r.number = static_cast<uint16_t>(*t.integer("number", 1, 32766));
+  r.number = static_cast<uint16_t>(*t.integer("number"));
   const std::string action = t.required_string("action", "\"accept\" or \"reject\"");
   if (action == "accept") r.accept = true;
   else if (action != "reject") t.fail("action", t.node("action"), "\"accept\" or \"reject\"");
@@ -385,7 +415,7 @@ MirrorFilterRule load_filter_rule(Table& t, bool& egress) {
   const char* protocols = "a protocol number 0-255, or \"tcp\", \"udp\", \"icmp\", \"icmpv6\" or \"all\"";
   if (!proto) t.fail("protocol", nullptr, std::string("missing; expected ") + protocols);
   if (proto->is_integer()) {
-    r.protocol = static_cast<int16_t>(*t.integer("protocol", 0, 255));
+    r.protocol = static_cast<int16_t>(*t.integer("protocol"));
   } else if (proto->is_string()) {
     const std::string s = *proto->value<std::string>();
     if (s == "tcp") r.protocol = 6;
@@ -417,8 +447,7 @@ MirrorFilterRule load_filter_rule(Table& t, bool& egress) {
     if (!parse_port_range(*text, lo, hi)) t.fail(key, t.node(key), "a port \"N\" or a range \"LO-HI\" with LO <= HI, 0-65535");
     (src ? r.has_source_ports : r.has_destination_ports) = true;
   }
-  t.reject_unknown({"direction", "number", "action", "protocol", "source", "destination", "source_ports",
-                    "destination_ports", "description"});
+  t.reject_unknown();
   return r;
 }
 
@@ -432,7 +461,7 @@ HealthCheckSettings load_health_check(Table& t) {
     else if (*p == "http") h.protocol = HealthCheckSettings::Protocol::kHttp;
     else t.fail("protocol", t.node("protocol"), "\"tcp\" or \"http\"");
   }
-  h.port = static_cast<uint16_t>(t.integer("port", 1, 65535).value_or(h.port));
+  h.port = static_cast<uint16_t>(t.integer("port").value_or(h.port));
   const bool http = h.protocol == HealthCheckSettings::Protocol::kHttp;
   for (const char* k : {"path", "matcher"}) {
     if (!http && t.node(k)) t.fail(k, t.node(k), std::string(k) + " with protocol = \"http\" only");
@@ -452,16 +481,15 @@ HealthCheckSettings load_health_check(Table& t) {
     h.match_lo = lo;
     h.match_hi = hi;
   }
-  h.interval_s = t.number("interval_s", 0.1, 300).value_or(h.interval_s);
-  h.timeout_s = t.number("timeout_s", 0.05, 120).value_or(h.timeout_s);
+  h.interval_s = t.number("interval_s").value_or(h.interval_s);
+  h.timeout_s = t.number("timeout_s").value_or(h.timeout_s);
   if (h.timeout_s > h.interval_s) {
     t.fail(t.node("timeout_s") ? "timeout_s" : "interval_s", t.node("timeout_s") ? t.node("timeout_s") : t.node("interval_s"),
            "a timeout no longer than the interval (timeout_s <= interval_s; GWLB's defaults are 5 and 10)");
   }
-  h.healthy_threshold = static_cast<uint32_t>(t.integer("healthy_threshold", 1, 10).value_or(h.healthy_threshold));
-  h.unhealthy_threshold = static_cast<uint32_t>(t.integer("unhealthy_threshold", 1, 10).value_or(h.unhealthy_threshold));
-  t.reject_unknown({"protocol", "port", "path", "matcher", "interval_s", "timeout_s", "healthy_threshold",
-                    "unhealthy_threshold"});
+  h.healthy_threshold = static_cast<uint32_t>(t.integer("healthy_threshold").value_or(h.healthy_threshold));
+  h.unhealthy_threshold = static_cast<uint32_t>(t.integer("unhealthy_threshold").value_or(h.unhealthy_threshold));
+  t.reject_unknown();
   return h;
 }
 
@@ -505,7 +533,7 @@ FilterConfig load_filter(Table& t) {
   auto by_number = [](const MirrorFilterRule& a, const MirrorFilterRule& b) { return a.number < b.number; };
   std::sort(f.filter.ingress.begin(), f.filter.ingress.end(), by_number);
   std::sort(f.filter.egress.begin(), f.filter.egress.end(), by_number);
-  t.reject_unknown({"name", "network_services", "aws_exclusions", "bpf", "rules", "description"});
+  t.reject_unknown();
   return f;
 }
 
@@ -525,7 +553,7 @@ std::vector<IpPrefix> prefix_list(Table& t, const std::string& key) {
 
 std::vector<uint32_t> vni_list(Table& t, const std::string& key) {
   std::vector<uint32_t> out;
-  for (int64_t v : t.integer_list(key, 0, 0xffffff)) out.push_back(static_cast<uint32_t>(v));
+  for (int64_t v : t.integer_list(key)) out.push_back(static_cast<uint32_t>(v));
   return out;
 }
 
@@ -600,10 +628,10 @@ PortConfig load_port(Table& t) {
     t.fail("file", t.node("file"), "a file in an existing folder ('" +
                                        std::filesystem::path(p.file).parent_path().string() + "' does not exist)");
   }
-  p.mtu = static_cast<uint32_t>(t.integer("mtu", 68, 9216).value_or(0));
-  p.queues = static_cast<uint16_t>(t.integer("queues", 1, 64).value_or(0));
-  p.rx_ring = static_cast<uint16_t>(t.integer("rx_ring", 64, 16384).value_or(1024));
-  p.tx_ring = static_cast<uint16_t>(t.integer("tx_ring", 64, 16384).value_or(1024));
+  p.mtu = static_cast<uint32_t>(t.integer("mtu").value_or(0));
+  p.queues = static_cast<uint16_t>(t.integer("queues").value_or(0));
+  p.rx_ring = static_cast<uint16_t>(t.integer("rx_ring").value_or(1024));
+  p.tx_ring = static_cast<uint16_t>(t.integer("tx_ring").value_or(1024));
   p.mac = t.parsed("mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
   p.ip = t.parsed("ip", "an IPv4 or IPv6 address", parse_ip);
   p.next_hop_mac = t.parsed("next_hop_mac", "a MAC address like 02:00:00:00:00:01", parse_mac);
@@ -623,7 +651,7 @@ PortConfig load_port(Table& t) {
     else if (n->is_string() && *n->value<std::string>() == "capture") p.pace = Pace::kCapture;
     else if (n->is_number()) {
       p.pace = Pace::kRate;
-      p.pace_pps = *t.number("pace", 1, 1e9);
+      p.pace_pps = *t.number("pace");
     } else {
       t.fail("pace", n, "\"fast\", \"capture\" or a rate in packets per second");
     }
@@ -683,16 +711,13 @@ PortConfig load_port(Table& t) {
   } else if (p.is_file() && p.returns.empty()) {
     t.fail("returns", nullptr, "missing; an appliance reading a file returns its packets to an output port (returns = \"NAME\")");
   }
-  if (auto mb = t.number("rotate_mb", 0.001, 1e6)) p.rotate_bytes = static_cast<uint64_t>(*mb * 1e6);
-  p.rotate_seconds = static_cast<uint64_t>(t.integer("rotate_seconds", 1, 86400 * 366).value_or(0));
+  if (auto mb = t.number("rotate_mb")) p.rotate_bytes = static_cast<uint64_t>(*mb * 1e6);
+  p.rotate_seconds = static_cast<uint64_t>(t.integer("rotate_seconds").value_or(0));
   if ((p.rotate_bytes || p.rotate_seconds) && !p.is_pcapng()) {
     const char* k = p.rotate_bytes ? "rotate_mb" : "rotate_seconds";
     t.fail(k, t.node(k), "rotation on a pcapng file output only (file = \"NAME.pcapng\")");
   }
-  t.reject_unknown({"name", "role", "devargs", "file", "mtu", "queues", "rx_ring", "tx_ring", "mac",
-                    "ip", "next_hop_mac", "next_hop_ip", "oversize", "pace", "exception_tap",
-                    "allow_vnis", "allow_sources", "returns", "inject_from", "rotate_mb", "rotate_seconds",
-                    "also_output", "flow_hash", "tx_chains"});
+  t.reject_unknown();
   return p;
 }
 
@@ -730,16 +755,16 @@ TargetConfig load_target(Table& t, const EngineConfig& cfg) {
            "missing; expected dst_mac here, or next_hop_mac or next_hop_ip (resolved with ARP) on "
            "output port '" + out->name + "'");
   }
-  c.vni = static_cast<uint32_t>(t.integer("vni", 0, 0xffffff).value_or(0));
-  c.dst_port = static_cast<uint16_t>(t.integer("dst_port", 1, 65535).value_or(0));
+  c.vni = static_cast<uint32_t>(t.integer("vni").value_or(0));
+  c.dst_port = static_cast<uint16_t>(t.integer("dst_port").value_or(0));
   if (const toml::node* n = t.node("sport_range")) {
-    const auto r = t.integer_list("sport_range", 1, 65535);
+    const auto r = t.integer_list("sport_range");
     if (r.size() != 2 || r[0] > r[1]) t.fail("sport_range", n, "[LO, HI] with 1 <= LO <= HI <= 65535");
     c.sport_lo = static_cast<uint16_t>(r[0]);
     c.sport_hi = static_cast<uint16_t>(r[1]);
   }
-  c.ttl = static_cast<uint8_t>(t.integer("ttl", 1, 255).value_or(255));
-  c.dscp = static_cast<uint8_t>(t.integer("dscp", 0, 63).value_or(0));
+  c.ttl = static_cast<uint8_t>(t.integer("ttl").value_or(255));
+  c.dscp = static_cast<uint8_t>(t.integer("dscp").value_or(0));
   c.df = t.boolean("df").value_or(false);
   if (auto u = t.string("udp_checksum")) {
     if (*u == "auto") c.udp_checksum = UdpChecksumMode::kAuto;
@@ -747,7 +772,7 @@ TargetConfig load_target(Table& t, const EngineConfig& cfg) {
     else if (*u == "off") c.udp_checksum = UdpChecksumMode::kOff;
     else t.fail("udp_checksum", t.node("udp_checksum"), "\"auto\", \"on\" or \"off\"");
   }
-  c.packet_length = static_cast<uint32_t>(t.integer("packet_length", 1, 65535).value_or(0));
+  c.packet_length = static_cast<uint32_t>(t.integer("packet_length").value_or(0));
   c.gwlb_endpoint_id = t.id("gwlb_endpoint_id").value_or(0);
   c.gwlb_attachment_id = t.id("gwlb_attachment_id").value_or(0);
   const auto opts = t.string_list("geneve_options");
@@ -767,9 +792,7 @@ TargetConfig load_target(Table& t, const EngineConfig& cfg) {
     t.fail(t.node("gwlb_endpoint_id") ? "gwlb_endpoint_id" : "gwlb_attachment_id", nullptr,
            "only with tunnel = \"gwlb\"");
   }
-  t.reject_unknown({"name", "output", "tunnel", "dst_ip", "src_ip", "src_mac", "dst_mac", "vni",
-                    "dst_port", "sport_range", "ttl", "dscp", "df", "udp_checksum", "packet_length",
-                    "gwlb_endpoint_id", "gwlb_attachment_id", "geneve_options", "metadata_option"});
+  t.reject_unknown();
   try {
     (void)build_outer_template(c);
   } catch (const std::invalid_argument& e) {
@@ -839,15 +862,15 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
   Table top(root, "", path);
-  top.reject_unknown({"engine", "eal", "decap", "appliance", "ports", "targets", "routes", "sessions", "filters", "pools", "metrics", "log"});
+  top.reject_unknown();
   if (auto e = sub_table(top, "engine")) {
-    cfg.workers = static_cast<uint32_t>(e->integer("workers", 1, 64).value_or(1));
-    for (int64_t c : e->integer_list("worker_cores", 0, 1023)) cfg.worker_cores.push_back(static_cast<unsigned>(c));
+    cfg.workers = static_cast<uint32_t>(e->integer("workers").value_or(1));
+    for (int64_t c : e->integer_list("worker_cores")) cfg.worker_cores.push_back(static_cast<unsigned>(c));
     if (!cfg.worker_cores.empty() && cfg.worker_cores.size() != cfg.workers) {
       e->fail("worker_cores", e->node("worker_cores"),
               "one core per worker (" + std::to_string(cfg.workers) + ")");
     }
-    cfg.main_core = static_cast<unsigned>(e->integer("main_core", 0, 1023).value_or(0));
+    cfg.main_core = static_cast<unsigned>(e->integer("main_core").value_or(0));
     // CPUs this process may run on: a core outside them cannot start (checked here, not by
     // the EAL after the ports are half set up).
     cpu_set_t allowed;
@@ -869,14 +892,14 @@ EngineConfig load(const toml::table& root, const std::string& path) {
         e->fail("main_core", e->node("main_core"), "a CPU this machine lets mirrorpipe run on (" + cpus + ")");
       }
     }
-    cfg.mbufs = static_cast<uint32_t>(e->integer("mbufs", 1024, 16777216).value_or(0));
-    cfg.tx_flush_us = static_cast<uint32_t>(e->integer("tx_flush_us", 1, 1000000).value_or(100));
-    cfg.stats_interval_s = e->number("stats_interval_s", 0, 3600).value_or(1.0);
-    e->reject_unknown({"workers", "worker_cores", "main_core", "mbufs", "tx_flush_us", "stats_interval_s"});
+    cfg.mbufs = static_cast<uint32_t>(e->integer("mbufs").value_or(0));
+    cfg.tx_flush_us = static_cast<uint32_t>(e->integer("tx_flush_us").value_or(100));
+    cfg.stats_interval_s = e->number("stats_interval_s").value_or(1.0);
+    e->reject_unknown();
   }
   if (auto e = sub_table(top, "eal")) {
     cfg.eal_args = e->string_list("args");
-    e->reject_unknown({"args"});
+    e->reject_unknown();
   }
   if (auto m = sub_table(top, "metrics")) {
     // [metrics] listen = "ADDRESS:PORT": the Prometheus endpoint (engine/runtime/metrics.h).
@@ -899,7 +922,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       if (!ok) m->fail("listen", m->node("listen"), "ADDRESS:PORT, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"");
       cfg.metrics_listen = *l;
     }
-    m->reject_unknown({"listen"});
+    m->reject_unknown();
   }
   if (auto l = sub_table(top, "log")) {
     // [log]: the engine's events as text or JSON lines (engine/control/log.h).
@@ -915,7 +938,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       else if (*v == "error") cfg.log.level = LogLevel::kError;
       else l->fail("level", l->node("level"), "debug, info, warn or error");
     }
-    l->reject_unknown({"format", "level"});
+    l->reject_unknown();
   }
   if (auto d = sub_table(top, "decap")) {
     load_ports_list(*d, "vxlan_ports", cfg.decap.vxlan_ports, cfg.decap.vxlan_port_count);
@@ -929,14 +952,14 @@ EngineConfig load(const toml::table& root, const std::string& path) {
         }
       }
     }
-    d->reject_unknown({"vxlan_ports", "geneve_ports", "verify_checksums"});
+    d->reject_unknown();
   }
 
   if (auto a = sub_table(top, "appliance")) {
-    cfg.appliance.flow_table_size = static_cast<uint32_t>(a->integer("flow_table_size", 16, 1 << 24).value_or(65536));
-    cfg.appliance.tcp_idle_timeout_s = static_cast<uint32_t>(a->integer("tcp_idle_timeout_s", 1, 6000).value_or(350));
-    cfg.appliance.idle_timeout_s = static_cast<uint32_t>(a->integer("idle_timeout_s", 1, 6000).value_or(120));
-    cfg.appliance.ttl = static_cast<uint8_t>(a->integer("ttl", 1, 255).value_or(64));
+    cfg.appliance.flow_table_size = static_cast<uint32_t>(a->integer("flow_table_size").value_or(65536));
+    cfg.appliance.tcp_idle_timeout_s = static_cast<uint32_t>(a->integer("tcp_idle_timeout_s").value_or(350));
+    cfg.appliance.idle_timeout_s = static_cast<uint32_t>(a->integer("idle_timeout_s").value_or(120));
+    cfg.appliance.ttl = static_cast<uint8_t>(a->integer("ttl").value_or(64));
     const auto rules = a->string_list("drop_flows");
     for (size_t i = 0; i < rules.size(); ++i) {
       try {
@@ -946,7 +969,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
                 std::string("PROTO SRC[:PORT] DST[:PORT] [endpoint=ID] (") + e.what() + ")");
       }
     }
-    a->reject_unknown({"flow_table_size", "tcp_idle_timeout_s", "idle_timeout_s", "ttl", "drop_flows"});
+    a->reject_unknown();
   }
 
   std::set<std::string> names;
@@ -1009,7 +1032,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       if (!cfg.target(pc.members[i])) t.fail(key, t.array("members")->get(i), "the name of a [[targets]] entry");
       if (!seen.insert(pc.members[i]).second) t.fail(key, t.array("members")->get(i), "a target not already a member");
     }
-    pc.table_size = static_cast<uint32_t>(t.integer("table_size", 2, 1 << 24).value_or(pc.table_size));
+    pc.table_size = static_cast<uint32_t>(t.integer("table_size").value_or(pc.table_size));
     bool prime = pc.table_size >= 2;
     for (uint32_t d = 2; prime && d * d <= pc.table_size; ++d) prime = pc.table_size % d != 0;
     if (!prime || pc.table_size < 100 * pc.members.size()) {
@@ -1034,7 +1057,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
         }
       }
     }
-    t.reject_unknown({"name", "members", "table_size", "health_check", "description"});
+    t.reject_unknown();
     if (cfg.pools.size() >= kMaxPools) t.fail("name", t.node("name"), "at most " + std::to_string(kMaxPools) + " pools");
     cfg.pools.push_back(std::move(pc));
   });
@@ -1063,7 +1086,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
       const PortConfig* out = cfg.port(r.output);
       if (!out || !out->sends()) t.fail("output", t.node("output"), "the name of an output port (or of an input with also_output = true)");
     }
-    t.reject_unknown({"input", "target", "output"});
+    t.reject_unknown();
     cfg.routes.push_back(std::move(r));
   });
   std::set<std::string> filter_names;
@@ -1098,12 +1121,12 @@ EngineConfig load(const toml::table& root, const std::string& path) {
         if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " on a session of a tunnel-input or appliance (a mirror session selects with filter and monitored)");
       }
       if (!t.node("number")) t.fail("number", nullptr, "missing; expected the session number 1-32766 (lower is tried first)");
-      s.number = static_cast<uint16_t>(*t.integer("number", 1, 32766));
+      s.number = static_cast<uint16_t>(*t.integer("number"));
       if (!mirror_numbers[s.input].insert(s.number).second) {
         t.fail("number", t.node("number"), "a session number not used by another session of input '" + s.input + "'");
       }
-      if (auto v = t.integer("vni", 0, 0xffffff)) s.vni = static_cast<uint32_t>(*v);
-      s.packet_length = static_cast<uint32_t>(t.integer("packet_length", 1, 8500).value_or(0));
+      if (auto v = t.integer("vni")) s.vni = static_cast<uint32_t>(*v);
+      s.packet_length = static_cast<uint32_t>(t.integer("packet_length").value_or(0));
     } else {
       for (const char* k : {"number", "vni", "packet_length"}) {
         if (t.node(k)) t.fail(k, t.node(k), std::string(k) + " on a session of a mirror-input only");
@@ -1120,11 +1143,11 @@ EngineConfig load(const toml::table& root, const std::string& path) {
         else if (*d != "ingress") t.fail("direction", t.node("direction"), "\"ingress\" or \"egress\"");
         if (!s.monitored.empty()) t.fail("direction", t.node("direction"), "no direction with monitored (monitored decides it)");
       }
-      s.slice = static_cast<int32_t>(t.integer("slice", 0, 65535).value_or(-1));
-      s.sample_flows = static_cast<uint32_t>(t.integer("sample_flows", 1, 1 << 20).value_or(0));
-      s.sample_packets = static_cast<uint32_t>(t.integer("sample_packets", 1, 1 << 20).value_or(0));
-      s.max_pps = t.number("max_pps", 1, 1e9).value_or(0);
-      s.dedup_us = static_cast<uint32_t>(t.integer("dedup_us", 1, 1000000).value_or(0));
+      s.slice = static_cast<int32_t>(t.integer("slice").value_or(-1));
+      s.sample_flows = static_cast<uint32_t>(t.integer("sample_flows").value_or(0));
+      s.sample_packets = static_cast<uint32_t>(t.integer("sample_packets").value_or(0));
+      s.max_pps = t.number("max_pps").value_or(0);
+      s.dedup_us = static_cast<uint32_t>(t.integer("dedup_us").value_or(0));
     } else {
       for (const char* k : {"filter", "monitored", "direction", "slice", "sample_flows", "sample_packets", "max_pps",
                             "dedup_us"}) {
@@ -1152,8 +1175,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
         }
       }
     }
-    t.reject_unknown({"name", "input", "vnis", "sources", "sinks", "number", "filter", "monitored", "direction", "vni",
-                      "packet_length", "slice", "sample_flows", "sample_packets", "max_pps", "dedup_us"});
+    t.reject_unknown();
     if (cfg.sessions.size() >= kMaxSessions) t.fail("name", t.node("name"), "at most " + std::to_string(kMaxSessions) + " sessions");
     cfg.sessions.push_back(std::move(s));
   });
@@ -1198,7 +1220,8 @@ bool same_port(const PortConfig& a, const PortConfig& b) {
   auto addr = [](const std::optional<IpAddress>& ip) {
     return ip ? std::make_pair(ip->v6, ip->bytes) : std::make_pair(false, std::array<uint8_t, 16>{});
   };
-  return key(a) == key(b) && a.mac == b.mac && a.next_hop_mac == b.next_hop_mac &&
+  // tx_chains is read once, when the device is set up (engine/runtime/ethdev.cpp).
+  return key(a) == key(b) && a.mac == b.mac && a.next_hop_mac == b.next_hop_mac && a.tx_chains == b.tx_chains &&
          addr(a.ip) == addr(b.ip) && addr(a.next_hop_ip) == addr(b.next_hop_ip);
 }
 
@@ -1208,6 +1231,8 @@ std::string live_change_refusal(const EngineConfig& a, const EngineConfig& b) {
   const std::string restart = " cannot change while running (restart the engine to change it)";
   if (a.eal_args != b.eal_args) return "eal.args" + restart;
   if (a.log.format != b.log.format) return "log.format" + restart;
+  // The endpoint is opened once, at start (engine/runtime/engine.cpp).
+  if (a.metrics_listen != b.metrics_listen) return "metrics.listen" + restart;
   if (a.workers != b.workers || a.worker_cores != b.worker_cores || a.main_core != b.main_core) {
     return "engine.workers, worker_cores and main_core" + restart;
   }
