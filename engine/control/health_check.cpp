@@ -143,7 +143,7 @@ HealthProbe::HealthProbe(const wire::MacAddress& own_mac, const wire::Ipv4Addres
   port_offset_ = static_cast<uint32_t>(splitmix64(seed_, 1) % kPortCount);
   if (settings_.protocol == HealthCheckSettings::Protocol::kHttp) {
     std::string host = dotted(member_ip_);
-    if (settings_.port != 80) host += ":" + std::to_string(settings_.port);
+    if (settings_.port != 80) host.append(1, ':').append(std::to_string(settings_.port));  // not `":" + ...`: GCC 12's -Wrestrict false positive at -O3
     request_ = "GET " + settings_.path + " HTTP/1.1\r\nHost: " + host +
                "\r\nUser-Agent: mirrorpipe-health-check\r\nConnection: close\r\n\r\n";
   }
