@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds, wait_for  # noqa: E402
+from common import Checker, accounting_holds, stop_engine, wait_for  # noqa: E402
 
 
 def main():
@@ -115,12 +115,7 @@ target = "analyzers"
             time.sleep(0.3)
             c.check(p.poll() is None, "the engine stopped after a refused reload")
         finally:
-            p.send_signal(signal.SIGINT)
-            try:
-                rc = p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = -1
+            rc = stop_engine(p)
             log.close()
         c.check(rc == 0, "exit %d after SIGINT:\n%s" % (rc, open(log_path).read()[-1500:]))
         if rc == 0:

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds, wait_for  # noqa: E402
+from common import Checker, accounting_holds, stop_engine, wait_for  # noqa: E402
 
 LEVELS = {"debug", "info", "warn", "error"}
 
@@ -129,12 +129,7 @@ target = "analyzers"
             time.sleep(1.0)
             c.check(p.poll() is None, "the engine stopped early (the capture ran out?)")
         finally:
-            p.send_signal(signal.SIGINT)
-            try:
-                rc = p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = -1
+            rc = stop_engine(p)
             out.close()
             err.close()
         raw = open(out_path, "rb").read()

@@ -3,11 +3,23 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 
 from scapy.utils import RawPcapReader
+
+
+def stop_engine(p, timeout_s=30):
+    """SIGINT to a running engine, then its exit status (-1, killed, when it does not stop)."""
+    p.send_signal(signal.SIGINT)
+    try:
+        return p.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        return -1
 
 
 def scratch_dir(prefix):
