@@ -29,7 +29,7 @@ SessionSelection selection_of(const EngineConfig& c, const SessionConfig& ses) {
   sel.max_pps_per_worker = ses.max_pps / std::max<uint32_t>(1, c.workers);
   sel.dedup_ns = uint64_t{ses.dedup_us} * 1000;
   sel.options = sel.slice >= 0 || sel.sample_flows || sel.sample_packets || sel.max_pps_per_worker > 0 ||
-                sel.dedup_ns > 0 || !sel.bpf_expression.empty();
+                sel.dedup_ns > 0;
   sel.active = sel.policy.has_filter || !sel.policy.monitored.empty() || sel.policy.egress_default ||
                sel.slice >= 0 || sel.sample_flows || sel.sample_packets || sel.max_pps_per_worker > 0 ||
                sel.dedup_ns > 0;

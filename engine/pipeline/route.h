@@ -63,11 +63,14 @@ struct SessionSelection {
   uint32_t sample_packets = 0;   // 0: every packet
   double max_pps_per_worker = 0; // 0: no limit
   uint64_t dedup_ns = 0;         // the dedup window (engine/pipeline/dedup.h); 0: off
-  bool options = false;          // any of the above, or a tcpdump expression: more than the filter
+  bool options = false;          // any of the above: more than the filter
   // The filter's tcpdump expression, compiled by the runtime (engine/runtime/bpf_filter.h) into
-  // `bpf` once the planner has built the route.
+  // `bpf` once the planner has built the route. It is part of the filter's verdict (the session
+  // verdict cache runs it), and that verdict is cached with the rules' when `bpf_keyed`: its
+  // answer on a keyed frame follows from the key (engine/control/bpf_analysis.h).
   std::string bpf_expression;
   const ::bpf_insn* bpf = nullptr;
+  bool bpf_keyed = false;
 };
 
 struct SessionSinks {

@@ -4,9 +4,11 @@
 // the frame's FilterFields and the session's policy, and the policy changes only with a new
 // route snapshot. Traffic comes in flows, so the same fields recur: a direct-mapped table keyed
 // by the fields and tagged with the snapshot answers a recurring IPv4 flow in one lookup, where
-// evaluating AWS's ten rules per direction costs ten rule tests. Only the common frame is cached
-// (untagged IPv4, TCP or UDP, see verdict_key); every other is evaluated each time. Counters stay exact: the cached verdict names the rule that
-// decided, and the caller counts it as if it had been evaluated.
+// evaluating AWS's ten rules per direction costs ten rule tests. A filter's tcpdump expression
+// whose answer follows from the key is cached with the rules (engine/control/bpf_analysis.h).
+// Only the common frame is cached (untagged IPv4, TCP or UDP, see verdict_key); every other is
+// evaluated each time. Counters stay exact: the cached verdict names the rule that decided, and
+// the caller counts it as if it had been evaluated.
 //
 // Invariants (hot path): no allocation after construction, no exceptions. One worker owns a
 // cache; nothing is shared.
@@ -68,6 +70,13 @@ inline VerdictKey verdict_key(const uint8_t* p, uint32_t len) noexcept {
 
 class SessionVerdictCache {
  public:
+  // A filter without a tcpdump expression.
+  struct NoExpression {
+    static constexpr bool present() noexcept { return false; }
+    static constexpr bool keyed() noexcept { return true; }
+    static constexpr bool accepts() noexcept { return true; }
+  };
+
   static constexpr uint32_t kEntries = 1024;  // 24 KiB; the OS gives the pages on first use
 
   SessionVerdictCache() {
@@ -81,19 +90,39 @@ class SessionVerdictCache {
   // is evaluated.
   SessionVerdict evaluate(const MirrorSessionPolicy& policy, const VerdictKey& key, uint32_t tag,
                           LazyFilterFields& fields) noexcept {
-    if (!key.k1) return evaluate_session(policy, fields.get());
+    return evaluate(policy, key, tag, fields, NoExpression{});
+  }
+
+  // The same, with the filter's tcpdump expression, which must also accept what the rules accept
+  // (else FilterReason::bpf_rejected, naming the rule that had accepted). `Expression` answers
+  // present() (the filter has one), keyed() (its answer on a keyed frame follows from the key:
+  // cached with the rules'; else it runs on every frame the rules accept) and accepts().
+  template <class Expression>
+  SessionVerdict evaluate(const MirrorSessionPolicy& policy, const VerdictKey& key, uint32_t tag,
+                          LazyFilterFields& fields, const Expression& expression) noexcept {
+    auto with_expression = [&](SessionVerdict v) {
+      if (v.filtered == FilterReason::kNone && expression.present() && !expression.accepts())
+        v.filtered = FilterReason::bpf_rejected;
+      return v;
+    };
+    if (!key.k1) return with_expression(evaluate_session(policy, fields.get()));
     Entry& e = entries_.get()[slot(key)];
+    SessionVerdict v;
     if (e.k0 == key.k0 && e.k1 == key.k1 && e.tag == tag) {
       ++hits_;
-      return SessionVerdict{static_cast<FilterReason>(e.filtered), e.rule};
+      v = SessionVerdict{static_cast<FilterReason>(e.filtered), e.rule};
+      if (expression.keyed()) return v;
+    } else {
+      v = evaluate_session(policy, fields.get());
+      if (expression.keyed()) v = with_expression(v);
+      e.k0 = key.k0;
+      e.k1 = key.k1;
+      e.tag = tag;
+      e.filtered = static_cast<uint8_t>(v.filtered);
+      e.rule = v.rule;
+      if (expression.keyed()) return v;
     }
-    const SessionVerdict v = evaluate_session(policy, fields.get());
-    e.k0 = key.k0;
-    e.k1 = key.k1;
-    e.tag = tag;
-    e.filtered = static_cast<uint8_t>(v.filtered);
-    e.rule = v.rule;
-    return v;
+    return with_expression(v);
   }
 
   uint64_t hits() const noexcept { return hits_; }

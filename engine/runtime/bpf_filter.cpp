@@ -2,14 +2,16 @@
 
 #include <stdexcept>
 
+#include "engine/control/bpf_analysis.h"
+
 namespace mirrorpipe {
 
 BpfPrograms::~BpfPrograms() {
-  for (auto& [expr, p] : programs_) pcap_freecode(&p);
+  for (auto& [expr, e] : programs_) pcap_freecode(&e.program);
 }
 
-const bpf_insn* BpfPrograms::get(const std::string& expression) {
-  if (auto it = programs_.find(expression); it != programs_.end()) return it->second.bf_insns;
+BpfPrograms::Compiled BpfPrograms::get(const std::string& expression) {
+  if (auto it = programs_.find(expression); it != programs_.end()) return {it->second.program.bf_insns, it->second.keyed};
   pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
   if (!dead) throw std::runtime_error("bpf: libpcap cannot open a handle");
   bpf_program prog{};
@@ -19,7 +21,9 @@ const bpf_insn* BpfPrograms::get(const std::string& expression) {
     throw std::invalid_argument("bpf '" + expression + "': " + why);
   }
   pcap_close(dead);
-  return programs_.emplace(expression, prog).first->second.bf_insns;
+  const bool keyed = bpf_decided_by_key(prog.bf_insns, prog.bf_len);
+  programs_.emplace(expression, Entry{prog, keyed});
+  return {prog.bf_insns, keyed};
 }
 
 }  // namespace mirrorpipe

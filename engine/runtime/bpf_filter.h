@@ -27,12 +27,21 @@ class BpfPrograms {
   BpfPrograms(const BpfPrograms&) = delete;
   BpfPrograms& operator=(const BpfPrograms&) = delete;
 
-  // The compiled program (stable while this object lives). Throws std::invalid_argument with
-  // libpcap's message.
-  const bpf_insn* get(const std::string& expression);
+  struct Compiled {
+    const bpf_insn* program = nullptr;  // stable while this object lives
+    bool keyed = false;  // its answer on a keyed frame follows from the key (engine/control/bpf_analysis.h)
+  };
+
+  // The expression compiled, and analysed once. Throws std::invalid_argument with libpcap's
+  // message.
+  Compiled get(const std::string& expression);
 
  private:
-  std::map<std::string, bpf_program> programs_;
+  struct Entry {
+    bpf_program program;
+    bool keyed;
+  };
+  std::map<std::string, Entry> programs_;
 };
 
 // True when the program accepts the frame (`captured` bytes of a `wire_len`-byte frame).

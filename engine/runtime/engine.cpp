@@ -534,7 +534,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     auto planned = plan_routes(c, topo, blocked);
     for (Route& r : *planned) {
       auto compile = [&](SessionSelection& sel) {
-        if (!sel.bpf_expression.empty()) sel.bpf = bpf_programs.get(sel.bpf_expression);
+        if (sel.bpf_expression.empty()) return;
+        const BpfPrograms::Compiled c = bpf_programs.get(sel.bpf_expression);
+        sel.bpf = c.program;
+        sel.bpf_keyed = c.keyed;
       };
       for (MirrorSessionRoute& s : r.mirror_sessions) compile(s.select);
       for (SessionSinks& s : r.sessions) compile(s.select);

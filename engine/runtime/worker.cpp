@@ -63,6 +63,15 @@ inline void prefetch_packet(rte_mbuf* m) {
   __builtin_prefetch(data - RTE_CACHE_LINE_SIZE, 1, 3);
 }
 
+// A filter's tcpdump expression on the frame a session selects on, as its verdict cache asks it.
+struct TcpdumpExpression {
+  const SessionSelection& sel;
+  const PacketRef& ref;
+  bool present() const noexcept { return sel.bpf != nullptr; }
+  bool keyed() const noexcept { return !sel.bpf || sel.bpf_keyed; }
+  bool accepts() const noexcept { return bpf_accepts(sel.bpf, ref.data, ref.len, ref.wire_len); }
+};
+
 // A mirror session's state on one worker (sampling count, rate limit).
 struct SessionState {
   uint64_t packets = 0;
@@ -446,7 +455,8 @@ struct Worker {
     SessionCounters& sc = stats.sessions[config_index];
     ++sc.tried;
     if (sel.policy.has_filter) {  // no filter: everything, as a route would
-      const SessionVerdict v = verdict_cache[config_index].evaluate(sel.policy, key, snapshot, fields);
+      const SessionVerdict v =
+          verdict_cache[config_index].evaluate(sel.policy, key, snapshot, fields, TcpdumpExpression{sel, ref});
       if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
       if (v.filtered != FilterReason::kNone) {
         why = v.filtered;
@@ -457,10 +467,6 @@ struct Worker {
       ++sc.matched;
       sc.bytes += ref.len;
       return Selected::kTaken;
-    }
-    if (sel.bpf && !bpf_accepts(sel.bpf, ref.data, ref.len, ref.wire_len)) {  // the filter's tcpdump expression
-      why = FilterReason::bpf_rejected;
-      return Selected::kPassed;
     }
     ++sc.matched;
     sc.bytes += ref.len;
@@ -525,7 +531,8 @@ struct Worker {
         SessionCounters& sc = stats.sessions[s.config_index];
         ++sc.tried;
         if (s.select.policy.has_filter) {
-          const SessionVerdict v = verdict_cache[s.config_index].evaluate(s.select.policy, key, route.snapshot, fields);
+          const SessionVerdict v = verdict_cache[s.config_index].evaluate(s.select.policy, key, route.snapshot, fields,
+                                                                          TcpdumpExpression{s.select, ref});
           if (v.rule >= 0) ++sc.rule_hits[static_cast<size_t>(v.rule)];
           if (v.filtered != FilterReason::kNone) {
             last = v.filtered;
