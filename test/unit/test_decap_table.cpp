@@ -134,6 +134,30 @@ TEST_CASE("decap: GWLB options read the same in GWLB's order, another order, or 
   }
 }
 
+TEST_CASE("hostile corpus: every row ends as its generator says") {
+  // test/golden/make_hostile.py: "dropped" stands for any drop reason (a header read from
+  // bytes that are not one); a frame is all the wire had (no snaplen cut).
+  const auto frames = read_pcap(source_path("test/golden/hostile.pcap"));
+  const auto rows = read_tsv(source_path("test/golden/hostile.tsv"));
+  REQUIRE(frames.size() == rows.size());
+  REQUIRE(rows.size() > 500);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    INFO("row " << row[0] << " (" << row[3] << ")");
+    Buffer buf(frames[i]);
+    DecapResult result;
+    const DropReason r = decapsulate(buf.ref, DecapConfig{}, result);
+    if (row[1] == "dropped") {
+      CHECK(r != DropReason::kNone);
+    } else {
+      CHECK(std::string(drop_reason_name(r)) == row[1]);
+    }
+    if (r == DropReason::kNone && row[2] != "-") {
+      CHECK(to_hex(buf.ref.data, buf.ref.len) == row[2]);
+    }
+  }
+}
+
 TEST_CASE("decap: an IPv6 chain of kMaxIpv6ExtHeaders extension headers reaches UDP, one more does not") {
   // Outer IPv6 with N Destination Options headers (8 bytes each, PadN), then UDP to 4789,
   // VXLAN (I flag, VNI 7) and a 14-byte inner Ethernet header.
