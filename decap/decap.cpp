@@ -62,12 +62,13 @@ DropReason parse_ip_udp(Bytes pkt, uint32_t off, uint32_t end_wire, bool ipv6, b
     // A payload length of 0 (jumbogram or BIG TCP) cannot hold a UDP datagram's length.
     if (ip->payload_length_bytes() == 0 || total > end_wire - off) return DropReason::ip_bad_length;
     ip_end = off + total;
-    // Extension headers between IPv6 and UDP (RFC 8200 section 4).
+    // Extension headers between IPv6 and UDP (RFC 8200 section 4), at most
+    // kMaxIpv6ExtHeaders of them: the limit counts headers walked, not the header after them.
     uint8_t next = ip->next_header;
     uint32_t at = off + kIpv6HeaderBytes;
-    for (int guard = 0;; ++guard) {
-      if (guard == 8) return DropReason::ip_bad_header;
+    for (uint32_t walked = 0;; ++walked) {
       if (next == ipproto::kHopByHop || next == ipproto::kRouting || next == ipproto::kDestOpts) {
+        if (walked == kMaxIpv6ExtHeaders) return DropReason::ip_bad_header;
         const auto* ext = header_at<Ipv6ExtHeader>(pkt, at);
         if (!ext) return DropReason::headers_truncated;
         next = ext->next_header;

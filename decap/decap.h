@@ -20,6 +20,11 @@ namespace mirrorpipe {
 
 inline constexpr size_t kMaxTunnelPorts = 8;
 
+// IPv6 extension headers (Hop-by-Hop, Routing, Destination Options) walked before the outer UDP
+// header; a longer chain is dropped as ip_bad_header. RFC 8200 sets no limit; a tunnel sender
+// uses none or one, and the bound keeps the walk's cost per packet fixed.
+inline constexpr uint32_t kMaxIpv6ExtHeaders = 8;
+
 struct DecapConfig {
   std::array<uint16_t, kMaxTunnelPorts> vxlan_ports{4789};
   uint8_t vxlan_port_count = 1;

@@ -133,3 +133,63 @@ TEST_CASE("decap: GWLB options read the same in GWLB's order, another order, or 
     CHECK(decap(f, r) == DropReason::geneve_critical_option);
   }
 }
+
+TEST_CASE("hostile corpus: every row ends as its generator says") {
+  // test/golden/make_hostile.py: "dropped" stands for any drop reason (a header read from
+  // bytes that are not one); a frame is all the wire had (no snaplen cut).
+  const auto frames = read_pcap(source_path("test/golden/hostile.pcap"));
+  const auto rows = read_tsv(source_path("test/golden/hostile.tsv"));
+  REQUIRE(frames.size() == rows.size());
+  REQUIRE(rows.size() > 500);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    INFO("row " << row[0] << " (" << row[3] << ")");
+    Buffer buf(frames[i]);
+    DecapResult result;
+    const DropReason r = decapsulate(buf.ref, DecapConfig{}, result);
+    if (row[1] == "dropped") {
+      CHECK(r != DropReason::kNone);
+    } else {
+      CHECK(std::string(drop_reason_name(r)) == row[1]);
+    }
+    if (r == DropReason::kNone && row[2] != "-") {
+      CHECK(to_hex(buf.ref.data, buf.ref.len) == row[2]);
+    }
+  }
+}
+
+TEST_CASE("decap: an IPv6 chain of kMaxIpv6ExtHeaders extension headers reaches UDP, one more does not") {
+  // Outer IPv6 with N Destination Options headers (8 bytes each, PadN), then UDP to 4789,
+  // VXLAN (I flag, VNI 7) and a 14-byte inner Ethernet header.
+  auto frame = [](uint32_t n) {
+    std::vector<uint8_t> f = {0x02, 0xbb, 0, 0, 0, 2, 0x02, 0xaa, 0, 0, 0, 1, 0x86, 0xdd};
+    const uint32_t payload = n * 8 + 8 + 8 + 14;
+    const uint8_t ip6[8] = {0x60, 0, 0, 0, static_cast<uint8_t>(payload >> 8), static_cast<uint8_t>(payload),
+                            static_cast<uint8_t>(n ? 60 : 17), 64};
+    f.insert(f.end(), ip6, ip6 + 8);
+    for (int i = 0; i < 32; ++i) f.push_back(static_cast<uint8_t>(i));  // addresses
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint8_t opt[8] = {static_cast<uint8_t>(i + 1 == n ? 17 : 60), 0, 1, 4, 0, 0, 0, 0};
+      f.insert(f.end(), opt, opt + 8);
+    }
+    const uint8_t udp[8] = {0xc3, 0x50, 0x12, 0xb5, 0, 30, 0, 0};
+    const uint8_t vxlan[8] = {0x08, 0, 0, 0, 0, 0, 7, 0};
+    f.insert(f.end(), udp, udp + 8);
+    f.insert(f.end(), vxlan, vxlan + 8);
+    for (int i = 0; i < 14; ++i) f.push_back(0x5a);
+    return f;
+  };
+  for (uint32_t n = 0; n <= kMaxIpv6ExtHeaders + 2; ++n) {
+    INFO(n << " extension headers");
+    const auto f = frame(n);
+    DecapResult r;
+    const DropReason got = decap_parse(wire::Bytes(f.data(), f.size()), static_cast<uint32_t>(f.size()), DecapConfig{}, r);
+    if (n <= kMaxIpv6ExtHeaders) {
+      CHECK(got == DropReason::kNone);
+      CHECK(r.layers[0].vni == 7);
+      CHECK(r.inner_len == 14);
+    } else {
+      CHECK(got == DropReason::ip_bad_header);
+    }
+  }
+}
