@@ -61,6 +61,9 @@ nlohmann::json report_json(const EngineReport& r) {
     for (const auto& [rule, hits] : s.rule_hits) sj["rules"][rule] = hits;
     j["sessions"][s.name] = sj;
   }
+  // The DPDK ports' packet-buffer pool: what a run's memory may grow to as its buffers are used.
+  j["pool_mbufs"] = r.pool_mbufs;
+  j["pool_data_room"] = r.pool_data_room;
   j["mempools"] = nlohmann::json::object();
   for (const auto& m : r.mempools) {
     j["mempools"][m.name] = {{"in_use_start", m.in_use_start}, {"in_use_end", m.in_use_end}};
