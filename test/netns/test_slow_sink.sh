@@ -10,14 +10,16 @@
 # sends numbered frames stamped with their send time, 2000 a second for 8 s. Two runs:
 #
 #   slow:   the default pool, larger than the queue. The queue fills and refuses (sink_full):
-#           RX keeps running (the engine received every frame the kernel counted into ein),
+#           RX keeps running (the engine received what the kernel counted into ein, but for
+#           at most 1% its capture socket dropped, imissed),
 #           resident memory stays within the pool the engine made at start, and once the
 #           FIFO is read every frame sent from 1 s after that is in it.
 #   nombuf: engine.mbufs = 1024, the smallest pool, smaller than the queue (2048): the queue
 #           takes every buffer, and the driver cannot allocate one for what it reads. DPDK
 #           counts those (rx_nombuf, the PMD's own counter; the engine never sees the packet,
 #           so it is not one of its drops): what the kernel counted into ein = what the engine
-#           received + rx_nombuf. Once the FIFO is read, buffers come back and every frame sent
+#           received + rx_nombuf + what the capture socket dropped (imissed: libpcap's ps_drop,
+#           when the engine reads too slowly, as under the sanitizers). Once the FIFO is read, buffers come back and every frame sent
 #           from 1 s after that is in it.
 # Both: the FIFO's frames (scapy) are what the engine says it wrote; received = sent +
 # filtered + dropped; the engine exits 0 on SIGINT. Needs root; no skip.
@@ -200,8 +202,13 @@ full = st["dropped"].get("sink_full", 0)
 pool_kb = st.get("pool_mbufs", 0) * (st.get("pool_data_room", 0) + 192) // 1024
 if full == 0:
     fails.append("slow: the stalled output refused nothing (sink_full 0): it never filled")
-if st["packets_in"] != kernel:
-    fails.append("slow: RX did not keep running: the engine received %d, the kernel counted %d into ein" % (st["packets_in"], kernel))
+# What the kernel counted into ein reached the engine, or was dropped at the capture socket
+# when the engine read too slowly (libpcap's ps_drop, the PMD's imissed): a few at most, under
+# the sanitizers; thousands if RX had stopped while the output was stalled.
+missed = st["ports"]["in"]["imissed"]
+if st["packets_in"] + missed != kernel or missed > kernel // 100:
+    fails.append("slow: RX did not keep running: the engine received %d and the socket dropped %d; the kernel counted %d into ein" % (
+        st["packets_in"], missed, kernel))
 if max(rss) - rss[0] > pool_kb + 8192:
     fails.append("slow: resident memory grew %d kB, more than the pool (%d kB) and 8 MiB" % (max(rss) - rss[0], pool_kb))
 print("slow output: %d sent by the kernel, %d received, %d written to the FIFO, %d refused (sink_full); "
@@ -212,11 +219,12 @@ fails += f
 nombuf = st["ports"]["in"]["rx_nombuf"]
 if nombuf == 0:
     fails.append("nombuf: the pool never ran dry (rx_nombuf 0)")
-if st["packets_in"] + nombuf != kernel:
-    fails.append("nombuf: the kernel counted %d into ein; the engine received %d and the PMD lost %d for want of a buffer" % (
-        kernel, st["packets_in"], nombuf))
+missed = st["ports"]["in"]["imissed"]
+if st["packets_in"] + nombuf + missed != kernel:
+    fails.append("nombuf: the kernel counted %d into ein; the engine received %d, the PMD lost %d for want of a buffer, "
+                 "the socket dropped %d" % (kernel, st["packets_in"], nombuf, missed))
 print("pool exhaustion: %d sent by the kernel, %d received, %d lost by the PMD for want of a buffer (rx_nombuf), "
-      "%d written to the FIFO, engine drops %s" % (kernel, st["packets_in"], nombuf, len(captured),
+      "%d dropped at the socket (imissed), %d written to the FIFO, engine drops %s" % (kernel, st["packets_in"], nombuf, missed, len(captured),
                                                  {k: v for k, v in st["dropped"].items() if v}))
 for x in fails:
     print("FAIL: " + x)
