@@ -377,7 +377,12 @@ int print_live_stats(const std::string& prefix, bool as_json) {
   for (auto& [name, c] : all["ports"].items()) {
     std::cout << "port " << name << " (driver's counters): " << c["ipackets"] << " in, " << c["opackets"]
               << " out, imissed " << c["imissed"] << ", ierrors " << c["ierrors"] << ", oerrors "
-              << c["oerrors"] << "\n";
+              << c["oerrors"] << ", rx_nombuf " << c["rx_nombuf"];
+    if (c.contains("link_up")) {
+      std::cout << "; link " << (c["link_up"].get<uint64_t>() ? "up" : "down") << ", " << c["link_changes"]
+                << " link changes";
+    }
+    std::cout << "\n";
   }
   std::cout << "per worker (packets in): " << all["workers"].dump() << "\n";
   return kExitOk;

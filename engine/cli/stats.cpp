@@ -61,6 +61,9 @@ nlohmann::json report_json(const EngineReport& r) {
     for (const auto& [rule, hits] : s.rule_hits) sj["rules"][rule] = hits;
     j["sessions"][s.name] = sj;
   }
+  // The DPDK ports' packet-buffer pool: what a run's memory may grow to as its buffers are used.
+  j["pool_mbufs"] = r.pool_mbufs;
+  j["pool_data_room"] = r.pool_data_room;
   j["mempools"] = nlohmann::json::object();
   for (const auto& m : r.mempools) {
     j["mempools"][m.name] = {{"in_use_start", m.in_use_start}, {"in_use_end", m.in_use_end}};
@@ -88,6 +91,10 @@ nlohmann::json report_json(const EngineReport& r) {
                           {"obytes", p.pmd.obytes},     {"imissed", p.pmd.imissed},
                           {"ierrors", p.pmd.ierrors},   {"oerrors", p.pmd.oerrors},
                           {"rx_nombuf", p.pmd.rx_nombuf}};
+    // What the control loop counted on the port, and its link at the end.
+    put_fields(j["ports"][p.name], p.counters);
+    j["ports"][p.name]["link_up"] = p.link_up;
+    j["ports"][p.name]["link_speed_mbps"] = p.link_speed_mbps;
   }
   j["notes"] = r.notes;
   j["write_errors"] = r.write_errors;
@@ -172,6 +179,9 @@ void print_report(std::ostream& os, const EngineReport& r) {
     row(os, "ierrors", p.pmd.ierrors);
     row(os, "oerrors", p.pmd.oerrors);
     row(os, "rx_nombuf", p.pmd.rx_nombuf);
+    p.counters.for_each_field([&](const char*, const char* label, int table, uint64_t v) {
+      if (table) row(os, label, v);
+    });
   }
   for (const auto& n : r.notes) os << n << "\n";
   if (r.workers.size() > 1) {

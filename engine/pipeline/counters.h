@@ -66,6 +66,11 @@ inline constexpr size_t kMaxDpdkPorts = 32;
   X(evicted, "evicted", "live flows pushed out by a full bucket", 1)                       \
   X(cookie_changes, "cookie_changes", "a known 5-tuple back with another cookie", 1)
 
+// What the control loop counts per DPDK port, off the data path: it reads each port's link
+// about once a second (engine/runtime/control_loop.cpp) and counts every change it sees.
+#define MIRRORPIPE_PORT_COUNTERS(X) \
+  X(link_changes, "link_changes", "link changes (down or up)", 1)
+
 #define MIRRORPIPE_COUNTER_MEMBER(member, name, label, table) uint64_t member = 0;
 #define MIRRORPIPE_COUNTER_ADD(member, name, label, table) member += o.member;
 #define MIRRORPIPE_COUNTER_VISIT(member, name, label, table) f(name, label, table, member);
@@ -128,6 +133,11 @@ struct FlowTableCounters {
     return *this;
   }
   MIRRORPIPE_COUNTER_VISITOR(MIRRORPIPE_FLOW_TABLE_COUNTERS)
+};
+
+struct PortCounters {
+  MIRRORPIPE_PORT_COUNTERS(MIRRORPIPE_COUNTER_MEMBER)
+  MIRRORPIPE_COUNTER_VISITOR(MIRRORPIPE_PORT_COUNTERS)
 };
 
 // A worker's view: its table's counters as last copied, and its lookups for injected packets.

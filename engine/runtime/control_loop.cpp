@@ -52,7 +52,7 @@ ProgressSample sample_progress(const std::vector<WorkerSlot*>& workers, size_t i
 
 void ControlLoop::run() {
   stats_interval_s_ = routes->running().stats_interval_s;
-  start_ = last_arp_ = last_summary_ = std::chrono::steady_clock::now();
+  start_ = last_arp_ = last_summary_ = last_link_ = std::chrono::steady_clock::now();
   next_summary_s_ = stats_interval_s_;
   write_error_logged_.assign(writers.size(), false);
   // Long replays on a terminal: a progress bar on stderr, cleared while a log line is written
@@ -79,6 +79,7 @@ void ControlLoop::run() {
     if (!any_running) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     log_write_errors();
+    watch_links();
     // A worker that failed is never left dead while the others run: stop them all.
     for (const WorkerSlot* w : workers) {
       if (w->failed.load(std::memory_order_acquire) && !stop->load()) {
@@ -263,6 +264,26 @@ void ControlLoop::log_write_errors() {
     logger().error("write_error",
                    writers[k]->error() + "; its packets are counted as dropped (write_failed), the engine goes on",
                    {{"path", writers[k]->path()}, {"error", writers[k]->error()}});
+  }
+}
+
+// Links: each port's read about once a second (rte_eth_link_get_nowait never waits on the
+// device); a change is said once, when seen, and counted on its port. The workers go on
+// polling a port whose link is down: its RX returns nothing until the link is back.
+void ControlLoop::watch_links() {
+  if (!links) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_link_ < std::chrono::seconds(1)) return;
+  last_link_ = now;
+  for (const LinkWatch::Change& c : links->poll()) {
+    const std::string state = link_text(c.now);
+    const std::string msg = "port " + c.port + ": link " + state + " (change " + std::to_string(c.changes) + ")";
+    const LogFields fields = {{"port", c.port},
+                              {"link", std::string(c.now.up ? "up" : "down")},
+                              {"speed_mbps", uint64_t{c.now.speed_mbps}},
+                              {"link_changes", c.changes}};
+    if (c.now.up) logger().info("link", msg, fields);
+    else logger().warn("link", msg, fields);
   }
 }
 

@@ -1,5 +1,5 @@
 // The control loop of a running engine (the main lcore, while the workers run): it watches the
-// workers, applies what changes routes live (a reload, the verdict hook, a next hop that moved;
+// workers and the ports' links, applies what changes routes live (a reload, the verdict hook, a next hop that moved;
 // engine/control/live_routes.h), frees the snapshots no worker holds, says which file outputs
 // failed, stops the engine when asked or when a worker failed, logs the periodic summary
 // (engine/control/log.h) and, for capture-file inputs on a terminal, draws a progress bar. It
@@ -16,6 +16,7 @@
 #include "engine/control/live_routes.h"
 #include "engine/control/progress.h"
 #include "engine/runtime/engine.h"
+#include "engine/runtime/ethdev.h"
 #include "engine/runtime/telemetry.h"
 #include "engine/runtime/worker.h"
 
@@ -60,6 +61,7 @@ struct ControlLoop {
   PoolInbox* pool_inbox = nullptr;
   std::map<std::string, std::vector<bool>>* pool_in_service = nullptr;  // what the planner reads
   std::vector<HealthChecker*> checkers;  // the pools' health checks, by output port
+  LinkWatch* links = nullptr;            // every DPDK port's link, polled about once a second
 
   void run();
   // A pool member's state changed: fail-open logged, the tables planned again and published,
@@ -73,11 +75,12 @@ struct ControlLoop {
   void apply_pool_requests();
   void run_health_checks();
   void log_write_errors();
+  void watch_links();
   void retire_snapshots();
   void print_summary(double elapsed_s);
 
   double stats_interval_s_ = 0;
-  std::chrono::steady_clock::time_point start_{}, last_arp_{}, last_summary_{};
+  std::chrono::steady_clock::time_point start_{}, last_arp_{}, last_summary_{}, last_link_{};
   double next_summary_s_ = 0;
   InputCounters last_{};
   std::vector<bool> write_error_logged_;

@@ -610,6 +610,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   session_rules.sessions = session_rules_of(cfg);
   view.rules = &session_rules;
   view.start_tsc = rte_get_tsc_cycles();
+  LinkWatch links(view.ethdevs);
+  view.links = &links;
   telemetry_attach(&view);
   struct Detach {
     ~Detach() { telemetry_detach(); }
@@ -689,6 +691,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     loop.pool_inbox = &pool_inbox;
     loop.pool_in_service = &topo.pool_in_service;
     for (auto& hc : checkers) loop.checkers.push_back(hc.get());
+    loop.links = &links;
     loop.run();
     rte_eal_mp_wait_lcore();
   }
@@ -716,8 +719,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     for (size_t o = 0; o < output_names.size(); ++o) rep.outputs[o].counters += ws.outputs[o];
     rep.workers.push_back(ws);
   }
-  for (const auto& [name, info] : ethdevs) {
-    rep.ports.push_back({name, info.driver, read_pmd(info.port_id)});
+  for (size_t i = 0; i < ethdevs.size(); ++i) {
+    const auto& [name, info] = ethdevs[i];
+    const LinkState link = links.state(i);
+    rep.ports.push_back({name, info.driver, read_pmd(info.port_id), links.counters(i), link.up, link.speed_mbps});
   }
   // Sessions, with the hits of each rule of a mirror session's filter.
   for (size_t si = 0; si < cfg.sessions.size(); ++si) {

@@ -33,6 +33,9 @@ struct EngineReport {
     std::string name;
     std::string driver;
     PmdCounters pmd;
+    PortCounters counters;  // what the control loop counted (link changes)
+    bool link_up = false;   // at the end
+    uint32_t link_speed_mbps = 0;
   };
   struct Session {
     std::string name;

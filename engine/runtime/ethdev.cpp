@@ -1,8 +1,13 @@
 #include "engine/runtime/ethdev.h"
 
+#include <net/if.h>
 #include <rte_errno.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <type_traits>
 #include <regex>
 #include <stdexcept>
 
@@ -161,6 +166,103 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
 void ethdev_close(uint16_t port_id) noexcept {
   rte_eth_dev_stop(port_id);
   rte_eth_dev_close(port_id);
+}
+
+}  // namespace mirrorpipe
+
+namespace mirrorpipe {
+namespace {
+
+// The kernel's view of an interface: administratively up and running (carrier). False when the
+// interface is gone or cannot be asked.
+bool kernel_interface_running(unsigned if_index) noexcept {
+  char name[IF_NAMESIZE] = {};
+  if (!if_indextoname(if_index, name)) return false;
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ifreq ifr{};
+  static_assert(sizeof ifr.ifr_name == IF_NAMESIZE);
+  std::memcpy(ifr.ifr_name, name, IF_NAMESIZE);  // if_indextoname wrote a terminated name
+  const bool ok = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ::close(fd);
+  return ok && (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+}
+
+// Counter structs are whole uint64_t words: copied word by word with relaxed atomics.
+template <class T>
+T load_words(const T& from) noexcept {
+  static_assert(sizeof(T) % sizeof(uint64_t) == 0 && std::is_trivially_copyable_v<T>);
+  T to;
+  auto* src = const_cast<uint64_t*>(reinterpret_cast<const uint64_t*>(&from));
+  auto* dst = reinterpret_cast<uint64_t*>(&to);
+  for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); ++i) {
+    dst[i] = std::atomic_ref<uint64_t>(src[i]).load(std::memory_order_relaxed);
+  }
+  return to;
+}
+
+}  // namespace
+
+LinkState ethdev_link(uint16_t port_id) noexcept {
+  LinkState s;
+  rte_eth_link link{};
+  if (rte_eth_link_get_nowait(port_id, &link) != 0) return s;
+  s.up = link.link_status == RTE_ETH_LINK_UP;
+  s.speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
+  s.full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+  rte_eth_dev_info dev{};
+  if (s.up && rte_eth_dev_info_get(port_id, &dev) == 0 && dev.if_index != 0) {
+    s.up = kernel_interface_running(dev.if_index);
+  }
+  if (!s.up) s = LinkState{};  // a link that is down has no speed worth saying
+  return s;
+}
+
+std::string link_text(const LinkState& s) {
+  if (!s.up) return "down";
+  std::string t = "up";
+  if (s.speed_mbps) t += ", " + std::to_string(s.speed_mbps) + " Mbps";
+  t += s.full_duplex ? " full-duplex" : " half-duplex";
+  return t;
+}
+
+LinkWatch::LinkWatch(const std::vector<std::pair<std::string, uint16_t>>& ports) {
+  for (const auto& [name, id] : ports) {
+    auto p = std::make_unique<Port>();
+    p->name = name;
+    p->id = id;
+    p->last = ethdev_link(id);
+    p->up.store(p->last.up, std::memory_order_relaxed);
+    p->speed_mbps.store(p->last.speed_mbps, std::memory_order_relaxed);
+    p->full_duplex.store(p->last.full_duplex, std::memory_order_relaxed);
+    ports_.push_back(std::move(p));
+  }
+}
+
+std::vector<LinkWatch::Change> LinkWatch::poll() {
+  std::vector<Change> changed;
+  for (auto& p : ports_) {
+    const LinkState now = ethdev_link(p->id);
+    if (now == p->last) continue;
+    p->last = now;
+    p->up.store(now.up, std::memory_order_relaxed);
+    p->speed_mbps.store(now.speed_mbps, std::memory_order_relaxed);
+    p->full_duplex.store(now.full_duplex, std::memory_order_relaxed);
+    // Only this thread writes the counter: a load and a store, each atomic for the readers.
+    std::atomic_ref<uint64_t> n(p->counters.link_changes);
+    const uint64_t changes = n.load(std::memory_order_relaxed) + 1;
+    n.store(changes, std::memory_order_relaxed);
+    changed.push_back({p->name, now, changes});
+  }
+  return changed;
+}
+
+PortCounters LinkWatch::counters(size_t i) const { return load_words(ports_[i]->counters); }
+
+LinkState LinkWatch::state(size_t i) const {
+  const Port& p = *ports_[i];
+  return {p.up.load(std::memory_order_relaxed), p.speed_mbps.load(std::memory_order_relaxed),
+          p.full_duplex.load(std::memory_order_relaxed)};
 }
 
 }  // namespace mirrorpipe

@@ -4,6 +4,8 @@
 
 #include <rte_ethdev.h>
 
+#include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,53 @@ struct EthdevInfo {
 EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queues,
                        rte_mempool* pool, bool want_tx_offloads, bool single_pool);
 void ethdev_close(uint16_t port_id) noexcept;
+
+// A port's link as read now, without waiting (rte_eth_link_get_nowait). A port over a kernel
+// interface (net_af_packet, net_af_xdp, net_tap: the device reports the interface's index) is
+// up only while the kernel says the interface is up and running too: DPDK 22.11's
+// net_af_packet reports "up" from start to stop whatever the interface does.
+struct LinkState {
+  bool up = false;
+  uint32_t speed_mbps = 0;  // 0: unknown
+  bool full_duplex = false;
+  bool operator==(const LinkState&) const = default;
+};
+LinkState ethdev_link(uint16_t port_id) noexcept;
+std::string link_text(const LinkState& s);  // "up, 10000 Mbps full-duplex" or "down"
+
+// Every DPDK port's link as the control loop last polled it, and the changes it saw: the
+// control loop writes, the telemetry and metrics threads and the final report read (relaxed
+// atomics: each value stands alone).
+class LinkWatch {
+ public:
+  // Reads each port's link once: the state the first change is measured from.
+  explicit LinkWatch(const std::vector<std::pair<std::string, uint16_t>>& ports);
+
+  struct Change {
+    std::string port;
+    LinkState now;
+    uint64_t changes = 0;  // on this port so far, this one included
+  };
+  // Control thread: reads every link again; the ports whose state changed since the last poll.
+  std::vector<Change> poll();
+
+  size_t size() const { return ports_.size(); }
+  const std::string& name(size_t i) const { return ports_[i]->name; }
+  PortCounters counters(size_t i) const;
+  LinkState state(size_t i) const;
+
+ private:
+  struct Port {
+    std::string name;
+    uint16_t id = 0;
+    LinkState last;          // control thread only
+    PortCounters counters;   // written with relaxed atomic stores, read with relaxed loads
+    std::atomic<bool> up{false};
+    std::atomic<uint32_t> speed_mbps{0};
+    std::atomic<bool> full_duplex{false};
+  };
+  std::vector<std::unique_ptr<Port>> ports_;
+};
 
 class EthdevRx final : public RxPort {
  public:

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "encap/drop_reason.h"
+#include "engine/runtime/ethdev.h"
 
 namespace mirrorpipe {
 
@@ -265,6 +266,27 @@ std::string MetricsServer::render() const {
   for (const auto& f : pmd) {
     out.family(f.name, "counter", f.help);
     for (size_t i = 0; i < v.ethdevs.size(); ++i) out.sample(f.name, "port=" + quoted(v.ethdevs[i].first), stats[i].*f.field);
+  }
+  // What the control loop counts per port (the link changes), and the link as it last read it.
+  if (v.links && v.links->size() == v.ethdevs.size()) {
+    std::vector<PortCounters> ports(v.ethdevs.size());
+    for (size_t i = 0; i < ports.size(); ++i) ports[i] = v.links->counters(i);
+    PortCounters{}.for_each_field([&](const char* name, const char* label, int, uint64_t) {
+      const std::string m = "mirrorpipe_port_" + metric_name(name) + "_total";
+      out.family(m, "counter", std::string("Per DPDK port: ") + label + ".");
+      for (size_t i = 0; i < ports.size(); ++i) {
+        ports[i].for_each_field([&](const char* n2, const char*, int, uint64_t value) {
+          if (std::strcmp(n2, name) == 0) out.sample(m, "port=" + quoted(v.ethdevs[i].first), value);
+        });
+      }
+    });
+    out.family("mirrorpipe_port_link_up", "gauge", "Per DPDK port: 1 while its link is up, as last read (about once a second).");
+    out.family("mirrorpipe_port_link_speed_mbps", "gauge", "Per DPDK port: its link speed in Mbit/s, 0 when down or unknown.");
+    for (size_t i = 0; i < ports.size(); ++i) {
+      const LinkState link = v.links->state(i);
+      out.sample("mirrorpipe_port_link_up", "port=" + quoted(v.ethdevs[i].first), uint64_t{link.up});
+      out.sample("mirrorpipe_port_link_speed_mbps", "port=" + quoted(v.ethdevs[i].first), uint64_t{link.speed_mbps});
+    }
   }
   return os.str();
 }

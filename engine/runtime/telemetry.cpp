@@ -1,6 +1,7 @@
 #include "engine/runtime/telemetry.h"
 
 #include "engine/config/config.h"
+#include "engine/runtime/ethdev.h"
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -162,7 +163,8 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
 int cmd_port(const char*, const char* params, rte_tel_data* d) {
   std::lock_guard lock(g_mutex);
   if (!g_view || !params) return -1;
-  for (const auto& [name, id] : g_view->ethdevs) {
+  for (size_t i = 0; i < g_view->ethdevs.size(); ++i) {
+    const auto& [name, id] = g_view->ethdevs[i];
     if (name != params) continue;
     rte_eth_stats s{};
     if (rte_eth_stats_get(id, &s) != 0) return -1;
@@ -173,6 +175,15 @@ int cmd_port(const char*, const char* params, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "ierrors", s.ierrors);
     rte_tel_data_add_dict_u64(d, "oerrors", s.oerrors);
     rte_tel_data_add_dict_u64(d, "rx_nombuf", s.rx_nombuf);
+    // The link as the control loop last read it, and what it counted on this port.
+    if (g_view->links) {
+      const LinkState link = g_view->links->state(i);
+      rte_tel_data_add_dict_u64(d, "link_up", link.up);
+      rte_tel_data_add_dict_u64(d, "link_speed_mbps", link.speed_mbps);
+      g_view->links->counters(i).for_each_field([&](const char* key, const char*, int, uint64_t v) {
+        rte_tel_data_add_dict_u64(d, key, v);
+      });
+    }
     return 0;
   }
   return -1;

@@ -16,6 +16,8 @@
 
 namespace mirrorpipe {
 
+class LinkWatch;
+
 // Verdicts asked for through /mirrorpipe/verdict, waiting for the control loop to publish them.
 struct VerdictInbox {
   std::mutex mutex;
@@ -59,6 +61,7 @@ struct TelemetryView {
   VerdictInbox* verdicts = nullptr;  // where /mirrorpipe/verdict leaves its requests
   PoolInbox* pools = nullptr;        // where /mirrorpipe/pool leaves its requests
   SessionRules* rules = nullptr;     // the sessions' rules, for per-rule hits
+  const LinkWatch* links = nullptr;  // the ports' links, in `ethdevs` order
 };
 
 // Registers the /mirrorpipe commands; once, after the EAL has started.
