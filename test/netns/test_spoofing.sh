@@ -21,6 +21,8 @@
 # within what the rate allows over the time the replies took (10 + 1000 per second); and the
 # engine's counters agree: its host replies are the replies captured, host_reply_limited is the
 # flood's unanswered requests, the PMD received every frame sent, and the accounting adds up.
+# A second run makes the port a GWLB appliance and sends GWLB Geneve from GWLB, from another
+# host and from group sources: only GWLB gets its packets back (see the second part below).
 # Needs root; no skip.
 set -euo pipefail
 mp=$(readlink -f "$1")
@@ -194,6 +196,89 @@ c.check(st["packets_in"] == len(sent), "engine packets_in %d, the peer sent %d" 
 c.check(accounting_holds(st), "received != sent + filtered + dropped: %s" % {k: st[k] for k in ("packets_in", "packets_out", "filtered")})
 print("spoofing: %d frames sent (%d spoofed kinds x3), engine sent %d (%d ARP, %d echo replies), dropped %s" % (
     len(sent), peer["spoofed_kinds"], len(engine), len(arp_replies), len(echo_replies),
+    {k: v for k, v in st["dropped"].items() if v}))
+c.done()
+PY
+
+# Second run: the same port as a GWLB appliance whose allow_sources name GWLB (10.197.0.9) and,
+# on purpose, group and loopback prefixes too. GWLB Geneve (scapy's GENEVE, the three
+# class-0x0108 options) from GWLB is returned to it; from another host (10.197.0.2) it is not
+# returned (source_not_allowed); from a broadcast, multicast or loopback source, or a multicast
+# MAC, it is never returned even though the allow-list admits it (gwlb_source_bad).
+cat >"$work/appliance.toml" <<CFG
+[engine]
+workers = 1
+stats_interval_s = 0.5
+
+[eal]
+args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]
+
+[[ports]]
+name = "gwlb"
+role = "appliance"
+devargs = "net_af_packet0,iface=e0,framesz=2048,blocksz=4096,framecnt=512"
+ip = "10.197.0.1"
+allow_sources = ["10.197.0.9/32", "224.0.0.0/4", "255.255.255.255/32", "127.0.0.0/8"]
+CFG
+ip netns exec "$nsp" tcpdump -i p0 -n -s 0 -U -w "$work/appliance.pcap" 2>"$work/tcpdump2.log" &
+dump_pid=$!; mp_background
+ip netns exec "$nse" "$mp" run -c "$work/appliance.toml" --stats-json "$work/appliance.json" >"$work/appliance.log" 2>&1 &
+engine_pid=$!; mp_background
+mp_wait_engine "$engine_pid" "$work/appliance.log" grep -q listening "$work/tcpdump2.log"
+ip netns exec "$nsp" timeout 60 $py - "$work" "$mac_p0" "$mac_e0" <<'PY'
+import json, sys, time
+from scapy.all import IP, TCP, UDP, Ether, conf
+from scapy.contrib.geneve import GENEVE, GeneveOptions
+work, mac_p0, mac_e0 = sys.argv[1], sys.argv[2], sys.argv[3]
+sock = conf.L2socket(iface="p0")
+kinds = [("10.197.0.9", mac_p0, "gwlb"), ("10.197.0.2", mac_p0, "other"), ("255.255.255.255", mac_p0, "group"),
+         ("224.0.0.1", mac_p0, "group"), ("239.255.255.250", mac_p0, "group"), ("127.0.0.1", mac_p0, "group"),
+         ("10.197.0.9", "01:00:5e:00:00:01", "group")]
+sent = {"gwlb": 0, "other": 0, "group": 0}
+for rnd in range(3):
+    for i, (src, esrc, kind) in enumerate(kinds):
+        opts = [GeneveOptions(classid=0x0108, type=1, data=(0x0123456789abcdef).to_bytes(8, "big")),
+                GeneveOptions(classid=0x0108, type=2, data=(0x42).to_bytes(8, "big")),
+                GeneveOptions(classid=0x0108, type=3, data=(1000 + i).to_bytes(4, "big"))]
+        f = (Ether(src=esrc, dst=mac_e0) / IP(src=src, dst="10.197.0.1") / UDP(sport=40000 + i, dport=6081) /
+             GENEVE(vni=0, proto=0x0800, options=opts) /
+             IP(src="192.0.2.1", dst="198.51.100.7") / TCP(sport=40000 + rnd, dport=443, flags="S"))
+        sock.send(f)
+        sent[kind] += 1
+        time.sleep(0.02)
+time.sleep(1.0)
+sock.close()
+json.dump(sent, open(work + "/appliance-sent.json", "w"))
+PY
+mp_stop_engine "$engine_pid" "$work/appliance.log"
+kill -INT "$dump_pid"; wait "$dump_pid" || true
+
+$py - "$src" "$work" "$mac_p0" "$mac_e0" <<'PY'
+import json, os, sys
+src, work, mac_p0, mac_e0 = sys.argv[1:5]
+sys.path.insert(0, os.path.join(src, "test", "oracle"))
+from common import Checker, accounting_holds
+from scapy.all import IP, UDP, Ether, rdpcap
+from scapy.contrib.geneve import GENEVE
+c = Checker("spoofing (appliance)")
+sent = json.load(open(work + "/appliance-sent.json"))
+st = json.load(open(work + "/appliance.json"))
+frames = rdpcap(work + "/appliance.pcap")
+engine = [f for f in frames if f[Ether].src == mac_e0]
+for f in engine:
+    ok = IP in f and f[IP].src == "10.197.0.1" and f[IP].dst == "10.197.0.9" and f[Ether].dst == mac_p0 and \
+        UDP in f and f[UDP].dport == 6081 and GENEVE in f
+    c.check(ok, "the appliance sent something other than a return to GWLB: %s" % f.summary())
+c.check(len(engine) == sent["gwlb"], "%d returns, GWLB sent %d" % (len(engine), sent["gwlb"]))
+gi = st["inputs"]["gwlb"]
+c.check(gi["filtered_by"].get("source_not_allowed", 0) == sent["other"],
+        "source_not_allowed %s, %d sent from another host" % (gi["filtered_by"].get("source_not_allowed"), sent["other"]))
+c.check(st["dropped"].get("gwlb_source_bad", 0) == sent["group"],
+        "gwlb_source_bad %s, %d sent from group sources" % (st["dropped"].get("gwlb_source_bad"), sent["group"]))
+c.check(st["packets_in"] == sum(sent.values()), "packets_in %d, sent %d" % (st["packets_in"], sum(sent.values())))
+c.check(accounting_holds(st), "received != sent + filtered + dropped")
+print("appliance: %d sent (%s), %d returned; filtered %s, dropped %s" % (
+    sum(sent.values()), sent, len(engine), {k: v for k, v in gi["filtered_by"].items() if v},
     {k: v for k, v in st["dropped"].items() if v}))
 c.done()
 PY
