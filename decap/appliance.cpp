@@ -54,6 +54,13 @@ DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapRes
       outer.gwlb_options != kGwlbAllOptions) {
     return DropReason::not_gwlb;
   }
+  // GWLB sends from its own unicast address and MAC. A packet claiming a group, loopback or
+  // unspecified source would be returned toward every host of a group, or nowhere real: a
+  // spoofed packet, never returned (no reflection, no amplification).
+  const Ipv4Address& from = reinterpret_cast<const Ipv4Header*>(pkt.data + parsed.outer_l3_offset)->src;
+  if (from[0] == 0 || from[0] == 127 || from[0] >= 224 || (parsed.outer_src_mac[0] & 1) != 0) {
+    return DropReason::gwlb_source_bad;
+  }
   // decap_parse checked that the Ethernet and IPv4 headers are present in full.
   auto* eth = reinterpret_cast<EthernetHeader*>(pkt.data);
   eth->dst = parsed.outer_src_mac;

@@ -41,6 +41,7 @@ namespace mirrorpipe {
   /* receiving and the appliance (decap/, engine/pipeline) */                                  \
   X(not_gwlb, "appliance input: not GWLB Geneve (outer IPv4, Geneve with class 0x0108 options)") \
   X(no_flow, "appliance: packet to return belongs to no GWLB flow in the flow table")          \
+  X(gwlb_source_bad, "appliance: GWLB Geneve from a broadcast, multicast, loopback or unspecified source (never returned)") \
   /* engine runtime (engine/) */                                                               \
   X(no_mbuf, "packet buffer pool exhausted")                                                   \
   X(tx_full, "output queue full: the port did not accept the packet")                          \

@@ -9,7 +9,9 @@ test/golden/*.pcap and the shared captures (../shared/pcaps beside the checkout 
 says otherwise); the targets that read selector bytes first (fuzz_decap, fuzz_appliance,
 fuzz_encap: see the comment at the top of each) get each frame behind a few selector values.
 fuzz_config gets examples/*.toml and test/config/bad/*.toml; fuzz_health gets conversations
-built here in its record format and the received frames of test/golden/health-frames.tsv.
+built here in its record format and the received frames of test/golden/health-frames.tsv;
+fuzz_pcap gets the capture files themselves (cut to MAX_CAPTURE bytes) and small captures built
+here in every link type, byte order and timestamp resolution the reader accepts.
 Large corpora are not committed: scripts/fuzz writes them under build-fuzz/.
 """
 import argparse
@@ -25,6 +27,7 @@ from scapy.utils import PcapReader, PcapNgReader  # Debian's python3-scapy
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_FRAME = 4096  # libFuzzer's default -max_len
+MAX_CAPTURE = 4096  # a capture seed longer than this is cut (its last record then truncated)
 
 
 def write(out, target, data):
@@ -95,6 +98,71 @@ def health_seeds():
         yield bytes([1]) + b"".join(record(0, f) for f in raw[i:i + 3])
 
 
+# fuzz_pcap: whole captures. pcap (tcpdump.org file format) and pcapng
+# (draft-ietf-opsawg-pcapng: SHB, IDB with options, EPB, SPB) in both byte orders.
+def pcap_file(linktype, records, nano=False, endian="<", snaplen=65535):
+    magic = 0xa1b23c4d if nano else 0xa1b2c3d4
+    out = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+    for i, (data, wire) in enumerate(records):
+        out += struct.pack(endian + "IIII", 1700000000 + i, 999999999 if nano else 999999, len(data), wire) + data
+    return out
+
+
+def pcapng_block(endian, btype, body):
+    body += b"\0" * (-len(body) % 4)
+    n = 12 + len(body)
+    return struct.pack(endian + "II", btype, n) + body + struct.pack(endian + "I", n)
+
+
+def pcapng_option(endian, code, value):
+    return struct.pack(endian + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def pcapng_file(linktype, records, endian="<", tsresol=None, simple=False):
+    shb = struct.pack(endian + "IHHq", 0x1a2b3c4d, 1, 0, -1)
+    opts = b""
+    if tsresol is not None:
+        opts = pcapng_option(endian, 9, bytes([tsresol])) + struct.pack(endian + "HH", 0, 0)
+    idb = struct.pack(endian + "HHI", linktype, 0, 0) + opts
+    out = pcapng_block(endian, 0x0a0d0d0a, shb) + pcapng_block(endian, 1, idb)
+    for i, (data, wire) in enumerate(records):
+        if simple:
+            out += pcapng_block(endian, 3, struct.pack(endian + "I", wire) + data)
+        else:
+            comment = pcapng_option(endian, 1, b"vni=7 session=0") + struct.pack(endian + "HH", 0, 0)
+            epb = struct.pack(endian + "IIIII", 0, i, 1000 * i, len(data), wire) + data
+            out += pcapng_block(endian, 6, epb + b"\0" * (-len(data) % 4) + comment)
+    return out
+
+
+def pcap_seeds(captures):
+    for path in captures:
+        with open(path, "rb") as f:
+            yield f.read(MAX_CAPTURE)
+    ip4 = bytes.fromhex("450000200001000040110000c0000201c000020204d212b5000c0000") + b"data"
+    ip6 = bytes.fromhex("6000000000081140") + bytes(15) + b"\x01" + bytes(15) + b"\x02" + bytes.fromhex("04d212b500080000")
+    eth = bytes.fromhex("020000000002020000000001 0800".replace(" ", "")) + ip4
+    sll = struct.pack("!HHH8sH", 0, 1, 6, bytes.fromhex("0200000000010000"), 0x0800) + ip4
+    sll2 = struct.pack("!HHIHBB8s", 0x86dd, 0, 2, 1, 0, 6, bytes.fromhex("0200000000010000")) + ip6
+    records = {1: [(eth, len(eth)), (eth[:20], len(eth)), (b"", 0)],
+               113: [(sll, len(sll)), (sll[:10], 16)],
+               276: [(sll2, len(sll2)), (sll2[:19], 20)],
+               101: [(ip4, len(ip4)), (ip6, len(ip6)), (b"\x00", 1)],
+               228: [(ip4, len(ip4))],
+               229: [(ip6, len(ip6))]}
+    for linktype, recs in records.items():
+        for endian in ("<", ">"):
+            yield pcap_file(linktype, recs, endian=endian)
+            yield pcapng_file(linktype, recs, endian=endian)
+        yield pcap_file(linktype, recs, nano=True)
+    yield pcap_file(1, [(eth, 70000)], snaplen=262144)           # wire length beyond an mbuf
+    yield pcap_file(1, records[1])[:-10]                         # ends inside a record
+    yield pcap_file(147, records[1])                             # a link type the reader refuses
+    for tsresol in (6, 9, 0x9e):
+        yield pcapng_file(1, records[1], tsresol=tsresol)
+    yield pcapng_file(1, records[1], simple=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -119,6 +187,8 @@ def main():
             write(a.out, "config", f.read())
     for s in health_seeds():
         write(a.out, "health", s)
+    for s in pcap_seeds(captures):
+        write(a.out, "pcap", s)
     counts = {t: len(os.listdir(os.path.join(a.out, t))) for t in sorted(os.listdir(a.out))}
     print("make_seeds: %d frames from %d captures; %s" % (n, len(captures),
           ", ".join("%s %d" % kv for kv in counts.items())))

@@ -12,7 +12,7 @@ seeds="$1/fuzz-regression-seeds"
 rm -rf "$seeds"
 /usr/bin/python3 "$src/fuzz/make_seeds.py" "$seeds" --shared "$src/pcaps/third-party"
 
-for t in parse_frame decap appliance encap config health; do
+for t in parse_frame decap appliance encap config health pcap; do
   dirs=("$seeds/$t")
   [ -d "$src/fuzz/regressions/$t" ] && dirs+=("$src/fuzz/regressions/$t")
   extra=()

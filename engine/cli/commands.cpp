@@ -171,8 +171,15 @@ DecapConfig decap_config_from(const DecapOptions& o) {
   return c;
 }
 
-void write_stats(const std::string& where, const nlohmann::json& j) {
+// `opened`: the file, opened before the engine gave up its privileges ([engine] user), or null.
+void write_stats(const std::string& where, const nlohmann::json& j, std::ofstream* opened = nullptr) {
   if (where.empty()) return;
+  if (opened) {
+    *opened << j.dump(2) << "\n";
+    opened->close();
+    if (!*opened) throw std::runtime_error("write failed: the counters to '" + where + "'");
+    return;
+  }
   if (where == "-") {
     std::cout << j.dump(2) << std::endl;
     if (!std::cout) throw std::runtime_error("write failed: the counters to standard output");
@@ -645,6 +652,13 @@ int run_cli(int argc, char** argv) {
     check_writable(run_stats_json, "--stats-json");
     logger().configure(cfg.log);
     install_stop_signals();
+    // After the drop to [engine] user the folder may not be writable any more: the counters'
+    // file is opened now, and written when the engine ends.
+    std::ofstream stats_file;
+    if (!cfg.user.empty() && !run_stats_json.empty() && run_stats_json != "-") {
+      stats_file.open(run_stats_json);
+      if (!stats_file) throw std::runtime_error("write failed: cannot open '" + run_stats_json + "' for the counters");
+    }
     RunOptions opts;
     opts.reload = &g_reload;
     opts.progress = show_progress(run_no_progress);
@@ -664,7 +678,7 @@ int run_cli(int argc, char** argv) {
       rc = kExitRuntime;
     }
     try {
-      write_stats(run_stats_json, report_json(rep));
+      write_stats(run_stats_json, report_json(rep), stats_file.is_open() ? &stats_file : nullptr);
     } catch (const std::exception& e) {
       std::cerr << "mirrorpipe: " << e.what() << "\n";
       rc = kExitRuntime;

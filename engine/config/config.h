@@ -175,6 +175,10 @@ struct EngineConfig {
   uint32_t mbufs = 0;        // 0: sized from the ports' rings and the workers
   uint32_t tx_flush_us = 100;
   double stats_interval_s = 1.0;
+  // [engine] user and group: who the engine runs as once started (engine/runtime/privileges.h);
+  // empty: no drop. Both names exist on this machine (checked by the loader).
+  std::string user;
+  std::string group;
   std::string metrics_listen;  // [metrics] listen: the Prometheus endpoint's ADDRESS:PORT; empty: none
   LogSettings log;             // [log] format and level
   DecapConfig decap;

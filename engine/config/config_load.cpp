@@ -8,7 +8,9 @@
 #include <sstream>
 #include <tuple>
 
+#include <grp.h>
 #include <pcap/pcap.h>
+#include <pwd.h>
 #include <sched.h>
 
 #include "engine/config/config.h"
@@ -858,6 +860,20 @@ void check_derived_sizes(const EngineConfig& cfg) {
   }
 }
 
+bool user_exists(const std::string& name) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  return getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found;
+}
+
+bool group_exists(const std::string& name) {
+  std::vector<char> buf(65536);
+  group gr{};
+  group* found = nullptr;
+  return getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found;
+}
+
 EngineConfig load(const toml::table& root, const std::string& path) {
   EngineConfig cfg;
   cfg.path = path;
@@ -895,6 +911,17 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     cfg.mbufs = static_cast<uint32_t>(e->integer("mbufs").value_or(0));
     cfg.tx_flush_us = static_cast<uint32_t>(e->integer("tx_flush_us").value_or(100));
     cfg.stats_interval_s = e->number("stats_interval_s").value_or(1.0);
+    // Who the engine runs as after start: the names must resolve here, so that a typo fails
+    // `check` rather than a started engine.
+    if (auto u = e->string("user")) {
+      if (u->empty() || !user_exists(*u)) e->fail("user", e->node("user"), "a user of this machine");
+      cfg.user = *u;
+    }
+    if (auto g = e->string("group")) {
+      if (cfg.user.empty()) e->fail("group", e->node("group"), "group only with user (the drop to a user sets it)");
+      if (g->empty() || !group_exists(*g)) e->fail("group", e->node("group"), "a group of this machine");
+      cfg.group = *g;
+    }
     e->reject_unknown();
   }
   if (auto e = sub_table(top, "eal")) {
@@ -1237,6 +1264,12 @@ std::string live_change_refusal(const EngineConfig& a, const EngineConfig& b) {
     return "engine.workers, worker_cores and main_core" + restart;
   }
   if (a.mbufs != b.mbufs || a.tx_flush_us != b.tx_flush_us) return "engine.mbufs and tx_flush_us" + restart;
+  // After the drop the engine cannot become anyone else (engine/runtime/privileges.cpp).
+  if (a.user != b.user || a.group != b.group) {
+    return "engine.user and group" + restart +
+           (a.user.empty() ? std::string()
+                           : "; running as '" + a.user + "', the engine has given up the right to change users");
+  }
   if (a.ports.size() != b.ports.size()) return "the set of [[ports]]" + restart;
   for (size_t i = 0; i < a.ports.size(); ++i) {
     if (!same_port(a.ports[i], b.ports[i])) return "ports[" + std::to_string(i) + "] ('" + a.ports[i].name + "')" + restart;

@@ -65,11 +65,23 @@ inline uint16_t host_word(const void* p) noexcept {
 // Whether an echo request may be answered: from a unicast MAC and a unicast IPv4 address that is
 // not ours, so that a reply never goes to a group of hosts or back to us (RFC 1122 3.2.2.6:
 // no reply to a request sent from a broadcast or multicast address).
+inline bool group_or_loopback(const wire::Ipv4Address& a) noexcept {
+  // 0/8 (this network), 127/8 (loopback), 224/4 (multicast), 240/4 and 255.255.255.255.
+  return a[0] == 0 || a[0] == 127 || a[0] >= 224;
+}
+
 inline bool unicast_source(const wire::EthernetHeader& eth, const wire::Ipv4Header& ip, const HostConfig& h) noexcept {
-  const uint8_t first = ip.src[0];
-  const bool group_ip = first == 0 || first == 127 || first >= 224 ||
-                        (ip.src[0] == 255 && ip.src[1] == 255 && ip.src[2] == 255 && ip.src[3] == 255);
-  return (eth.src[0] & 1) == 0 && !group_ip && ip.src != h.ip;
+  return (eth.src[0] & 1) == 0 && !group_or_loopback(ip.src) && ip.src != h.ip;
+}
+
+// Whether an ARP request may be answered: from unicast MACs (Ethernet source and sender), and
+// a sender address that is unicast and not ours, or 0.0.0.0: an address probe (RFC 5227 2.1.1),
+// which a host answers to defend its address. The reply goes to the sender's MAC and names the
+// sender's address, so a request that claims a group, loopback or our own address is dropped
+// rather than answered toward a host that does not exist.
+inline bool arp_answerable(const wire::EthernetHeader& eth, const wire::ArpIpv4& arp, const HostConfig& h) noexcept {
+  const bool probe = arp.spa == wire::Ipv4Address{0, 0, 0, 0};
+  return (eth.src[0] & 1) == 0 && (arp.sha[0] & 1) == 0 && (probe || (!group_or_loopback(arp.spa) && arp.spa != h.ip));
 }
 
 inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
@@ -88,9 +100,8 @@ inline HostVerdict host_classify(const HostConfig& h, PacketRef& pkt) noexcept {
       h.next_hop_seen->store(pack_learned_mac(arp->sha), std::memory_order_relaxed);
     }
     // A request from a group address (broadcast, multicast) is not answered: the reply would
-    // go to every host on the segment (no reflection, no amplification).
-    if (arp->oper.value() == ArpIpv4::kRequest && arp->tpa == h.ip && (arp->sha[0] & 1) == 0 &&
-        (eth->src[0] & 1) == 0) {
+    // go to every host on the segment (no reflection, no amplification); see arp_answerable.
+    if (arp->oper.value() == ArpIpv4::kRequest && arp->tpa == h.ip && arp_answerable(*eth, *arp, h)) {
       // Who has our address? Us: the request becomes the reply.
       eth->dst = arp->sha;
       eth->src = h.mac;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstring>
 #include <cstdio>
 #include <iostream>
@@ -35,6 +36,7 @@
 #include "engine/runtime/file_sink.h"
 #include "engine/runtime/health.h"
 #include "engine/runtime/metrics.h"
+#include "engine/runtime/privileges.h"
 #include "engine/runtime/telemetry.h"
 #include "engine/runtime/worker.h"
 
@@ -105,7 +107,27 @@ std::vector<std::string> engine_eal_args(const EngineConfig& cfg, bool file_mode
   return args;
 }
 
+namespace {
+
+// The folders in which file outputs create or rename files while running (rotation, or the
+// temporary file renamed at the end): after a privilege drop they must be the user's.
+std::vector<std::string> directories_written_later(const EngineConfig& cfg, const RunOptions& opts) {
+  std::vector<std::string> dirs;
+  for (const PortConfig& p : cfg.ports) {
+    if (!p.is_file() || p.role != PortRole::kOutput || p.file == "-") continue;
+    if (!opts.atomic_file_outputs && !p.rotate_bytes && !p.rotate_seconds) continue;
+    std::error_code ec;
+    if (std::filesystem::exists(p.file, ec) && !std::filesystem::is_regular_file(p.file, ec)) continue;  // a device
+    const std::filesystem::path parent = std::filesystem::path(p.file).parent_path();
+    dirs.push_back(parent.empty() ? "." : parent.string());
+  }
+  return dirs;
+}
+
+}  // namespace
+
 EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::atomic<bool>& stop) {
+  check_privilege_drop(cfg);  // [engine] user: possible at all? (before anything is set up)
   eal_init(engine_eal_args(cfg, opts.file_mode_eal));
   telemetry_register();
 
@@ -638,6 +660,10 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   for (const auto& [o, q] : file_queues) queue_list.push_back(q);
   std::unique_ptr<FileWriterThread> file_thread;
   if (!queue_list.empty()) file_thread = std::make_unique<FileWriterThread>(queue_list);
+
+  // Everything is open (EAL, ports, TAPs, files, telemetry, metrics): from here on the engine
+  // runs as [engine] user, if one is set (engine/runtime/privileges.h).
+  drop_privileges(cfg, directories_written_later(cfg, opts));
 
   std::vector<std::pair<rte_mempool*, uint64_t>> pools_in_use;
   for (rte_mempool* mp : {pool, header_pool, indirect_pool, file_pools.small, file_pools.large}) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include <fcntl.h>
@@ -19,63 +20,6 @@
 
 namespace mirrorpipe {
 namespace {
-
-// What the first bytes of a capture say that libpcap does not: the timestamp resolution the
-// file has (libpcap converts every timestamp to the precision a handle asked for) and the
-// file's own link-type number (libpcap reports its internal DLT, e.g. 12 for LINKTYPE_RAW 101).
-struct CaptureHead {
-  bool nano = false;
-  int linktype = -1;  // -1: unknown
-};
-
-CaptureHead sniff_capture(const uint8_t* buf, size_t n) {
-  CaptureHead h;
-  if (n < 4) return h;
-  uint32_t magic;
-  std::memcpy(&magic, buf, 4);
-  const bool pcap_swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
-  if (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d || pcap_swapped) {
-    h.nano = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
-    if (n >= 24) {
-      uint32_t lt;
-      std::memcpy(&lt, buf + 20, 4);
-      if (pcap_swapped) lt = __builtin_bswap32(lt);
-      h.linktype = static_cast<int>(lt & 0x0fffffff);  // the upper bits carry FCS information
-    }
-    return h;
-  }
-  if (magic != 0x0a0d0d0a || n < 28) return h;  // not pcapng
-  // pcapng: Section Header Block, then the first Interface Description Block.
-  uint32_t bom;
-  std::memcpy(&bom, buf + 8, 4);
-  const bool swapped = bom == 0x4d3c2b1a;
-  auto rd32 = [&](size_t at) {
-    uint32_t v;
-    std::memcpy(&v, buf + at, 4);
-    return swapped ? __builtin_bswap32(v) : v;
-  };
-  auto rd16 = [&](size_t at) {
-    uint16_t v;
-    std::memcpy(&v, buf + at, 2);
-    return swapped ? __builtin_bswap16(v) : v;
-  };
-  const size_t idb = rd32(4);
-  if (idb + 16 > n || rd32(idb) != 1) return h;
-  h.linktype = rd16(idb + 8);
-  const size_t idb_end = idb + rd32(idb + 4) - 4;
-  for (size_t at = idb + 16; at + 4 <= idb_end && at + 4 <= n;) {
-    const uint16_t code = rd16(at);
-    const uint16_t len = rd16(at + 2);
-    if (code == 0) break;
-    if (code == 9 && len == 1 && at + 5 <= n) {  // if_tsresol
-      const uint8_t r = buf[at + 4];
-      h.nano = (r & 0x80) ? false : r >= 9;
-      break;
-    }
-    at += 4 + ((len + 3u) & ~3u);
-  }
-  return h;  // default resolution: microseconds
-}
 
 // Standard input with its first bytes already read (to sniff them): a FILE that gives those
 // bytes back first, then the rest of the stream.
@@ -101,8 +45,6 @@ int peeked_close(void* cookie) {
   delete static_cast<PeekedStdin*>(cookie);
   return 0;
 }
-
-uint16_t be16_at(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 }  // namespace
 
@@ -145,24 +87,18 @@ PcapReader::PcapReader(const std::string& path, const FilePools& pools, Pace pac
     throw std::invalid_argument("cannot read '" + path + "': " + err);
   }
   const int dlt = pcap_datalink(pcap_);
-  switch (dlt) {
-    case DLT_EN10MB: link_ = CaptureLink::kEthernet; break;
-    case DLT_LINUX_SLL: link_ = CaptureLink::kLinuxSll; break;
-    case DLT_LINUX_SLL2: link_ = CaptureLink::kLinuxSll2; break;
-    case DLT_RAW:
-    case DLT_IPV4:
-    case DLT_IPV6: link_ = CaptureLink::kRawIp; break;
-    default: {
-      const char* name = pcap_datalink_val_to_name(dlt);
-      const int number = sniffed.linktype >= 0 ? sniffed.linktype : dlt;
-      pcap_close(pcap_);
-      pcap_ = nullptr;
-      throw std::invalid_argument("'" + path + "' has link type " + std::to_string(number) + " (" +
-                                  (name ? name : "unknown") +
-                                  "); mirrorpipe reads Ethernet (1), Linux cooked SLL (113) and SLL2 (276), "
-                                  "and raw IP (101, 228, 229)");
-    }
+  const std::optional<CaptureLink> link = capture_link(dlt);
+  if (!link) {
+    const char* name = pcap_datalink_val_to_name(dlt);
+    const int number = sniffed.linktype >= 0 ? sniffed.linktype : dlt;
+    pcap_close(pcap_);
+    pcap_ = nullptr;
+    throw std::invalid_argument("'" + path + "' has link type " + std::to_string(number) + " (" +
+                                (name ? name : "unknown") +
+                                "); mirrorpipe reads Ethernet (1), Linux cooked SLL (113) and SLL2 (276), "
+                                "and raw IP (101, 228, 229)");
   }
+  link_ = *link;
   nano_ = sniffed.nano;
 }
 
@@ -244,48 +180,14 @@ rte_mbuf* PcapReader::read_one(InputCounters& c) {
     const long pos = std::ftell(pcap_file(pcap_));
     if (pos > 0) good_offset_ = static_cast<uint64_t>(pos);
   }
-  // Anything but Ethernet: the record's own link header is replaced by an Ethernet header made
-  // from what it says (destination 00:00:00:00:00:00; source the cooked header's link-layer
-  // address when it is 6 bytes, else zero; EtherType the cooked header's protocol, or that of
-  // the raw packet's IP version).
-  uint8_t eth[14] = {};
-  uint32_t link_bytes = 0;
-  uint32_t caplen = hdr->caplen;
-  bool bad = false;
-  switch (link_) {
-    case CaptureLink::kEthernet: break;
-    case CaptureLink::kLinuxSll:  // type(2) arphrd(2) addr_len(2) addr(8) protocol(2)
-      link_bytes = 16;
-      if (caplen < link_bytes) { bad = true; break; }
-      if (be16_at(data + 4) == 6) std::memcpy(eth + 6, data + 6, 6);
-      std::memcpy(eth + 12, data + 14, 2);
-      break;
-    case CaptureLink::kLinuxSll2:  // protocol(2) rsvd(2) ifindex(4) arphrd(2) type(1) addr_len(1) addr(8)
-      link_bytes = 20;
-      if (caplen < link_bytes) { bad = true; break; }
-      if (data[11] == 6) std::memcpy(eth + 6, data + 12, 6);
-      std::memcpy(eth + 12, data, 2);
-      break;
-    case CaptureLink::kRawIp:
-      if (caplen < 1 || ((data[0] >> 4) != 4 && (data[0] >> 4) != 6)) { bad = true; break; }
-      eth[12] = (data[0] >> 4) == 4 ? 0x08 : 0x86;
-      eth[13] = (data[0] >> 4) == 4 ? 0x00 : 0xdd;
-      break;
-  }
-  const uint32_t made = link_ == CaptureLink::kEthernet ? 0 : 14;
-  if (bad) {
+  const CaptureFrame f = convert_record(link_, data, hdr->caplen, hdr->len, pools_.large_buffer_bytes);
+  if (f.bad) {
     ++c.rx;
-    c.rx_bytes += caplen;
+    c.rx_bytes += f.frame_bytes;
     c.drop(DropReason::link_header_bad);
     return nullptr;
   }
-  caplen = caplen - link_bytes + made;
-  const uint32_t wire = hdr->len - std::min(hdr->len, link_bytes) + made;
-  // An mbuf holds at most 65535 bytes (16-bit lengths). A larger frame keeps its first
-  // 65535 bytes and its true wire length, exactly like a capture cut by its snaplen: no
-  // valid tunnel packet is that large (its IP length field stops at 65535), so decap drops
-  // it for its lengths and encap for its size, each under their own reason.
-  caplen = std::min<uint32_t>(caplen, pools_.large_buffer_bytes);
+  const uint32_t caplen = f.frame_bytes;
   const bool small = caplen <= pools_.small_capacity_bytes;
   rte_mbuf* m = rte_pktmbuf_alloc(small ? pools_.small : pools_.large);
   if (!m) {
@@ -298,14 +200,14 @@ rte_mbuf* PcapReader::read_one(InputCounters& c) {
   // drops it as no_headroom if that is too little.
   m->data_off = static_cast<uint16_t>(std::min<uint32_t>(kFileHeadroomBytes, m->buf_len - caplen));
   uint8_t* out = rte_pktmbuf_mtod(m, uint8_t*);
-  if (made) std::memcpy(out, eth, made);
-  std::memcpy(out + made, data + link_bytes, caplen - made);
+  if (f.made_bytes) std::memcpy(out, f.eth, f.made_bytes);
+  std::memcpy(out + f.made_bytes, data + f.link_bytes, caplen - f.made_bytes);
   m->data_len = static_cast<uint16_t>(caplen);
   m->pkt_len = caplen;
   auto& meta = mbuf_meta(m);
   meta.timestamp_ns = static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000ull +
                       static_cast<uint64_t>(hdr->ts.tv_usec);  // nanoseconds: see the open
-  meta.wire_len = wire > caplen ? wire : caplen;
+  meta.wire_len = f.wire_bytes;
   meta.flags = 0;
   return m;
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/config/config.h"
+#include "engine/control/capture_read.h"
 #include "engine/runtime/eal.h"
 #include "engine/runtime/port.h"
 
@@ -32,9 +33,6 @@ enum class InputEnd : uint8_t {
   kDamaged,    // a record or block further on cannot be read: the file is corrupt there
 };
 
-// The link types the reader accepts. Anything but Ethernet gets an Ethernet header made from
-// what the record says (see PcapReader).
-enum class CaptureLink : uint8_t { kEthernet, kLinuxSll, kLinuxSll2, kRawIp };
 
 class PcapReader final : public RxPort {
  public:

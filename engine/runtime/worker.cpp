@@ -679,6 +679,13 @@ struct Worker {
       return;
     }
     const TunnelLayer& g = res.layers[0];
+    // The port's allow_sources name GWLB: a packet from elsewhere is not returned at all (the
+    // return would go to whoever claims to be its source).
+    if (!route.policy.allow_sources.empty() && !any_prefix_contains(route.policy.allow_sources, g.ipv6, g.src_ip)) {
+      ic.filter(FilterReason::source_not_allowed);
+      rte_pktmbuf_free(m);
+      return;
+    }
     InnerFlowKey key;
     if ((plan.flows || !route.verdicts.empty()) && res.layer_count == 1 && res.l3_protocol != 0 &&
         inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key)) {

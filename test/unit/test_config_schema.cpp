@@ -143,6 +143,8 @@ const std::map<std::string, Example>& examples() {
       {"engine.mbufs", {"engine", "2048", "4096"}},
       {"engine.tx_flush_us", {"engine", "50", "60"}},
       {"engine.stats_interval_s", {"engine", "2.5", "3"}},
+      {"engine.user", {"engine", "\"nobody\"", "\"root\""}},
+      {"engine.group", {"engine", "\"nogroup\"", "\"root\"", "user", "\"nobody\""}},
       {"eal.args", {"eal", "[\"--no-huge\"]", "[\"-l\", \"0\"]"}},
       {"decap.vxlan_ports", {"decap", "[4790]", "[4791]"}},
       {"decap.geneve_ports", {"decap", "[6082]", "[6083]"}},

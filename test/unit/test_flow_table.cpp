@@ -190,6 +190,39 @@ TEST_CASE("gwlb_wrap: an inner packet wrapped in a stored return header is what 
   CHECK(gwlb_wrap(tight, header.data(), static_cast<uint32_t>(header.size()), d0.outer_l3_offset) == DropReason::no_headroom);
 }
 
+TEST_CASE("appliance_return: never toward a group, loopback or unspecified source, or a group MAC") {
+  ApplianceConfig ac;
+  ac.mac = {0x02, 0, 0, 0, 0, 0x99};
+  const auto recs = test::read_pcap(test::source_path("pcaps/third-party/suricata-bug-6402-geneve-aws-gwlb-opts.pcap"));
+  REQUIRE(!recs.empty());
+  const std::vector<uint8_t>& gwlb = recs[0].bytes;  // from GWLB: returned (the control case)
+  {
+    std::vector<uint8_t> own = gwlb;
+    PacketRef r{own.data(), static_cast<uint32_t>(own.size()), static_cast<uint32_t>(own.size()), 0};
+    DecapResult d;
+    REQUIRE(appliance_return(r, ac, d) == DropReason::kNone);
+  }
+  // The same packet claiming another source (outer IPv4 source at 14 + 12; checksums are not
+  // what decides here).
+  for (const std::array<uint8_t, 4> src : {std::array<uint8_t, 4>{255, 255, 255, 255}, std::array<uint8_t, 4>{224, 0, 0, 1},
+                                           std::array<uint8_t, 4>{239, 1, 2, 3}, std::array<uint8_t, 4>{240, 0, 0, 1},
+                                           std::array<uint8_t, 4>{127, 0, 0, 1}, std::array<uint8_t, 4>{0, 0, 0, 0}}) {
+    std::vector<uint8_t> own = gwlb;
+    std::copy(src.begin(), src.end(), own.begin() + 26);
+    const std::vector<uint8_t> before = own;
+    PacketRef r{own.data(), static_cast<uint32_t>(own.size()), static_cast<uint32_t>(own.size()), 0};
+    DecapResult d;
+    INFO(int{src[0]} << "." << int{src[1]} << "." << int{src[2]} << "." << int{src[3]});
+    CHECK(appliance_return(r, ac, d) == DropReason::gwlb_source_bad);
+    CHECK(own == before);  // nothing written
+  }
+  std::vector<uint8_t> group_mac = gwlb;
+  group_mac[6] = 0x01;  // Ethernet source: a multicast MAC
+  PacketRef r{group_mac.data(), static_cast<uint32_t>(group_mac.size()), static_cast<uint32_t>(group_mac.size()), 0};
+  DecapResult d;
+  CHECK(appliance_return(r, ac, d) == DropReason::gwlb_source_bad);
+}
+
 #include "engine/pipeline/verdict.h"
 
 TEST_CASE("verdict set: a rule blocks its flow both ways, on its endpoint or any; nothing else") {

@@ -159,6 +159,23 @@ TEST_CASE("host: no answer toward a group: ARP from a broadcast or multicast sen
   arp[6] = 0x01;
   auto a2 = buffer(arp);
   CHECK(host_classify(host(false), a2.ref) == HostVerdict::kDataPath);
+  // ARP requests whose sender protocol address is broadcast, multicast, reserved, loopback or
+  // the port's own: the reply would name a host that cannot have asked.
+  for (const wire::Ipv4Address spa : {wire::Ipv4Address{255, 255, 255, 255}, wire::Ipv4Address{224, 0, 0, 1},
+                                      wire::Ipv4Address{240, 0, 0, 1}, wire::Ipv4Address{127, 0, 0, 1},
+                                      wire::Ipv4Address{10, 199, 0, 1}}) {
+    arp = arp_request({10, 199, 0, 1});
+    std::copy(spa.begin(), spa.end(), arp.begin() + 28);
+    auto a3 = buffer(arp);
+    INFO("ARP from " << int{spa[0]} << "." << int{spa[1]} << "." << int{spa[2]} << "." << int{spa[3]});
+    CHECK(host_classify(host(false), a3.ref) == HostVerdict::kDataPath);
+  }
+  // An address probe (sender 0.0.0.0, RFC 5227) for our address is answered, to its sender's MAC.
+  arp = arp_request({10, 199, 0, 1});
+  std::fill(arp.begin() + 28, arp.begin() + 32, 0);
+  auto probe = buffer(arp);
+  CHECK(host_classify(host(false), probe.ref) == HostVerdict::kReply);
+  CHECK(std::equal(kPeerMac.begin(), kPeerMac.end(), probe.ref.data));
   // Echo requests from 255.255.255.255, 224.0.0.1, 0.0.0.0, 127.0.0.1 and the port's own address.
   for (const wire::Ipv4Address src : {wire::Ipv4Address{255, 255, 255, 255}, wire::Ipv4Address{224, 0, 0, 1},
                                       wire::Ipv4Address{0, 0, 0, 0}, wire::Ipv4Address{127, 0, 0, 1},
