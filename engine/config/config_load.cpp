@@ -1006,6 +1006,16 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     if (p.is_file() && p.role != PortRole::kOutput && cfg.workers != 1) {
       t.fail("file", t.node("file"), "file inputs with one worker only (engine.workers = 1; file outputs get one file per worker)");
     }
+    // With several workers an output becomes one file per worker beside the named one
+    // (NAME-w0.EXT...): beside a device or a pipe (/dev/full, a FIFO) those would be new regular
+    // files in its folder, and the device would never be written.
+    std::error_code ec;
+    if (p.is_file() && p.role == PortRole::kOutput && cfg.workers != 1 && std::filesystem::exists(p.file, ec) &&
+        !std::filesystem::is_regular_file(p.file, ec)) {
+      t.fail("file", t.node("file"),
+             "a regular file with several workers ('" + p.file +
+                 "' is a device or pipe, and each worker writes its own file beside it); engine.workers = 1 to write to it");
+    }
     cfg.ports.push_back(std::move(p));
   });
   if (cfg.ports.empty()) top.fail("ports", nullptr, "missing; expected at least one [[ports]] entry");
