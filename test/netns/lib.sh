@@ -55,10 +55,11 @@ mp_wait_engine() {
   cat "$log"; echo "FAIL: the engine did not start"; exit 1
 }
 
-# mp_stop_engine PID LOG: SIGINT, then at most 20 s for the engine to finish and exit 0. An engine
-# that does not stop fails the test with its log and every thread's stack (gdb), never a hang.
+# mp_stop_engine PID LOG [STATUS]: SIGINT, then at most 20 s for the engine to finish and exit
+# STATUS (0 unless given: 1 for a run whose file outputs failed). An engine that does not stop
+# fails the test with its log and every thread's stack (gdb), never a hang.
 mp_stop_engine() {
-  local pid=$1 log=$2
+  local pid=$1 log=$2 want=${3:-0} rc=0
   kill -INT "$pid" 2>/dev/null || true
   for _ in $(seq 200); do
     kill -0 "$pid" 2>/dev/null || break
@@ -71,5 +72,6 @@ mp_stop_engine() {
     kill -9 "$pid" 2>/dev/null || true
     exit 1
   fi
-  wait "$pid" || { cat "$log"; echo "FAIL: engine exit"; exit 1; }
+  wait "$pid" || rc=$?
+  [ "$rc" = "$want" ] || { cat "$log"; echo "FAIL: engine exit $rc, expected $want"; exit 1; }
 }

@@ -14,13 +14,17 @@
 # the engine's accounting; the verdict hook, live: a blocked flow is not returned, and returns
 # again once accepted. Third argument 2: two workers (the kernel's fanout spreads GWLB flows
 # over two queues; each worker keeps its own flow table, and one file per worker for the pcapng
-# sink). Needs root; no skip.
+# sink). Third argument "full": one worker, and the pcapng sink is /dev/full, whose every write
+# fails while traffic flows: the failures are counted on that output (write_failed), and the
+# returns to GWLB and the TAP reader are exactly as without it. Needs root; no skip.
 set -euo pipefail
 mp=$(readlink -f "$1")
 src=$(readlink -f "$2")
 py=/usr/bin/python3
 gwlb_capture=$src/pcaps/third-party/suricata-bug-6402-geneve-aws-gwlb-opts.pcap
 workers=${3:-1}
+sink_file_fails=0
+if [ "$workers" = full ]; then workers=1; sink_file_fails=1; fi
 . "$(dirname "$0")/lib.sh"
 work=$mp_work
 tag=mpa$$
@@ -59,7 +63,7 @@ devargs = "net_tap_inspect,iface=mpinspect"
 [[ports]]
 name = "inner-pcapng"
 role = "output"
-file = "$work/inner.pcapng"
+file = "$([ "$sink_file_fails" = 1 ] && echo /dev/full || echo "$work/inner.pcapng")"
 
 [[sessions]]
 name = "inline"
@@ -149,14 +153,18 @@ sleep 1
 kill -INT "$inject_dump" 2>/dev/null || true
 sleep 1
 kill -INT "$tcpdump_pid" 2>/dev/null || true
-mp_stop_engine "$engine_pid" "$work/engine.log"
+# A run whose file output failed ends with exit 1 and says so.
+mp_stop_engine "$engine_pid" "$work/engine.log" "$sink_file_fails"
+if [ "$sink_file_fails" = 1 ] && ! grep -q "write failed: '/dev/full'" "$work/engine.log"; then
+  cat "$work/engine.log"; echo "FAIL: the engine did not say that its file output failed"; fails=$((fails + 1))
+fi
 sleep 0.3
 
-$py - "$work" "$fails" <<'PY'
+$py - "$work" "$fails" "$sink_file_fails" <<'PY'
 import json, os, struct, sys
 from scapy.all import IP, UDP, Ether, IPv6, rdpcap
 from scapy.utils import RawPcapReader
-work, fails = sys.argv[1], int(sys.argv[2])
+work, fails, sink_file_fails = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 problems = []
 
 def geneve(udp_payload):
@@ -216,9 +224,16 @@ pcapng = []
 for f in sorted(os.listdir(work)):
     if f.startswith("inner") and f.endswith(".pcapng"):
         pcapng += [bytes(d)[14:] for d, _ in RawPcapReader(os.path.join(work, f))]
-if sorted(pcapng) != sorted(inner_returned):
-    problems.append("inner.pcapng holds %d packets, expected %d" % (len(pcapng), len(inner_returned)))
 st = json.load(open(os.path.join(work, "stats.json")))
+if sink_file_fails:
+    # /dev/full took nothing: every copy for it failed, counted there, and nothing else changed.
+    out = st["outputs"]["inner-pcapng"]
+    if pcapng or out["dropped"].get("write_failed", 0) != len(reader) or out["dropped_total"] != len(reader):
+        problems.append("failing pcapng sink: %d packets in files, %s dropped, %d copies expected to fail"
+                        % (len(pcapng), out["dropped"], len(reader)))
+    pcapng = reader  # the session's copies: the TAP's, below
+elif sorted(pcapng) != sorted(inner_returned):
+    problems.append("inner.pcapng holds %d packets, expected %d" % (len(pcapng), len(inner_returned)))
 for name, c in st["inputs"].items():
     if c["packets_in"] != c["packets_out"] + c["filtered"] + sum(c["dropped"].values()):
         problems.append("input %s does not add up: %s" % (name, c))
