@@ -9,6 +9,10 @@ how a Traffic Mirroring session reaches a GWLB endpoint, so decap unwraps both l
 decap_oracle.py reads in it). Frames too big for an outer IP header are the only ones allowed
 to be missing, and are counted.
 
+Under the sanitizers (MIRRORPIPE_SANITIZE=1, as scripts/test sets it) each capture makes the
+round trip in two of the four tunnels, in turn, so that every capture and every tunnel still
+runs under them at half the time; the normal suite runs all four on every capture.
+
 usage: test_roundtrip.py MIRRORPIPE SOURCE_DIR
 """
 import glob
@@ -30,6 +34,7 @@ ENCAP = {
                "--geneve-option", "0xff00:1:0011223344556677"],
     "gwlb": ["--tunnel", "gwlb", "--src-ip", "10.0.10.74", "--dst-ip", "10.0.8.64", "--gwlb-endpoint-id", "5"],
 }
+SANITIZED = os.environ.get("MIRRORPIPE_SANITIZE") == "1"
 OUTER_IP_OVERHEAD = {"vxlan": 36, "vxlan6": 16, "geneve": 32, "gwlb": 68}
 
 
@@ -38,9 +43,11 @@ def main():
     c = Checker("round trip")
     captures = [os.path.join(src, "pcaps/sample-mix.pcap")] + sorted(glob.glob(os.path.join(src, "pcaps/third-party/*.pcap*")))
     with tempfile.TemporaryDirectory() as tmp:
-        for cap in captures:
+        kinds = list(ENCAP.items())
+        for n, cap in enumerate(captures):
             inputs = read_records(cap)
-            for kind, args in ENCAP.items():
+            mine = kinds if not SANITIZED else [kinds[(2 * n + i) % len(kinds)] for i in range(2)]
+            for kind, args in mine:
                 tag = "%s [%s]" % (os.path.basename(cap), kind)
                 mid, back = os.path.join(tmp, "mid.pcap"), os.path.join(tmp, "back.pcap")
                 rc, s1, err = run_mirrorpipe(binary, ["encap", "-r", cap, "-w", mid] + args)
