@@ -75,3 +75,19 @@ mp_stop_engine() {
   wait "$pid" || rc=$?
   [ "$rc" = "$want" ] || { cat "$log"; echo "FAIL: engine exit $rc, expected $want"; exit 1; }
 }
+
+# mp_veth_pair NS_A IF_A NS_B IF_B: a veth pair between two namespaces, both ends up with GRO,
+# GSO and TSO off (frames as sent), and running (carrier on, which the kernel sets a moment after
+# "up") before it returns, so that an engine started next first reads the link as up.
+mp_veth_pair() {
+  local nsa=$1 ifa=$2 nsb=$3 ifb=$4 ns dev
+  ip link add "$ifa" netns "$nsa" type veth peer name "$ifb" netns "$nsb"
+  for pair in "$nsa $ifa" "$nsb $ifb"; do
+    read -r ns dev <<<"$pair"
+    ip -n "$ns" link set "$dev" up
+    ip netns exec "$ns" ethtool -K "$dev" gro off gso off tso off >/dev/null 2>&1 || true
+  done
+  _mp_operstate_up() { [ "$(ip netns exec "$1" cat "/sys/class/net/$2/operstate")" = up ]; }
+  mp_wait_for 5 _mp_operstate_up "$nsb" "$ifb" && mp_wait_for 5 _mp_operstate_up "$nsa" "$ifa" ||
+    { echo "FAIL: the veth pair $ifa/$ifb did not come up"; exit 1; }
+}

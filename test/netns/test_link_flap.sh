@@ -27,16 +27,9 @@ work=$mp_work
 tag=mplf$$
 nss=${tag}s; nse=${tag}e
 for ns in "$nss" "$nse"; do mp_netns "$ns"; done
-ip link add vs netns "$nss" type veth peer name ein netns "$nse"
-for pair in "$nss vs" "$nse ein"; do
-  set -- $pair
-  ip -n "$1" link set "$2" up
-  ip netns exec "$1" ethtool -K "$2" gro off gso off tso off >/dev/null 2>&1 || true
-done
-# Both ends running (carrier on, which the kernel sets a moment after "up") before the engine
-# starts: the link it first reads is the one the test then takes down.
-operstate_up() { [ "$(ip netns exec "$1" cat "/sys/class/net/$2/operstate")" = up ]; }
-mp_wait_for 5 operstate_up "$nse" ein && mp_wait_for 5 operstate_up "$nss" vs || { echo "FAIL: the veth did not come up"; exit 1; }
+# Both ends running before the engine starts: the link it first reads is the one the test then
+# takes down.
+mp_veth_pair "$nss" vs "$nse" ein
 metrics_port=19464   # inside the engine's own namespace: nothing else listens there
 
 cat >"$work/engine.toml" <<CFG
