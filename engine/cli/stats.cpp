@@ -180,7 +180,7 @@ void print_report(std::ostream& os, const EngineReport& r) {
     row(os, "oerrors", p.pmd.oerrors);
     row(os, "rx_nombuf", p.pmd.rx_nombuf);
     p.counters.for_each_field([&](const char*, const char* label, int table, uint64_t v) {
-      if (table) row(os, label, v);
+      if (table == 1 || (table == 2 && v)) row(os, label, v);
     });
   }
   for (const auto& n : r.notes) os << n << "\n";

@@ -175,6 +175,7 @@ struct EngineConfig {
   uint32_t mbufs = 0;        // 0: sized from the ports' rings and the workers
   uint32_t tx_flush_us = 100;
   double stats_interval_s = 1.0;
+  uint32_t arp_refresh_s = 30;  // next_hop_ip asked again (engine/control/next_hop.h)
   // [engine] user and group: who the engine runs as once started (engine/runtime/privileges.h);
   // empty: no drop. Both names exist on this machine (checked by the loader).
   std::string user;

@@ -911,6 +911,7 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     cfg.mbufs = static_cast<uint32_t>(e->integer("mbufs").value_or(0));
     cfg.tx_flush_us = static_cast<uint32_t>(e->integer("tx_flush_us").value_or(100));
     cfg.stats_interval_s = e->number("stats_interval_s").value_or(1.0);
+    cfg.arp_refresh_s = static_cast<uint32_t>(e->integer("arp_refresh_s").value_or(30));
     // Who the engine runs as after start: the names must resolve here, so that a typo fails
     // `check` rather than a started engine.
     if (auto u = e->string("user")) {
@@ -1274,6 +1275,7 @@ std::string live_change_refusal(const EngineConfig& a, const EngineConfig& b) {
     return "engine.workers, worker_cores and main_core" + restart;
   }
   if (a.mbufs != b.mbufs || a.tx_flush_us != b.tx_flush_us) return "engine.mbufs and tx_flush_us" + restart;
+  if (a.arp_refresh_s != b.arp_refresh_s) return "engine.arp_refresh_s" + restart;
   // After the drop the engine cannot become anyone else (engine/runtime/privileges.cpp).
   if (a.user != b.user || a.group != b.group) {
     return "engine.user and group" + restart +

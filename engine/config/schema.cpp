@@ -40,6 +40,7 @@ constexpr ConfigKey kSchema[] = {
     {"engine", "mbufs", "integer", "derived: from the ports' rings and the workers", "", kInt, 1024, 16777216, kNo, "Packet buffers in the DPDK pool."},
     {"engine", "tx_flush_us", "integer", "100", "", kInt, 1, 1000000, kNo, "Microseconds after which a partly filled TX buffer is sent."},
     {"engine", "stats_interval_s", "number", "1.0", "0: no summary", kNum, 0, 3600, kYes, "Seconds between one-line summaries."},
+    {"engine", "arp_refresh_s", "integer", "30", "", kInt, 1, 3600, kNo, "Seconds between ARP requests to an output's next_hop_ip while it answers; an unanswered one is asked again every 3 s, sending to its last MAC meanwhile."},
     {"engine", "user", "string", "(none): stays the user it started as", "a user of this machine (getpwnam); the engine started as root or as that user", kNone, 0, 0, kNo, "After start (EAL, ports, files, endpoints set up), run as this user, with its groups and no capabilities."},
     {"engine", "group", "string", "derived: the user's primary group", "a group of this machine (getgrnam); with user", kNone, 0, 0, kNo, "The primary group after the drop to user."},
 

@@ -68,8 +68,12 @@ inline constexpr size_t kMaxDpdkPorts = 32;
 
 // What the control loop counts per DPDK port, off the data path: it reads each port's link
 // about once a second (engine/runtime/control_loop.cpp) and counts every change it sees.
-#define MIRRORPIPE_PORT_COUNTERS(X) \
-  X(link_changes, "link_changes", "link changes (down or up)", 1)
+#define MIRRORPIPE_PORT_COUNTERS(X)                                                         \
+  X(link_changes, "link_changes", "link changes (down or up)", 1)                           \
+  /* An output's next_hop_ip (engine/control/next_hop.h), while the engine runs. */        \
+  X(arp_requests, "arp.requests", "ARP requests to next hop", 2)                            \
+  X(arp_replies, "arp.replies", "ARP replies of next hop", 2)                               \
+  X(arp_unanswered, "arp.unanswered", "ARP requests unanswered", 2)
 
 #define MIRRORPIPE_COUNTER_MEMBER(member, name, label, table) uint64_t member = 0;
 #define MIRRORPIPE_COUNTER_ADD(member, name, label, table) member += o.member;

@@ -3,6 +3,7 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <thread>
@@ -52,7 +53,10 @@ ProgressSample sample_progress(const std::vector<WorkerSlot*>& workers, size_t i
 
 void ControlLoop::run() {
   stats_interval_s_ = routes->running().stats_interval_s;
-  start_ = last_arp_ = last_summary_ = last_link_ = std::chrono::steady_clock::now();
+  start_ = last_summary_ = last_link_ = std::chrono::steady_clock::now();
+  for (ArpResolver* r : resolvers) {
+    next_hops_.emplace_back(next_hop_macs->at(r->port_name()), routes->running().arp_refresh_s, 0.0);
+  }
   next_summary_s_ = stats_interval_s_;
   write_error_logged_.assign(writers.size(), false);
   // Long replays on a terminal: a progress bar on stderr, cleared while a log line is written
@@ -140,22 +144,48 @@ void ControlLoop::reload() {
   }
 }
 
-// Next hops: replies read as they come, a new request every 30 s; a next hop that moved to
-// another MAC is published like a reload.
+// Next hops (engine/control/next_hop.h): replies read as they come, requests when due; a next
+// hop that falls silent, answers again or moves is said once each, and a move is published like
+// a reload. The counts go to the port's counters (stats, metrics).
 void ControlLoop::refresh_next_hops() {
-  const auto now = std::chrono::steady_clock::now();
-  const bool ask = now - last_arp_ >= std::chrono::seconds(30);
-  if (ask) last_arp_ = now;
+  const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   bool moved = false;
-  for (ArpResolver* r : resolvers) {
-    if (ask) r->request();
-    const auto mac = r->poll();
-    if (!mac || *mac == (*next_hop_macs)[r->port_name()]) continue;
-    (*next_hop_macs)[r->port_name()] = *mac;
-    moved = true;
-    const std::string m = mac_text(*mac);
-    logger().warn("next_hop", "port " + r->port_name() + ": next hop " + r->next_hop_text() + " moved to " + m,
-                  {{"port", r->port_name()}, {"next_hop", r->next_hop_text()}, {"mac", m}});
+  for (size_t i = 0; i < resolvers.size(); ++i) {
+    ArpResolver& r = *resolvers[i];
+    NextHopState& hop = next_hops_[i];
+    const std::string& port = r.port_name();
+    NextHopState::Change c;
+    if (const auto mac = r.poll()) c = hop.replied(now, *mac);
+    else c = hop.tick(now);
+    if (hop.request_due(now) && r.request()) hop.requested(now);
+    const std::string m = mac_text(hop.mac());
+    const LogFields fields = {{"port", port}, {"next_hop", r.next_hop_text()}, {"mac", m}};
+    if (c.silent) {
+      logger().warn("next_hop_silent",
+                    "port " + port + ": next hop " + r.next_hop_text() + " does not answer ARP; still sending to " + m +
+                        ", asking every " + std::to_string(static_cast<int>(std::min<double>(
+                                                 NextHopState::kAnswerWindowS, routes->running().arp_refresh_s))) +
+                        " s",
+                    fields);
+    }
+    if (c.answers_again) {
+      char silent_for[32];
+      std::snprintf(silent_for, sizeof silent_for, "%.1f", c.silent_for_s);
+      logger().info("next_hop_answers",
+                    "port " + port + ": next hop " + r.next_hop_text() + " answers ARP again, at " + m +
+                        " (silent for " + silent_for + " s)",
+                    fields);
+    }
+    if (c.moved) {
+      (*next_hop_macs)[port] = hop.mac();
+      moved = true;
+      logger().warn("next_hop", "port " + port + ": next hop " + r.next_hop_text() + " moved to " + m, fields);
+    }
+    if (links) {
+      links->store(port, &PortCounters::arp_requests, hop.requests());
+      links->store(port, &PortCounters::arp_replies, r.replies());
+      links->store(port, &PortCounters::arp_unanswered, hop.unanswered());
+    }
   }
   if (moved) routes->republish();
 }

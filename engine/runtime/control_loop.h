@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/control/live_routes.h"
+#include "engine/control/next_hop.h"
 #include "engine/control/progress.h"
 #include "engine/runtime/engine.h"
 #include "engine/runtime/ethdev.h"
@@ -80,7 +81,8 @@ struct ControlLoop {
   void print_summary(double elapsed_s);
 
   double stats_interval_s_ = 0;
-  std::chrono::steady_clock::time_point start_{}, last_arp_{}, last_summary_{}, last_link_{};
+  std::chrono::steady_clock::time_point start_{}, last_summary_{}, last_link_{};
+  std::vector<NextHopState> next_hops_;  // one per resolver, same order
   double next_summary_s_ = 0;
   InputCounters last_{};
   std::vector<bool> write_error_logged_;

@@ -803,8 +803,14 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     else for (const auto& f : w->files()) rep.files_written.push_back(f);
   }
   for (const auto& r : resolvers) {
+    PortCounters c;
+    for (size_t i = 0; i < links.size(); ++i) {
+      if (links.name(i) == r->port_name()) c = links.counters(i);
+    }
     rep.notes.push_back("port " + r->port_name() + ": next hop " + r->next_hop_text() + ": " +
-                        std::to_string(r->replies()) + " ARP replies; " + std::to_string(r->other_received()) +
+                        std::to_string(c.arp_requests) + " ARP requests while running, " +
+                        std::to_string(c.arp_unanswered) + " unanswered; " + std::to_string(r->replies()) +
+                        " ARP replies; " + std::to_string(r->other_received()) +
                         " other packets received on the output and freed by the control thread");
   }
   rx_owned.clear();

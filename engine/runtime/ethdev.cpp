@@ -257,6 +257,12 @@ std::vector<LinkWatch::Change> LinkWatch::poll() {
   return changed;
 }
 
+void LinkWatch::store(const std::string& port, uint64_t PortCounters::*field, uint64_t value) {
+  for (auto& p : ports_) {
+    if (p->name == port) std::atomic_ref<uint64_t>(p->counters.*field).store(value, std::memory_order_relaxed);
+  }
+}
+
 PortCounters LinkWatch::counters(size_t i) const { return load_words(ports_[i]->counters); }
 
 LinkState LinkWatch::state(size_t i) const {

@@ -78,6 +78,8 @@ class LinkWatch {
   const std::string& name(size_t i) const { return ports_[i]->name; }
   PortCounters counters(size_t i) const;
   LinkState state(size_t i) const;
+  // Control thread: sets a counter that another part of it keeps (the next hop's ARP counts).
+  void store(const std::string& port, uint64_t PortCounters::*field, uint64_t value);
 
  private:
   struct Port {

@@ -82,6 +82,7 @@ base = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="1
              UDP(sport=5000, dport=6000))
 log = []
 start = time.time()
+open(sys.argv[1] + ".started", "w").close()  # the test times the flap from here
 seq = 0
 while seq < 4500 and time.time() - start < 10:
     due = start + seq / 500.0
@@ -108,7 +109,10 @@ open(sys.argv[1], "w").write("\n".join(log) + "\n")
 PY
 sender_pid=$!; mp_background
 
-sleep 2
+# Timed from the sender's first frame, not from its start: under load its imports alone can take
+# seconds.
+mp_wait_for 20 test -e "$work/sent.txt.started" || { echo "FAIL: the sender did not start within 20 s"; exit 1; }
+sleep 1.2
 t_down=$(date +%s.%N)
 ip -n "$nse" link set ein down
 sleep 1.6   # the control loop reads the link once a second

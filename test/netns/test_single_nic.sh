@@ -123,7 +123,7 @@ if st["packets_in"] != st["packets_out"] + st["filtered"] + sum(st["dropped"].va
 pmd = st["ports"]["eth0"]
 import re
 note = [n for n in st["notes"] if "ARP replies" in n]
-m = re.search(r": (\d+) ARP replies; (\d+) other packets", note[0]) if note else None
+m = re.search(r"; (\d+) ARP replies; (\d+) other packets", note[0]) if note else None
 if not m or int(m.group(1)) == 0:
     fails.append("no ARP reply counted: %s" % st["notes"])
 else:
