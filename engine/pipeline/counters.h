@@ -11,7 +11,9 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "encap/drop_reason.h"
 
@@ -206,23 +208,33 @@ struct alignas(64) WorkerStats {
   uint64_t busy_polls = 0;  // polls that returned packets
 };
 
-// Copies `from` into `to` with relaxed atomic stores, so that a reader using load_stats() never
-// sees a torn 64-bit value. Called by the owning worker only.
-inline void publish_stats(const WorkerStats& from, WorkerStats& to) noexcept {
+// Counter structs are whole uint64_t words, each written by one thread and read by others: they
+// are copied word by word with relaxed atomics, so that a reader never sees a torn value.
+template <class T>
+concept CounterWords = sizeof(T) % sizeof(uint64_t) == 0 && std::is_trivially_copyable_v<T>;
+
+// Copies `from` into the shared `to` with relaxed atomic stores (by the owner of `from` only).
+template <CounterWords T>
+void store_words(const T& from, T& to) noexcept {
   const auto* src = reinterpret_cast<const uint64_t*>(&from);
   auto* dst = reinterpret_cast<uint64_t*>(&to);
-  static_assert(sizeof(WorkerStats) % sizeof(uint64_t) == 0);
-  for (size_t i = 0; i < sizeof(WorkerStats) / sizeof(uint64_t); ++i) {
+  for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); ++i) {
     std::atomic_ref<uint64_t>(dst[i]).store(src[i], std::memory_order_relaxed);
   }
 }
 
-inline void load_stats(const WorkerStats& from, WorkerStats& to) noexcept {
+// Reads the shared `from` into `to` with relaxed atomic loads.
+template <CounterWords T>
+void load_words(const T& from, T& to) noexcept {
   auto* src = const_cast<uint64_t*>(reinterpret_cast<const uint64_t*>(&from));
   auto* dst = reinterpret_cast<uint64_t*>(&to);
-  for (size_t i = 0; i < sizeof(WorkerStats) / sizeof(uint64_t); ++i) {
+  for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); ++i) {
     dst[i] = std::atomic_ref<uint64_t>(src[i]).load(std::memory_order_relaxed);
   }
 }
+
+// A worker's counters (WorkerStats is large: copied in place, never returned).
+inline void publish_stats(const WorkerStats& from, WorkerStats& to) noexcept { store_words(from, to); }
+inline void load_stats(const WorkerStats& from, WorkerStats& to) noexcept { load_words(from, to); }
 
 }  // namespace mirrorpipe

@@ -188,19 +188,6 @@ bool kernel_interface_running(unsigned if_index) noexcept {
   return ok && (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
 }
 
-// Counter structs are whole uint64_t words: copied word by word with relaxed atomics.
-template <class T>
-T load_words(const T& from) noexcept {
-  static_assert(sizeof(T) % sizeof(uint64_t) == 0 && std::is_trivially_copyable_v<T>);
-  T to;
-  auto* src = const_cast<uint64_t*>(reinterpret_cast<const uint64_t*>(&from));
-  auto* dst = reinterpret_cast<uint64_t*>(&to);
-  for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); ++i) {
-    dst[i] = std::atomic_ref<uint64_t>(src[i]).load(std::memory_order_relaxed);
-  }
-  return to;
-}
-
 }  // namespace
 
 LinkState ethdev_link(uint16_t port_id) noexcept {
@@ -263,7 +250,11 @@ void LinkWatch::store(const std::string& port, uint64_t PortCounters::*field, ui
   }
 }
 
-PortCounters LinkWatch::counters(size_t i) const { return load_words(ports_[i]->counters); }
+PortCounters LinkWatch::counters(size_t i) const {
+  PortCounters c;
+  load_words(ports_[i]->counters, c);
+  return c;
+}
 
 LinkState LinkWatch::state(size_t i) const {
   const Port& p = *ports_[i];
