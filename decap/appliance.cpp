@@ -58,7 +58,7 @@ DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapRes
   // unspecified source would be returned toward every host of a group, or nowhere real: a
   // spoofed packet, never returned (no reflection, no amplification).
   const Ipv4Address& from = reinterpret_cast<const Ipv4Header*>(pkt.data + parsed.outer_l3_offset)->src;
-  if (from[0] == 0 || from[0] == 127 || from[0] >= 224 || (parsed.outer_src_mac[0] & 1) != 0) {
+  if (group_or_loopback(from) || (parsed.outer_src_mac[0] & 1) != 0) {
     return DropReason::gwlb_source_bad;
   }
   // decap_parse checked that the Ethernet and IPv4 headers are present in full.

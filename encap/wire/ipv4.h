@@ -41,6 +41,11 @@ inline constexpr uint8_t kSctp = 132;
 
 using Ipv4Address = std::array<uint8_t, 4>;
 
+// An address that names no single remote host: 0/8 (this network), 127/8 (loopback), 224/4
+// (multicast), 240/4 and 255.255.255.255. Nothing is ever sent back to a packet claiming one as
+// its source (no reflection toward a group, no amplification).
+inline bool group_or_loopback(const Ipv4Address& a) noexcept { return a[0] == 0 || a[0] == 127 || a[0] >= 224; }
+
 struct Ipv4Header {
   uint8_t version_ihl;
   uint8_t tos;

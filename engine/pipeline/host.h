@@ -65,10 +65,7 @@ inline uint16_t host_word(const void* p) noexcept {
 // Whether an echo request may be answered: from a unicast MAC and a unicast IPv4 address that is
 // not ours, so that a reply never goes to a group of hosts or back to us (RFC 1122 3.2.2.6:
 // no reply to a request sent from a broadcast or multicast address).
-inline bool group_or_loopback(const wire::Ipv4Address& a) noexcept {
-  // 0/8 (this network), 127/8 (loopback), 224/4 (multicast), 240/4 and 255.255.255.255.
-  return a[0] == 0 || a[0] == 127 || a[0] >= 224;
-}
+using wire::group_or_loopback;
 
 inline bool unicast_source(const wire::EthernetHeader& eth, const wire::Ipv4Header& ip, const HostConfig& h) noexcept {
   return (eth.src[0] & 1) == 0 && !group_or_loopback(ip.src) && ip.src != h.ip;
