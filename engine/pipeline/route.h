@@ -66,11 +66,12 @@ struct SessionSelection {
   bool options = false;          // any of the above: more than the filter
   // The filter's tcpdump expression, compiled by the runtime (engine/runtime/bpf_filter.h) into
   // `bpf` once the planner has built the route. It is part of the filter's verdict (the session
-  // verdict cache runs it), and that verdict is cached with the rules' when `bpf_keyed`: its
-  // answer on a keyed frame follows from the key (engine/control/bpf_analysis.h).
+  // verdict cache runs it), and that verdict is cached with the rules' when `verdict_cacheable`:
+  // no expression, or one whose answer on a keyed frame follows from the key
+  // (engine/control/bpf_analysis.h). Decided once, with the program, not per packet.
   std::string bpf_expression;
   const ::bpf_insn* bpf = nullptr;
-  bool bpf_keyed = false;
+  bool verdict_cacheable = true;
 };
 
 struct SessionSinks {

@@ -559,7 +559,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         if (sel.bpf_expression.empty()) return;
         const BpfPrograms::Compiled c = bpf_programs.get(sel.bpf_expression);
         sel.bpf = c.program;
-        sel.bpf_keyed = c.keyed;
+        sel.verdict_cacheable = c.keyed;
       };
       for (MirrorSessionRoute& s : r.mirror_sessions) compile(s.select);
       for (SessionSinks& s : r.sessions) compile(s.select);

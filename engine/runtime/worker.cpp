@@ -68,7 +68,7 @@ struct TcpdumpExpression {
   const SessionSelection& sel;
   const PacketRef& ref;
   bool present() const noexcept { return sel.bpf != nullptr; }
-  bool keyed() const noexcept { return !sel.bpf || sel.bpf_keyed; }
+  bool keyed() const noexcept { return sel.verdict_cacheable; }
   bool accepts() const noexcept { return bpf_accepts(sel.bpf, ref.data, ref.len, ref.wire_len); }
 };
 
