@@ -869,6 +869,11 @@ struct Worker {
     if (route.receive || route.appliance || route.inject || !route.mirror_sessions.empty()) {
       burst_loop<kFileMeta, true>(pkts, n, rx, route, ic);
       if ((route.appliance || route.inject) && tx[route.return_output].count >= kBurstSize) flush(route.return_output);
+      // The first mirror session's one sink, as a route's output.
+      if (!route.mirror_sessions.empty() && route.mirror_sessions.front().single) {
+        const uint16_t out = route.mirror_sessions.front().sinks[0].output;
+        if (tx[out].count >= kBurstSize) flush(out);
+      }
     } else {
       burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
       if (tx[route.output].count >= kBurstSize) flush(route.output);
