@@ -28,7 +28,7 @@ NextHopState::Change NextHopState::replied(double now_s, wire::MacAddress mac) {
 
 NextHopState::Change NextHopState::tick(double now_s) {
   Change c;
-  if (!outstanding_ || now_s - last_request_s_ < window()) return c;
+  if (!outstanding_ || now_s - last_request_s_ < retry_s()) return c;
   outstanding_ = false;
   ++unanswered_;
   if (answering_) {

@@ -26,7 +26,7 @@ class NextHopState {
       : mac_(resolved), refresh_s_(refresh_s), last_request_s_(now_s), last_reply_s_(now_s) {}
 
   // Whether a request is due at `now_s`; requested() when one has left.
-  bool request_due(double now_s) const { return now_s - last_request_s_ >= (answering_ ? refresh_s_ : window()); }
+  bool request_due(double now_s) const { return now_s - last_request_s_ >= (answering_ ? refresh_s_ : retry_s()); }
   void requested(double now_s);
 
   // What a reply, or the passing of time, changed.
@@ -43,10 +43,10 @@ class NextHopState {
   bool answering() const { return answering_; }
   uint64_t requests() const { return requests_; }
   uint64_t unanswered() const { return unanswered_; }
+  // The answer window, and the period between requests while silent.
+  double retry_s() const { return refresh_s_ < kAnswerWindowS ? refresh_s_ : kAnswerWindowS; }
 
  private:
-  double window() const { return refresh_s_ < kAnswerWindowS ? refresh_s_ : kAnswerWindowS; }
-
   wire::MacAddress mac_;
   double refresh_s_;
   double last_request_s_;

@@ -56,6 +56,7 @@ void ControlLoop::run() {
   start_ = last_summary_ = last_link_ = std::chrono::steady_clock::now();
   for (ArpResolver* r : resolvers) {
     next_hops_.emplace_back(next_hop_macs->at(r->port_name()), routes->running().arp_refresh_s, 0.0);
+    if (links) links->store(r->port_name(), &PortCounters::arp_replies, r->replies());  // those at start
   }
   next_summary_s_ = stats_interval_s_;
   write_error_logged_.assign(writers.size(), false);
@@ -154,18 +155,24 @@ void ControlLoop::refresh_next_hops() {
     ArpResolver& r = *resolvers[i];
     NextHopState& hop = next_hops_[i];
     const std::string& port = r.port_name();
+    const uint64_t counted = hop.requests() + hop.unanswered() + r.replies();
     NextHopState::Change c;
     if (const auto mac = r.poll()) c = hop.replied(now, *mac);
     else c = hop.tick(now);
     if (hop.request_due(now) && r.request()) hop.requested(now);
+    // The port's counters, when one of them moved (the loop runs every 20 ms; most runs, none).
+    if (links && hop.requests() + hop.unanswered() + r.replies() != counted) {
+      links->store(port, &PortCounters::arp_requests, hop.requests());
+      links->store(port, &PortCounters::arp_replies, r.replies());
+      links->store(port, &PortCounters::arp_unanswered, hop.unanswered());
+    }
+    if (!c.silent && !c.answers_again && !c.moved) continue;  // the common case: nothing to say
     const std::string m = mac_text(hop.mac());
     const LogFields fields = {{"port", port}, {"next_hop", r.next_hop_text()}, {"mac", m}};
     if (c.silent) {
       logger().warn("next_hop_silent",
                     "port " + port + ": next hop " + r.next_hop_text() + " does not answer ARP; still sending to " + m +
-                        ", asking every " + std::to_string(static_cast<int>(std::min<double>(
-                                                 NextHopState::kAnswerWindowS, routes->running().arp_refresh_s))) +
-                        " s",
+                        ", asking every " + std::to_string(static_cast<int>(hop.retry_s())) + " s",
                     fields);
     }
     if (c.answers_again) {
@@ -180,11 +187,6 @@ void ControlLoop::refresh_next_hops() {
       (*next_hop_macs)[port] = hop.mac();
       moved = true;
       logger().warn("next_hop", "port " + port + ": next hop " + r.next_hop_text() + " moved to " + m, fields);
-    }
-    if (links) {
-      links->store(port, &PortCounters::arp_requests, hop.requests());
-      links->store(port, &PortCounters::arp_replies, r.replies());
-      links->store(port, &PortCounters::arp_unanswered, hop.unanswered());
     }
   }
   if (moved) routes->republish();
