@@ -33,7 +33,7 @@ def main():
         frames = [bytes(d) for d, _ in RawPcapReader(os.path.join(src, "pcaps/sample-mix.pcap"))]
         with open(sample, "wb") as f:  # classic pcap, microseconds, Ethernet
             f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-            for i in range(1500):
+            for i in range(4000):  # 13 s at 8,000 a second: more than the steps need, on a slow start too
                 for j, fr in enumerate(frames):
                     f.write(struct.pack("<IIII", 1700000000 + i, j, len(fr), len(fr)) + fr)
         out = os.path.join(tmp, "out.pcap")

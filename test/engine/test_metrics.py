@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The Prometheus endpoint ([metrics] listen): scraped while traffic flows.
 
-A live engine replays a capture (paced) into a session whose sinks are a pool of two VXLAN
+A live engine replays a capture (paced, for up to a minute; the test stops it with SIGINT once
+it has what it needs) into a session whose sinks are a pool of two VXLAN
 targets on net_pcap ports. While it runs, /metrics is scraped twice over HTTP: `promtool check
 metrics` (Prometheus's own linter) accepts each scrape; the families are there (build info,
 inputs, drops and filters by reason, outputs, workers, the session, pool members, the ports'
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,11 +25,10 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds, scratch_dir  # noqa: E402
+from common import Checker, accounting_holds, scratch_dir, stop_engine  # noqa: E402
 
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
-from scapy.utils import wrpcap  # noqa: E402
 
 
 def free_port():
@@ -58,12 +59,14 @@ def main():
     c = Checker("metrics")
     with tempfile.TemporaryDirectory() as tmp:
         E = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")
-        pk = []
-        for rep in range(30):
-            for k in range(200):
-                pk.append(E / IP(src="10.1.0.%d" % (k + 1), dst="198.51.100.9") / TCP(sport=1000 + k, dport=443))
+        raw = [bytes(E / IP(src="10.1.0.%d" % (k + 1), dst="198.51.100.9") / TCP(sport=1000 + k, dport=443))
+               for k in range(200)]
         cap = os.path.join(tmp, "in.pcap")
-        wrpcap(cap, pk)
+        with open(cap, "wb") as f:  # 120,000 frames at 2,000 a second: a minute at most
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            for rep in range(600):
+                for j, fr in enumerate(raw):
+                    f.write(struct.pack("<IIII", 1700000000 + rep, j, len(fr), len(fr)) + fr)
         port = free_port()
         text = """[engine]
 stats_interval_s = 0.5
@@ -125,8 +128,9 @@ vni = 5
             r2 = subprocess.run([binary, "run", "-c", cfg2], capture_output=True, text=True, timeout=60)
             c.check(r2.returncode == 1 and "cannot listen there" in (r2.stdout + r2.stderr),
                     "a second engine on the port: exit %d %s" % (r2.returncode, (r2.stdout + r2.stderr)[-400:]))
+            c.check(p.poll() is None, "the engine ended before the test was done with it")
         finally:
-            rc = p.wait(timeout=60)
+            rc = stop_engine(p) if p.poll() is None else p.returncode
             log.close()
         c.check(rc == 0, "run: exit %d %s" % (rc, open(os.path.join(tmp, "log")).read()[-800:]))
         c.check(len(scrapes) == 2, "%d scrapes" % len(scrapes))
