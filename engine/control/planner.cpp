@@ -195,6 +195,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         route.any_session_filter = route.any_session_filter || ms.select.policy.has_filter;
         for (const auto& name : ses.sinks) ms.sinks.push_back(make_named_sink(c, topo, name, live, route, &ses));
         ms.single = single_sink(ms.sinks);
+        if (!ms.sinks.empty()) ms.sinks.back().share_payload = share_payload(ms.sinks);
         route.mirror_sessions.push_back(std::move(ms));
       }
       continue;
@@ -218,6 +219,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         ss.sinks.push_back(make_named_sink(c, topo, name, live, route));
         ss.any_keeps_meta = ss.any_keeps_meta || ss.sinks.back().keeps_meta;
       }
+      if (!ss.sinks.empty()) ss.sinks.back().share_payload = share_payload(ss.sinks);
       route.sessions.push_back(std::move(ss));
     }
   }

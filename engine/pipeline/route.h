@@ -38,6 +38,9 @@ struct Sink {
   bool chain = false;
   // A target whose template has the metadata option: its sequence counter (per worker).
   int16_t meta_stream = -1;
+  // Set on the last sink of a list by the planner (share_payload() below): every copy of a
+  // packet to the list can share the packet itself as its payload.
+  bool share_payload = false;
 };
 
 // A pool of targets (config [[pools]]): each packet goes to the member its symmetric flow hash
@@ -97,6 +100,33 @@ struct MirrorSessionRoute {
 
 inline bool single_sink(const std::vector<Sink>& sinks) noexcept {
   return sinks.size() == 1 && !sinks[0].pool && sinks[0].meta_stream < 0;
+}
+
+// Whether the copies of a packet to `sinks` (two or more) can all be chains ending in the
+// packet itself (Worker::fan_out): each is a chain (a pool's members all are), none carries the
+// metadata option (its length field reads the packet before any cut), and each cuts a frame to
+// the same length: one PacketLength, one room under the MTU (a shared payload has one length).
+inline bool share_payload(const std::vector<Sink>& sinks) noexcept {
+  if (sinks.size() < 2) return false;
+  const OuterTemplate* first = nullptr;
+  auto alike = [&](const Sink& s) {
+    if (!s.chain || s.meta_stream >= 0) return false;
+    const OuterTemplate& t = s.outer;
+    if (!first) first = &t;
+    return t.packet_length == first->packet_length && t.max_ip_length == first->max_ip_length &&
+           t.truncate_to_mtu == first->truncate_to_mtu &&
+           t.length_bytes - t.ip_offset == first->length_bytes - first->ip_offset;
+  };
+  for (const Sink& s : sinks) {
+    if (!s.pool) {
+      if (!alike(s)) return false;
+      continue;
+    }
+    for (const Sink& m : s.pool->members) {
+      if (!alike(m)) return false;
+    }
+  }
+  return true;
 }
 
 // What happens to the packets of one input. Immutable while workers run.

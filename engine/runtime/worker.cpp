@@ -259,9 +259,16 @@ struct Worker {
   }
 
   // A copy of `m` for `sink` without copying its payload: the outer headers in a buffer of
-  // their own, chained to an indirect buffer attached to `m`'s data (its reference count holds
-  // the data until the last copy is sent). Only for sinks whose headers need nothing of the
-  // payload (Sink::chain). Null, with the reason, when it cannot go.
+  // their own, chained to what holds the payload (`tail`). Only for sinks whose headers need
+  // nothing of the payload (Sink::chain). Null, with the reason, when it cannot go (`m` and
+  // the caller's reference to it untouched).
+  enum class Tail : uint8_t {
+    kIndirect,  // an indirect buffer attached to `m`'s data: `m` itself may still change
+    kShared,    // `m` itself, one more reference: from now on only a copy's cut may change `m`
+    kTaken,     // `m` itself, with the caller's reference (the packet's last copy)
+  };
+  // kShared and kTaken only for sinks that cut a frame alike (share_payload(), route.h): the
+  // first copy's cut (PacketLength, MTU) trims `m` itself, and is every later copy's too.
   // Below this many bytes a copy is cheaper than a header buffer, an indirect buffer and their
   // reference counts: `mirrorpipe bench --fanout 2` (one worker, 4 KiB pages) measured 11.5
   // Mpps copied and 10.5 chained at 64 B, even at 256 B, 10.7 copied and 11.3 chained at 512 B,
@@ -269,12 +276,10 @@ struct Worker {
   static constexpr uint32_t kChainMinBytes = 256;
 
   rte_mbuf* chained_copy(rte_mbuf* m, const Sink& sink, bool file_meta, const FrameMeta& fm,
-                         const MirrorMetadata* md, DropReason& why) {
+                         const MirrorMetadata* md, Tail tail, DropReason& why) {
     static_assert(kMaxOuterHeaderBytes <= 384, "the header pool's buffers hold the largest outer header");
     rte_mbuf* hdr = rte_pktmbuf_alloc(plan.header_pool);
-    rte_mbuf* body = hdr ? rte_pktmbuf_clone(m, plan.indirect_pool) : nullptr;
-    if (!body) {
-      rte_pktmbuf_free(hdr);
+    if (!hdr) {
       why = DropReason::no_mbuf;
       return nullptr;
     }
@@ -286,21 +291,28 @@ struct Worker {
     why = encapsulate(sink.outer, fm, out, md);
     if (why != DropReason::kNone) {
       rte_pktmbuf_free(hdr);
-      rte_pktmbuf_free(body);
       return nullptr;
     }
     const uint32_t header = sink.outer.length_bytes;
     const uint32_t kept = out.len - header;  // after PacketLength or MTU truncation
+    rte_mbuf* body = m;
+    if (tail == Tail::kIndirect) {
+      body = rte_pktmbuf_clone(m, plan.indirect_pool);
+      if (!body) {
+        rte_pktmbuf_free(hdr);
+        why = DropReason::no_mbuf;
+        return nullptr;
+      }
+      if (kept < body->data_len) rte_pktmbuf_trim(body, static_cast<uint16_t>(body->data_len - kept));
+    } else {
+      if (kept < m->data_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - kept));
+      if (tail == Tail::kShared) rte_mbuf_refcnt_update(m, 1);
+    }
     hdr->data_off = static_cast<uint16_t>(out.data - buf);
     hdr->data_len = static_cast<uint16_t>(header);
-    hdr->pkt_len = header;
-    if (kept < body->data_len) rte_pktmbuf_trim(body, static_cast<uint16_t>(body->data_len - kept));
-    if (rte_pktmbuf_chain(hdr, body) != 0) {  // cannot happen: two segments
-      rte_pktmbuf_free(hdr);
-      rte_pktmbuf_free(body);
-      why = DropReason::no_mbuf;
-      return nullptr;
-    }
+    hdr->pkt_len = header + body->pkt_len;
+    hdr->nb_segs = static_cast<uint16_t>(1 + body->nb_segs);
+    hdr->next = body;
     set_tx_offloads(hdr, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
     return hdr;
   }
@@ -339,6 +351,10 @@ struct Worker {
   // `extra` (an already prepared packet for `extra_output`, e.g. the appliance's return) when
   // given. The input's packet ends once: sent when one copy was accepted; else dropped under
   // the reason of the last copy that failed.
+  // Copies are chains where the sinks allow (chained_copy). Where every copy is a chain that
+  // cuts the frame alike (Sink::share_payload), every chain shares `m` itself as its payload:
+  // no buffer per copy but the header's. Else the chains hold indirect buffers, and the last
+  // sink rewrites `m` in place.
   // Returns how many copies were queued.
   unsigned fan_out(rte_mbuf* m, const std::vector<Sink>& sinks, const SinkMeta* meta, bool file_meta,
                    uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
@@ -366,6 +382,8 @@ struct Worker {
       }
       return fm;
     };
+    const bool chains = m->data_len >= kChainMinBytes;
+    const bool share = chains && sinks.size() > 1 && sinks.back().share_payload && m->nb_segs == 1;
     for (size_t i = 0; i < sinks.size(); ++i) {
       const Sink* chosen = &sinks[i];
       if (const PoolSinks* pool = chosen->pool) {
@@ -388,13 +406,15 @@ struct Worker {
                      file_meta ? mbuf_meta(m).timestamp_ns : plan.wall_base_ns + elapsed_ns(), orig.wire_len};
         md = &md_fields;
       }
-      if (!last && sink.chain && m->data_len >= kChainMinBytes) {
+      if (sink.chain && chains && (!last || share)) {
         DropReason why;
-        rte_mbuf* c = chained_copy(m, sink, file_meta, parse(), md, why);
+        const Tail tail = last ? Tail::kTaken : share ? Tail::kShared : Tail::kIndirect;
+        rte_mbuf* c = chained_copy(m, sink, file_meta, parse(), md, tail, why);
         if (!c) {
           stats.outputs[sink.output].drop(why);
           last_failure = why;
           if (fan != kNoFan) fans[fan].failure = last_failure;
+          if (last) rte_pktmbuf_free(m);
           continue;
         }
         if (md) ++meta_seq[sink.meta_stream];
@@ -403,7 +423,7 @@ struct Worker {
         ++queued;
         continue;
       }
-      rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);
+      rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);  // not with `share`
       if (!c) {
         stats.outputs[sink.output].drop(DropReason::no_mbuf);
         last_failure = DropReason::no_mbuf;

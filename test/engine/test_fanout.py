@@ -10,7 +10,10 @@ PacketLength 100 on such a port (the chained payload trimmed), one on a port tha
 each has every input frame, in order, with the right VNI and inner bytes (whole, or the first
 100 bytes). The JSON's mempools: the buffers in use when the workers stopped equal those when
 they started, for the packet pool and the fan-out header and indirect pools (no leaked
-reference).
+reference). Then twice more with sinks that all take chains and cut alike (two targets and a
+pool of two; whole frames, then PacketLength 300 on all): the copies share the packet itself as
+their payload, cut once for all; every output has every frame, whole or cut, with an outer IP
+length that is the frame's own, and no buffer leaks.
 
 usage: test_fanout.py MIRRORPIPE SOURCE_DIR
 """
@@ -103,7 +106,57 @@ file = "%s"
             c.check(bad == 0, "%s: %d frames with the wrong VNI or inner bytes" % (n, bad))
         raw = [r[0] for r in read_records(outs["raw"])] if os.path.exists(outs["raw"]) else []
         c.check(raw == frames, "raw: %d frames, not the input's" % len(raw))
+        # Every sink takes chains and cuts alike: the copies share the packet itself as their
+        # payload (no indirect buffer), cut once for all of them when PacketLength says so.
+        for cut in (None, 300):
+            shared_case(c, binary, tmp, cap, frames, cut)
     c.done()
+
+
+def shared_case(c, binary, tmp, cap, frames, cut):
+    """Two targets and a pool of two, every output chaining, PacketLength `cut` on all."""
+    tag = "shared%s" % (cut or "")
+    outs = {n: os.path.join(tmp, "%s-%s.pcap" % (tag, n)) for n in ("a", "b", "c")}
+    text = """[eal]
+args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]
+[[ports]]
+name = "in"
+role = "mirror-input"
+file = "%s"
+""" % cap
+    for i, n in enumerate("abc"):
+        text += '[[ports]]\nname = "o-%s"\nrole = "output"\ndevargs = "net_pcap%d,tx_pcap=%s"\ntx_chains = true\n' % (
+            n, i + 1, outs[n])
+    extra = "packet_length = %d\n" % cut if cut else ""
+    for name, out, vni in (("t-a", "a", 20), ("t-b", "b", 21), ("t-c1", "c", 22), ("t-c2", "c", 23)):
+        text += ('[[targets]]\nname = "%s"\noutput = "o-%s"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
+                 'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (name, out, vni - 10, vni, extra)
+    text += '[[pools]]\nname = "p"\nmembers = ["t-c1", "t-c2"]\n'
+    text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t-a", "t-b", "p"]\n'
+    cfg = os.path.join(tmp, tag + ".toml")
+    with open(cfg, "w") as f:
+        f.write(text)
+    js = os.path.join(tmp, tag + ".json")
+    p = subprocess.run([binary, "run", "-c", cfg, "--stats-json", js], capture_output=True, text=True, timeout=120)
+    c.check(p.returncode == 0, "%s run: exit %d %s %s" % (tag, p.returncode, p.stdout[-600:], p.stderr[-600:]))
+    st = json.load(open(js)) if p.returncode == 0 else None
+    if st:
+        c.check(accounting_holds(st), "%s: counters do not add up" % tag)
+        c.check(st["packets_out"] == len(frames), "%s: packets_out %d of %d" % (tag, st["packets_out"], len(frames)))
+        for name, m in st.get("mempools", {}).items():
+            c.check(m["in_use_end"] == m["in_use_start"], "%s: mempool %s: %d buffers in use at the start, %d at the end" % (
+                tag, name, m["in_use_start"], m["in_use_end"]))
+    for n, vnis in (("a", {20}), ("b", {21}), ("c", {22, 23})):
+        got = [Ether(r[0]) for r in read_records(outs[n])] if os.path.exists(outs[n]) else []
+        c.check(len(got) == len(frames), "%s %s: %d frames of %d" % (tag, n, len(got), len(frames)))
+        bad = 0
+        for g, f in zip(got, frames):
+            want = f if cut is None else f[:cut]
+            # The outer IP length is the frame's own: a shared payload cut once for all.
+            if (VXLAN not in g or g[VXLAN].vni not in vnis or bytes(g[VXLAN].payload) != want or
+                    g[IP].len != len(bytes(g[IP]))):
+                bad += 1
+        c.check(bad == 0, "%s %s: %d frames with the wrong VNI, inner bytes or IP length" % (tag, n, bad))
 
 
 if __name__ == "__main__":

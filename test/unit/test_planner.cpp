@@ -224,3 +224,81 @@ ip = "10.0.0.5"
   CHECK(r.host.mac == kInMac);
   CHECK_FALSE(r.verdicts.empty());
 }
+
+TEST_CASE("planner: fan-out shares the packet as every copy's payload only where every copy chains and cuts alike") {
+  const std::string base = R"(
+[[ports]]
+name = "in"
+role = "mirror-input"
+devargs = "net_null0"
+[[ports]]
+name = "o1"
+role = "output"
+devargs = "net_null1"
+[[ports]]
+name = "o2"
+role = "output"
+devargs = "net_null2"
+[[targets]]
+name = "a"
+output = "o1"
+tunnel = "vxlan"
+src_ip = "10.0.0.1"
+dst_ip = "10.0.0.2"
+dst_mac = "02:00:00:00:00:99"
+vni = 1
+%A%
+[[targets]]
+name = "b"
+output = "o2"
+tunnel = "vxlan"
+src_ip = "10.0.0.1"
+dst_ip = "10.0.0.3"
+dst_mac = "02:00:00:00:00:99"
+vni = 2
+%B%
+[[targets]]
+name = "c"
+output = "o2"
+tunnel = "vxlan"
+src_ip = "10.0.0.1"
+dst_ip = "10.0.0.4"
+dst_mac = "02:00:00:00:00:99"
+vni = 3
+%C%
+[[pools]]
+name = "p"
+members = ["b", "c"]
+[[sessions]]
+name = "s"
+input = "in"
+number = 1
+sinks = %SINKS%
+)";
+  // The last sink's flag, for target options a, b, c, the session's sinks and whether o2 chains.
+  auto shared = [&](const std::string& a, const std::string& b, const std::string& c, const std::string& sinks,
+                    bool o2_chains = true) {
+    std::string text = base;
+    text.replace(text.find("%A%"), 3, a);
+    text.replace(text.find("%B%"), 3, b);
+    text.replace(text.find("%C%"), 3, c);
+    text.replace(text.find("%SINKS%"), 7, sinks);
+    const EngineConfig cfg = load_config_text(text, "fan.toml");
+    PortTopology topo = topology_of(cfg, 9001, false, false);
+    topo.outputs[0].multi_seg = true;
+    topo.outputs[1].multi_seg = o2_chains;
+    const auto routes = plan_routes(cfg, topo, {});
+    const auto& ms = (*routes)[0].mirror_sessions;
+    REQUIRE(ms.size() == 1);
+    for (size_t i = 0; i + 1 < ms[0].sinks.size(); ++i) CHECK_FALSE(ms[0].sinks[i].share_payload);  // the last's alone
+    return ms[0].sinks.back().share_payload;
+  };
+  CHECK(shared("", "", "", R"(["a", "b"])"));
+  CHECK(shared("", "", "", R"(["a", "p"])"));                                            // a pool: its members
+  CHECK(shared("packet_length = 100", "packet_length = 100", "packet_length = 100", R"(["a", "p"])"));
+  CHECK_FALSE(shared("", "", "", R"(["a"])"));                                            // one sink: nothing to share
+  CHECK_FALSE(shared("", "", "", R"(["a", "b"])", false));                                // o2 copies
+  CHECK_FALSE(shared("packet_length = 100", "", "", R"(["a", "b"])"));                   // cut differently
+  CHECK_FALSE(shared("", "", "packet_length = 100", R"(["a", "p"])"));                   // a member cuts differently
+  CHECK_FALSE(shared("", "", "", R"(["a", "o2"])"));                                      // a raw sink is no chain
+}
