@@ -33,6 +33,15 @@ from scapy.layers.vxlan import VXLAN  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 from scapy.utils import wrpcap  # noqa: E402
 
+# Every run's engine and its capture-file input.
+HEAD = """[eal]
+args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]
+[[ports]]
+name = "in"
+role = "mirror-input"
+file = "%s"
+"""
+
 
 def main():
     binary = sys.argv[1]
@@ -49,13 +58,7 @@ def main():
         cap = os.path.join(tmp, "in.pcap")
         wrpcap(cap, [Ether(f) for f in frames])
         outs = {n: os.path.join(tmp, n + ".pcap") for n in ("chain", "chaincut", "copy", "raw")}
-        text = """[eal]
-args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]
-[[ports]]
-name = "in"
-role = "mirror-input"
-file = "%s"
-[[ports]]
+        text = HEAD % cap + """[[ports]]
 name = "o-chain"
 role = "output"
 devargs = "net_pcap1,tx_pcap=%s"
@@ -74,7 +77,7 @@ tx_chains = false
 name = "raw"
 role = "output"
 file = "%s"
-""" % (cap, outs["chain"], outs["chaincut"], outs["copy"], outs["raw"])
+""" % (outs["chain"], outs["chaincut"], outs["copy"], outs["raw"])
         for i, (n, extra) in enumerate((("chain", ""), ("chaincut", "packet_length = 100\n"), ("copy", ""))):
             text += ('[[targets]]\nname = "t-%s"\noutput = "o-%s"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
                      'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (n, n, 2 + i, 10 + i, extra)
@@ -117,13 +120,7 @@ def shared_case(c, binary, tmp, cap, frames, cut):
     """Two targets and a pool of two, every output chaining, PacketLength `cut` on all."""
     tag = "shared%s" % (cut or "")
     outs = {n: os.path.join(tmp, "%s-%s.pcap" % (tag, n)) for n in ("a", "b", "c")}
-    text = """[eal]
-args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level", "lib.eal:error"]
-[[ports]]
-name = "in"
-role = "mirror-input"
-file = "%s"
-""" % cap
+    text = HEAD % cap
     for i, n in enumerate("abc"):
         text += '[[ports]]\nname = "o-%s"\nrole = "output"\ndevargs = "net_pcap%d,tx_pcap=%s"\ntx_chains = true\n' % (
             n, i + 1, outs[n])
