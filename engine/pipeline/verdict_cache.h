@@ -104,15 +104,15 @@ class SessionVerdictCache {
                                                  const Expression& expression) noexcept {
     if (key.k1) {
       const Entry& e = entries_.get()[slot(key)];
-      if (e.k0 == key.k0 && e.k1 == key.k1 && e.tag == tag && expression.keyed()) {
-        ++hits_;
-        return SessionVerdict{static_cast<FilterReason>(e.filtered), e.rule};
-      }
+      // One test for the three words (a zeroed entry never matches: a key's k1 has a set bit).
+      const uint64_t differ = (e.k0 ^ key.k0) | (e.k1 ^ key.k1) | (e.tag ^ tag);
+      if (differ == 0 && expression.keyed()) return SessionVerdict{static_cast<FilterReason>(e.filtered), e.rule};
     }
     return evaluate_uncached(policy, key, tag, fields, expression);
   }
 
-  uint64_t hits() const noexcept { return hits_; }
+  // How many times the rules were evaluated (every lookup the table did not answer).
+  uint64_t evaluations() const noexcept { return evaluations_; }
 
  private:
   struct Entry {
@@ -142,12 +142,15 @@ class SessionVerdictCache {
         v.filtered = FilterReason::bpf_rejected;
       return v;
     };
-    if (!key.k1) return with_expression(evaluate_session(policy, fields.get()));
+    if (!key.k1) {
+      ++evaluations_;
+      return with_expression(evaluate_session(policy, fields.get()));
+    }
     Entry& e = entries_.get()[slot(key)];
     if (e.k0 == key.k0 && e.k1 == key.k1 && e.tag == tag) {  // the rules' verdict; the expression runs
-      ++hits_;
       return with_expression(SessionVerdict{static_cast<FilterReason>(e.filtered), e.rule});
     }
+    ++evaluations_;
     SessionVerdict v = evaluate_session(policy, fields.get());
     if (expression.keyed()) v = with_expression(v);
     e.k0 = key.k0;
@@ -163,7 +166,7 @@ class SessionVerdictCache {
     void operator()(Entry* p) const noexcept { std::free(p); }
   };
   std::unique_ptr<Entry, Free> entries_;
-  uint64_t hits_ = 0;
+  uint64_t evaluations_ = 0;
 };
 
 }  // namespace mirrorpipe

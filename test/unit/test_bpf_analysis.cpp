@@ -196,6 +196,6 @@ TEST_CASE("bpf analysis: the verdict cache with an expression answers as the rul
     }
     CHECK(rejected > 0);
     CHECK(accepted > 0);
-    CHECK(cache.hits() > 10000);  // 1152 keys: the table answered most frames
+    CHECK(cache.evaluations() < 10000);  // 1152 keys: the table answered most of the 20000 frames
   }
 }

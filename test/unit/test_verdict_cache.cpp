@@ -117,6 +117,6 @@ TEST_CASE("verdict cache: always the verdict evaluate_session gives, across snap
   // Keys recur (a few hundred per snapshot): many answers come from the table, so the
   // comparisons above covered cached verdicts, not only fresh ones; and the other frames
   // (tagged, fragments, other protocols, IPv6) were evaluated.
-  CHECK(cache.hits() > keyed / 4);
+  CHECK(lookups - cache.evaluations() > keyed / 4);  // answered by the table
   CHECK(keyed < lookups * 9 / 10);
 }
