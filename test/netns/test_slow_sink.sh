@@ -174,9 +174,13 @@ def case(name):
     f = []
     if len(after) < 4000:
         f.append("%s: only %d frames sent 1 s after the drain began" % (name, len(after)))
-    if missing:
-        f.append("%s: no recovery: %d of %d frames sent 1 s after the drain began are missing (first %s)" % (
-            name, len(missing), len(after), missing[:5]))
+    # After the drain every frame arrives, but for those the capture socket itself counted as
+    # dropped when the engine (slower under the sanitizers) read late: imissed, libpcap's
+    # ps_drop. The engine's own losses (rx_nombuf) are not excused here.
+    imissed = st["ports"]["in"]["imissed"]
+    if len(missing) > imissed:
+        f.append("%s: no recovery: %d of %d frames sent 1 s after the drain began are missing (first %s), "
+                 "the socket dropped %d" % (name, len(missing), len(after), missing[:5], imissed))
     if len(captured) != st["outputs"]["cap"]["packets"] or len(captured) != len(got):
         f.append("%s: the FIFO held %d frames (%d distinct), the engine wrote %d" % (
             name, len(captured), len(got), st["outputs"]["cap"]["packets"]))
