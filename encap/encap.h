@@ -43,7 +43,7 @@ namespace mirrorpipe {
   constexpr uint32_t kIpOverhead = kHeader - kEthernetHeaderBytes;
   const uint32_t ip_length = pkt.wire_len + kIpOverhead;
   // max_ip_length 0 (no MTU) wraps to the largest value: one compare for both cases.
-  if (!t.plain_vxlan4 || ip_length > kIpv4MaxTotalLengthBytes || ip_length - 1 >= t.max_ip_length - 1u ||
+  if (!t.plain_vxlan4 || ip_length > kIpv4MaxTotalLengthBytes || ip_length - 1 > t.max_ip_length - 1u ||
       pkt.headroom < kHeader) {
     return false;
   }
@@ -55,6 +55,33 @@ namespace mirrorpipe {
   set_ipv4_length(t, ip, static_cast<uint16_t>(ip_length));
   udp->src_port.set(hash_to_port_span(meta.flow_hash, t.sport_lo, t.sport_span));
   udp->length.set(static_cast<uint16_t>(ip_length - kIpv4MinHeaderBytes));
+  return true;
+}
+
+// What of a payload of `wire_len` bytes (`len` of them present) goes behind `t`'s headers:
+// AWS PacketLength, then the output's MTU. False, with nothing changed, when it cannot go at
+// all (over the MTU without truncate_to_mtu). `flags` gains what was cut (PacketRef).
+[[gnu::always_inline]] inline bool cut_to_fit(const OuterTemplate& t, uint32_t& len, uint32_t& wire_len,
+                                              uint32_t& flags) noexcept {
+  uint32_t w = wire_len;
+  uint32_t f = 0;
+  // AWS PacketLength: keep the first N bytes of what follows the tunnel header.
+  if (t.packet_length != 0 && w > t.packet_length) {
+    w = t.packet_length;
+    f |= PacketRef::kTruncatedPacketLength;
+  }
+  // The outer packet is never fragmented (RFC 7348 section 4.3): over the output's IP MTU it is
+  // truncated to fit, as AWS does toward instance targets, or dropped.
+  const uint32_t ip_overhead = t.length_bytes - t.ip_offset;  // outer IP header .. tunnel header
+  // An MTU that cannot hold even the outer headers leaves nothing to truncate to: dropped too.
+  if (t.max_ip_length != 0 && ip_overhead + w > t.max_ip_length) {
+    if (!t.truncate_to_mtu || t.max_ip_length <= ip_overhead) return false;
+    w = t.max_ip_length - ip_overhead;
+    f |= PacketRef::kTruncatedMtu;
+  }
+  wire_len = w;
+  if (len > w) len = w;
+  flags |= f;
   return true;
 }
 
@@ -87,24 +114,8 @@ struct MirrorMetadata {
     if (meta.l3_length != 0 && meta.l3_length < wire_len) wire_len = meta.l3_length;
     if (len > wire_len) len = wire_len;
   }
-  // AWS PacketLength: keep the first N bytes of what follows the tunnel header.
   uint32_t flags = 0;
-  if (t.packet_length != 0 && wire_len > t.packet_length) {
-    wire_len = t.packet_length;
-    if (len > wire_len) len = wire_len;
-    flags |= PacketRef::kTruncatedPacketLength;
-  }
-
-  // The outer packet is never fragmented (RFC 7348 section 4.3): over the output's IP MTU it is
-  // truncated to fit, as AWS does toward instance targets, or dropped.
-  const uint32_t ip_overhead = t.length_bytes - t.ip_offset;  // outer IP header .. tunnel header
-  // An MTU that cannot hold even the outer headers leaves nothing to truncate to: dropped too.
-  if (t.max_ip_length != 0 && ip_overhead + wire_len > t.max_ip_length) {
-    if (!t.truncate_to_mtu || t.max_ip_length <= ip_overhead) return DropReason::over_mtu;
-    wire_len = t.max_ip_length - ip_overhead;
-    if (len > wire_len) len = wire_len;
-    flags |= PacketRef::kTruncatedMtu;
-  }
+  if (!cut_to_fit(t, len, wire_len, flags)) return DropReason::over_mtu;
 
   const uint32_t ip_payload = t.length_bytes - t.udp_offset + wire_len;
   const uint32_t ip_length = t.ipv6 ? ip_payload : ip_payload + kIpv4MinHeaderBytes;

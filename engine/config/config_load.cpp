@@ -1196,7 +1196,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     }
     s.sinks = t.string_list("sinks");
     if (s.sinks.empty()) t.fail("sinks", t.node("sinks"), "a list of one or more output ports or targets");
-    if (s.sinks.size() > 16) t.fail("sinks", t.node("sinks"), "at most 16 sinks");
+    if (s.sinks.size() > kMaxSessionSinks) {
+      t.fail("sinks", t.node("sinks"), "at most " + std::to_string(kMaxSessionSinks) + " sinks");
+    }
     for (size_t i = 0; i < s.sinks.size(); ++i) {
       const PortConfig* out = cfg.port(s.sinks[i]);
       if (!cfg.target(s.sinks[i]) && !cfg.pool(s.sinks[i]) && (!out || !out->sends())) {

@@ -164,6 +164,7 @@ inline constexpr size_t kMaxSessions = 64;
 // Targets with the metadata option (a sequence counter each, per worker).
 inline constexpr size_t kMaxMetaStreams = 64;
 inline constexpr size_t kMaxRulesPerDirection = 32;  // AWS allows 10
+inline constexpr size_t kMaxSessionSinks = 16;  // a session's `sinks`
 
 #define MIRRORPIPE_SESSION_COUNTERS(X)                                         \
   X(tried, "tried", "tried", 1) /* packets it looked at */                       \

@@ -129,6 +129,11 @@ inline bool share_payload(const std::vector<Sink>& sinks) noexcept {
   return true;
 }
 
+// What the planner decided of `sinks` with share_payload() (set on the last).
+inline bool shares_payload(const std::vector<Sink>& sinks) noexcept {
+  return !sinks.empty() && sinks.back().share_payload;
+}
+
 // What happens to the packets of one input. Immutable while workers run.
 struct Route {
   // Which snapshot this route belongs to (set by LiveRoutes when it publishes one): the tag of

@@ -24,16 +24,26 @@ constexpr uint16_t kTxBufferSize = 64;
 
 // Packets waiting for one output, and what their accounting needs once the PMD owns them.
 //
-// Simple mode, the common case: every entry came from one input and none is a fanned copy, so
+// Simple mode, the common case: every entry came from one input and none is a FanSlot copy, so
 // the buffer keeps only that input and the bytes in total (the entries an output refuses are
-// still ours to measure). Detailed mode, entered at the first entry that breaks this: per-entry
-// input, fan slot and length.
+// still ours to measure). A packet sent as several copies to this output alone may be an entry
+// group (Worker::enqueue_group): its copies contiguous, all in this buffer; once the buffer
+// holds one (`grouped`), `packet_of` names each entry's packet and `packets` counts them.
+// `plain_input`, what enqueue() compares, is the input while the buffer is simple and ungrouped,
+// else kNoInput: a lone entry in a grouped buffer makes it detailed.
+// Detailed mode, entered at the first entry that breaks this: per-entry input, fan slot and
+// length.
 struct TxBuffer {
+  static constexpr uint16_t kNoInput = 0xffff;
   rte_mbuf* pkts[kTxBufferSize];
   uint16_t count = 0;
   uint16_t first_input = 0;
+  uint16_t plain_input = 0;  // first_input, or kNoInput once grouped or detailed
   bool detailed = false;
-  uint64_t bytes = 0;  // simple mode
+  bool grouped = false;
+  uint16_t packets = 0;  // grouped
+  uint64_t bytes = 0;    // simple mode
+  uint8_t packet_of[kTxBufferSize];  // grouped
   uint16_t input[kTxBufferSize];  // detailed mode from here on
   uint16_t fan[kTxBufferSize];    // kNoFan, or the FanSlot of a packet sent as several copies
   uint32_t len[kTxBufferSize];
@@ -136,14 +146,19 @@ struct Worker {
     uint64_t bytes = b.bytes;
     OutputCounters& oc = stats.outputs[out];
     InputCounters& ic = stats.inputs[b.first_input];
+    // A packet whose copies form a group is sent when one of them was accepted: the groups are
+    // contiguous, so the packets sent are those up to the last entry's accepted.
+    const uint16_t packets = b.grouped ? b.packets : b.count;
+    uint16_t packets_sent = packets;
     if (sent < b.count) {
+      packets_sent = !b.grouped ? sent : sent ? static_cast<uint16_t>(b.packet_of[sent - 1] + 1) : 0;
       const auto why = static_cast<size_t>(plan.tx[out]->refusal());
       for (uint16_t i = sent; i < b.count; ++i) bytes -= b.pkts[i]->pkt_len;
       oc.dropped[why] += b.count - sent;
-      ic.dropped[why] += b.count - sent;
+      ic.dropped[why] += packets - packets_sent;
       rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
     }
-    ic.sent += sent;
+    ic.sent += packets_sent;
     ic.sent_bytes += bytes;
     oc.tx += sent;
     oc.tx_bytes += bytes;
@@ -189,30 +204,75 @@ struct Worker {
     TxBuffer& b = tx[out];
     const uint16_t i = b.count;
     b.pkts[i] = m;
-    if (i == 0) {
-      b.first_input = input;
-      b.detailed = false;
-      b.bytes = 0;
-    }
-    if (!b.detailed && (input != b.first_input || fan != kNoFan)) go_detailed(b);
-    if (b.detailed) {
+    if (i == 0) start(b, input);
+    // One compare on the plain path: plain_input is kNoInput once the buffer is not simple.
+    if (__builtin_expect(input == b.plain_input && fan == kNoFan, 1)) {
+      b.bytes += m->pkt_len;
+    } else {
+      if (!b.detailed) go_detailed(b);
       b.input[i] = input;
       b.fan[i] = fan;
       b.len[i] = m->pkt_len;
-    } else {
-      b.bytes += m->pkt_len;
     }
     if (++b.count == kTxBufferSize) flush(out);
   }
 
-  // The entries so far, described one by one.
-  [[gnu::noinline]] static void go_detailed(TxBuffer& b) {
+  static void start(TxBuffer& b, uint16_t input) {
+    b.first_input = input;
+    b.plain_input = input;
+    b.detailed = false;
+    b.grouped = false;
+    b.bytes = 0;
+  }
+
+  // The entries so far, described one by one (a group's copies share a fan slot).
+  [[gnu::noinline]] void go_detailed(TxBuffer& b) {
     for (uint16_t i = 0; i < b.count; ++i) {
       b.input[i] = b.first_input;
       b.fan[i] = kNoFan;
       b.len[i] = b.pkts[i]->pkt_len;
     }
+    if (b.grouped) {
+      for (uint16_t i = 0, end; i < b.count; i = end) {
+        for (end = static_cast<uint16_t>(i + 1); end < b.count && b.packet_of[end] == b.packet_of[i]; ++end) {
+        }
+        if (end - i < 2) continue;
+        const uint16_t f = free_fans[--free_fan_count];
+        fans[f] = FanSlot{b.first_input, static_cast<uint16_t>(end - i), 0, false, DropReason::tx_full};
+        for (uint16_t k = i; k < end; ++k) b.fan[k] = f;
+      }
+    }
     b.detailed = true;
+    b.plain_input = TxBuffer::kNoInput;
+  }
+
+  // The `n` copies of one packet from `input`, all for output `out`: a group (TxBuffer), so
+  // that the packet is accounted for with the buffer, without a fan slot; in a buffer that is
+  // already detailed, or holds another input's packets, each copy as a fanned entry.
+  void enqueue_group(uint16_t out, rte_mbuf* const* copies, unsigned n, uint16_t input) {
+    TxBuffer& b = tx[out];
+    if (b.count + n > kTxBufferSize) flush(out);  // a group goes in one send
+    if (b.count == 0) start(b, input);
+    if (b.detailed || input != b.first_input) {
+      const uint16_t fan = free_fans[--free_fan_count];
+      fans[fan] = FanSlot{input, static_cast<uint16_t>(n), 0, false, DropReason::tx_full};
+      for (unsigned k = 0; k < n; ++k) enqueue(out, copies[k], input, fan);
+      return;
+    }
+    if (!b.grouped) {
+      for (uint16_t i = 0; i < b.count; ++i) b.packet_of[i] = static_cast<uint8_t>(i);
+      b.packets = b.count;
+      b.grouped = true;
+      b.plain_input = TxBuffer::kNoInput;
+    }
+    for (unsigned k = 0; k < n; ++k) {
+      b.pkts[b.count + k] = copies[k];
+      b.packet_of[b.count + k] = static_cast<uint8_t>(b.packets);
+      b.bytes += copies[k]->pkt_len;
+    }
+    b.count = static_cast<uint16_t>(b.count + n);
+    ++b.packets;
+    if (b.count == kTxBufferSize) flush(out);
   }
 
   // Nanoseconds since the worker's TSC base, without overflowing the multiplication.
@@ -258,36 +318,55 @@ struct Worker {
     return DropReason::kNone;
   }
 
-  // A copy of `m` for `sink` without copying its payload: the outer headers in a buffer of
-  // their own, chained to what holds the payload (`tail`). Only for sinks whose headers need
-  // nothing of the payload (Sink::chain). Null, with the reason, when it cannot go (`m` and
-  // the caller's reference to it untouched).
-  enum class Tail : uint8_t {
-    kIndirect,  // an indirect buffer attached to `m`'s data: `m` itself may still change
-    kShared,    // `m` itself, one more reference: from now on only a copy's cut may change `m`
-    kTaken,     // `m` itself, with the caller's reference (the packet's last copy)
-  };
-  // kShared and kTaken only for sinks that cut a frame alike (share_payload(), route.h): the
-  // first copy's cut (PacketLength, MTU) trims `m` itself, and is every later copy's too.
   // Below this many bytes a copy is cheaper than a header buffer, an indirect buffer and their
   // reference counts: `mirrorpipe bench --fanout 2` (one worker, 4 KiB pages) measured 11.5
   // Mpps copied and 10.5 chained at 64 B, even at 256 B, 10.7 copied and 11.3 chained at 512 B,
-  // 8.5 and 10.2 at 1500 B.
+  // 8.5 and 10.2 at 1500 B. (Sinks that share the payload take fan_out_shared() instead.)
   static constexpr uint32_t kChainMinBytes = 256;
 
-  rte_mbuf* chained_copy(rte_mbuf* m, const Sink& sink, bool file_meta, const FrameMeta& fm,
-                         const MirrorMetadata* md, Tail tail, DropReason& why) {
+  // Where a chained copy's outer headers go: the end of a header buffer (the header pool's
+  // buffers hold the largest), in front of a frame of `len` bytes (`wire_len` on the wire)
+  // that the encapsulation reads nothing of.
+  static PacketRef header_buffer_ref(rte_mbuf* hdr, uint32_t len, uint32_t wire_len) {
     static_assert(kMaxOuterHeaderBytes <= 384, "the header pool's buffers hold the largest outer header");
+    return PacketRef{static_cast<uint8_t*>(hdr->buf_addr) + hdr->buf_len, len, wire_len, hdr->buf_len};
+  }
+
+  // Header buffers for fan_out_shared(), taken from their pool a stash at a time (one pool
+  // operation per kHeaderStash copies); what is left goes back when the worker stops.
+  static constexpr unsigned kHeaderStash = 32;
+  rte_mbuf* header_stash[kHeaderStash];
+  unsigned header_stash_count = 0;
+
+  rte_mbuf* take_header() {
+    if (header_stash_count == 0) {
+      if (rte_pktmbuf_alloc_bulk(plan.header_pool, header_stash, kHeaderStash) != 0) {
+        return rte_pktmbuf_alloc(plan.header_pool);  // the pool is nearly empty: one, if any
+      }
+      header_stash_count = kHeaderStash;
+    }
+    return header_stash[--header_stash_count];
+  }
+
+  void release_headers() {
+    if (header_stash_count) rte_pktmbuf_free_bulk(header_stash, header_stash_count);
+    header_stash_count = 0;
+  }
+
+  // A copy of `m` for `sink` without copying its payload: the outer headers in a buffer of
+  // their own, chained to an indirect buffer attached to `m`'s data. Only for sinks whose
+  // headers need nothing of the payload (Sink::chain). Null, with the reason, when it cannot go
+  // (`m` untouched).
+  rte_mbuf* chained_copy(rte_mbuf* m, const Sink& sink, bool file_meta, const FrameMeta& fm,
+                         const MirrorMetadata* md, DropReason& why) {
     rte_mbuf* hdr = rte_pktmbuf_alloc(plan.header_pool);
     if (!hdr) {
       why = DropReason::no_mbuf;
       return nullptr;
     }
     const PacketRef inner = to_packet_ref(m, file_meta);
-    // The headers are written where encapsulate() would put them in front of the frame: here,
-    // in front of the end of the header buffer; it reads nothing of the frame for such a sink.
-    uint8_t* buf = static_cast<uint8_t*>(hdr->buf_addr);
-    PacketRef out{buf + hdr->buf_len, inner.len, inner.wire_len, hdr->buf_len};
+    const auto* buf = static_cast<const uint8_t*>(hdr->buf_addr);
+    PacketRef out = header_buffer_ref(hdr, inner.len, inner.wire_len);
     why = encapsulate(sink.outer, fm, out, md);
     if (why != DropReason::kNone) {
       rte_pktmbuf_free(hdr);
@@ -295,19 +374,13 @@ struct Worker {
     }
     const uint32_t header = sink.outer.length_bytes;
     const uint32_t kept = out.len - header;  // after PacketLength or MTU truncation
-    rte_mbuf* body = m;
-    if (tail == Tail::kIndirect) {
-      body = rte_pktmbuf_clone(m, plan.indirect_pool);
-      if (!body) {
-        rte_pktmbuf_free(hdr);
-        why = DropReason::no_mbuf;
-        return nullptr;
-      }
-      if (kept < body->data_len) rte_pktmbuf_trim(body, static_cast<uint16_t>(body->data_len - kept));
-    } else {
-      if (kept < m->data_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - kept));
-      if (tail == Tail::kShared) rte_mbuf_refcnt_update(m, 1);
+    rte_mbuf* body = rte_pktmbuf_clone(m, plan.indirect_pool);
+    if (!body) {
+      rte_pktmbuf_free(hdr);
+      why = DropReason::no_mbuf;
+      return nullptr;
     }
+    if (kept < body->data_len) rte_pktmbuf_trim(body, static_cast<uint16_t>(body->data_len - kept));
     hdr->data_off = static_cast<uint16_t>(out.data - buf);
     hdr->data_len = static_cast<uint16_t>(header);
     hdr->pkt_len = header + body->pkt_len;
@@ -347,14 +420,103 @@ struct Worker {
     return true;
   }
 
+  // The member of `listed` (a pool) that a flow of `flow_hash` maps to, the same for both
+  // directions (symmetric hash); counted as one copy to it.
+  const Sink& pool_member(const Sink& listed, uint32_t flow_hash) {
+    const PoolSinks& pool = *listed.pool;
+    const uint16_t member = pool.member_for(flow_hash);
+    PoolCounters& pc = stats.pools[pool.index];
+    ++pc.member_copies[member];
+    pc.fail_open += pool.fail_open;
+    return pool.members[member];
+  }
+
+  // fan_out() for sinks that share the payload (Sink::share_payload, planned once per session),
+  // for a single-segment `m` (`ref`): every copy is a header buffer from the stash chained to
+  // `m` itself. Every sink cuts a frame alike (PacketLength, MTU), so `m` is cut once, first,
+  // and each copy written for the frame as cut (by the plain writer, where the target is plain
+  // VXLAN). `m`'s reference count is raised once, to one per copy, before any copy is queued
+  // (a full TX buffer sends, and frees, at once). `extra`: as for fan_out().
+  // Returns how many copies were queued; none: `m` ended as dropped, under the reason of the
+  // last copy that failed.
+  // Out of line: a session's single-sink path (inlined in the same caller) must not pay for it.
+  [[gnu::noinline]] unsigned fan_out_shared(rte_mbuf* m, const PacketRef& ref, const std::vector<Sink>& sinks, uint16_t input,
+                      InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
+    const FrameMeta fm = parse_frame(wire::Bytes(ref.data, ref.len));
+    rte_mbuf* copies[kMaxSessionSinks + 1];  // and `extra`
+    uint16_t outputs[kMaxSessionSinks + 1];
+    unsigned made = 0;
+    uint32_t len = ref.len, wire_len = ref.wire_len, cut_flags = 0;
+    // Any sink's cut is every sink's (a pool's members included). One that cannot go at all
+    // leaves the frame whole: each copy is then refused (and counted) by encapsulate().
+    const Sink& any = sinks[0].pool ? sinks[0].pool->members[0] : sinks[0];
+    if (cut_to_fit(any.outer, len, wire_len, cut_flags) && len < m->data_len) {
+      rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - len));
+    }
+    DropReason failure = DropReason::no_mbuf;
+    bool one_output = true;  // every copy for one output: an entry group (enqueue_group)
+    for (const Sink& listed : sinks) {
+      const Sink& sink = listed.pool ? pool_member(listed, fm.flow_hash) : listed;
+      rte_mbuf* hdr = take_header();
+      if (!hdr) {
+        stats.outputs[sink.output].drop(DropReason::no_mbuf);
+        failure = DropReason::no_mbuf;
+        continue;
+      }
+      PacketRef out = header_buffer_ref(hdr, len, wire_len);
+      const DropReason r = encapsulate(sink.outer, fm, out, nullptr);
+      if (r != DropReason::kNone) {
+        stats.outputs[sink.output].drop(r);
+        failure = r;
+        rte_pktmbuf_free(hdr);
+        continue;
+      }
+      const uint16_t header = sink.outer.length_bytes;
+      hdr->data_off = static_cast<uint16_t>(out.data - static_cast<uint8_t*>(hdr->buf_addr));
+      hdr->data_len = header;
+      hdr->pkt_len = header + len;
+      hdr->nb_segs = 2;
+      hdr->next = m;
+      set_tx_offloads(hdr, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
+      copies[made] = hdr;
+      outputs[made++] = sink.output;
+      one_output &= sink.output == outputs[0];
+    }
+    if (made == 0) {
+      rte_pktmbuf_free(m);
+    } else {
+      rte_mbuf_refcnt_update(m, static_cast<int16_t>(made - 1));  // a store while `m` is ours alone
+    }
+    if (extra) {
+      copies[made] = extra;
+      outputs[made] = extra_output;
+      one_output &= made == 0 || extra_output == outputs[0];
+      ++made;
+    }
+    if (made == 0) {
+      ic.drop(failure);
+      return 0;
+    }
+    if (made == 1) {  // the packet ends with its one copy
+      enqueue(outputs[0], copies[0], input);
+      return 1;
+    }
+    if (one_output) {
+      enqueue_group(outputs[0], copies, made, input);
+      return made;
+    }
+    const uint16_t fan = free_fans[--free_fan_count];
+    fans[fan] = FanSlot{input, static_cast<uint16_t>(made), 0, false, failure};
+    for (unsigned i = 0; i < made; ++i) enqueue(outputs[i], copies[i], input, fan);
+    return made;
+  }
+
   // Sends `m` to every sink of `sinks` (a copy to each but the last, which takes `m`), plus
   // `extra` (an already prepared packet for `extra_output`, e.g. the appliance's return) when
   // given. The input's packet ends once: sent when one copy was accepted; else dropped under
   // the reason of the last copy that failed.
-  // Copies are chains where the sinks allow (chained_copy). Where every copy is a chain that
-  // cuts the frame alike (Sink::share_payload), every chain shares `m` itself as its payload:
-  // no buffer per copy but the header's. Else the chains hold indirect buffers, and the last
-  // sink rewrites `m` in place.
+  // Copies are chains where the sinks allow (chained_copy), else copies; the last sink rewrites
+  // `m` in place. (Sinks that share the payload take fan_out_shared() instead.)
   // Returns how many copies were queued.
   unsigned fan_out(rte_mbuf* m, const std::vector<Sink>& sinks, const SinkMeta* meta, bool file_meta,
                    uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
@@ -383,18 +545,8 @@ struct Worker {
       return fm;
     };
     const bool chains = m->data_len >= kChainMinBytes;
-    const bool share = chains && sinks.size() > 1 && sinks.back().share_payload && m->nb_segs == 1;
     for (size_t i = 0; i < sinks.size(); ++i) {
-      const Sink* chosen = &sinks[i];
-      if (const PoolSinks* pool = chosen->pool) {
-        // The member the flow maps to, the same for both directions (symmetric hash).
-        const uint16_t member = pool->member_for(parse().flow_hash);
-        PoolCounters& pc = stats.pools[pool->index];
-        ++pc.member_copies[member];
-        pc.fail_open += pool->fail_open;
-        chosen = &pool->members[member];
-      }
-      const Sink& sink = *chosen;
+      const Sink& sink = sinks[i].pool ? pool_member(sinks[i], parse().flow_hash) : sinks[i];
       const bool last = i + 1 == sinks.size();
       // The metadata option's fields: the next number of this target's stream (taken only when
       // the copy is made), the capture time and the frame's length before any truncation.
@@ -406,15 +558,13 @@ struct Worker {
                      file_meta ? mbuf_meta(m).timestamp_ns : plan.wall_base_ns + elapsed_ns(), orig.wire_len};
         md = &md_fields;
       }
-      if (sink.chain && chains && (!last || share)) {
+      if (sink.chain && chains && !last) {
         DropReason why;
-        const Tail tail = last ? Tail::kTaken : share ? Tail::kShared : Tail::kIndirect;
-        rte_mbuf* c = chained_copy(m, sink, file_meta, parse(), md, tail, why);
+        rte_mbuf* c = chained_copy(m, sink, file_meta, parse(), md, why);
         if (!c) {
           stats.outputs[sink.output].drop(why);
           last_failure = why;
           if (fan != kNoFan) fans[fan].failure = last_failure;
-          if (last) rte_pktmbuf_free(m);
           continue;
         }
         if (md) ++meta_seq[sink.meta_stream];
@@ -423,7 +573,7 @@ struct Worker {
         ++queued;
         continue;
       }
-      rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);  // not with `share`
+      rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);
       if (!c) {
         stats.outputs[sink.output].drop(DropReason::no_mbuf);
         last_failure = DropReason::no_mbuf;
@@ -535,7 +685,7 @@ struct Worker {
   // packet mirrors it to its sinks; a packet none takes is filtered once, under the reason of
   // the last session that tried it (engine/pipeline/mirror_session.h).
   template <bool kFileMeta>
-  void handle_mirror_sessions(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
+  [[gnu::always_inline]] void handle_mirror_sessions(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
                               InputCounters& ic) {
     // Read once for every session: the verdict caches' key, and the fields on a miss.
     const VerdictKey key = route.any_session_filter ? verdict_key(ref.data, ref.len) : VerdictKey{};
@@ -566,8 +716,14 @@ struct Worker {
         if (r == Selected::kPassed) continue;
         if (r == Selected::kEnded) return;
       }
-      const bool sent = s.single ? send_one<kFileMeta>(m, ref, s.sinks[0], rx.input, ic)
-                                 : fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0;
+      bool sent;
+      if (s.single) {
+        sent = send_one<kFileMeta>(m, ref, s.sinks[0], rx.input, ic);
+      } else if (shares_payload(s.sinks) && m->nb_segs == 1) {
+        sent = fan_out_shared(m, ref, s.sinks, rx.input, ic) != 0;
+      } else {
+        sent = fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0;
+      }
       if (sent) ++stats.sessions[s.config_index].mirrored;
       return;
     }
@@ -651,7 +807,10 @@ struct Worker {
     const SessionSinks& ss = route.sessions[session];
     SinkMeta meta;
     if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, original);
-    const unsigned queued = fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
+    // Sinks that share the payload are tunnels: none keeps the metadata record.
+    const unsigned queued = shares_payload(ss.sinks) && m->nb_segs == 1
+                                ? fan_out_shared(m, ref, ss.sinks, rx.input, ic)
+                                : fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
     if (ss.config_index != SessionSinks::kNoSessionId) {
       SessionCounters& sc = stats.sessions[ss.config_index];
       if (!ss.select.active) {  // select() counted the others
@@ -761,7 +920,10 @@ struct Worker {
       meta = make_sink_meta(res, ss->config_index, inner_original_length(rte_pktmbuf_mtod(inner, const uint8_t*), inner->data_len));
     }
     const unsigned queued =
-        fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m, route.return_output);
+        shares_payload(ss->sinks) && inner->nb_segs == 1
+            ? fan_out_shared(inner, to_packet_ref(inner, kFileMeta), ss->sinks, rx.input, ic, m, route.return_output)
+            : fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m,
+                      route.return_output);
     if (sc) sc->mirrored += queued > 1;  // the return is always queued: more is a copy to a sink
   }
 
@@ -948,6 +1110,7 @@ void worker_run(const WorkerPlan& plan, WorkerStats& published, const std::atomi
     }
   }
   w.flush_all();
+  w.release_headers();
   for (TxPort* t : plan.tx) t->flush();
   w.copy_flow_counters();
   publish_stats(w.stats, published);

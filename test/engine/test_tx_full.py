@@ -8,7 +8,14 @@ as tx_full, on the input and on the output, and received = sent + filtered + dro
 1. one input, one output (the plain path: a TX buffer of one input);
 2. two inputs feeding one output (a TX buffer that mixes inputs): each input's own split;
 3. a session with two sinks, the full ring and a pcap file: every packet still counts as sent
-   (one copy left), the ring's refusals are the ring output's drops only.
+   (one copy left), the ring's refusals are the ring output's drops only;
+4. a mirror session whose two targets both send through the full ring, their copies chained to
+   the shared packet: the ring takes a prefix of the copies (two per packet, in order), so a
+   packet is sent when its first copy was taken: ceil(taken / 2) sent, the rest tx_full on the
+   input, every refused copy tx_full on the output, and no buffer left in use; then the same
+   two targets, one through the ring and one through a pcap port: every packet sent;
+5. two inputs, each with such a session, into the one full ring (a TX buffer holding both
+   inputs' copies): ceil(taken / 2) sent over both, each input's own accounting exact.
 
 usage: test_tx_full.py MIRRORPIPE SOURCE_DIR
 """
@@ -100,5 +107,68 @@ if s["inputs"]:
     # padding outside the UDP length).
     want = [bytes(p)[14 + 20 + 8 + 8:14 + 20 + p[UDP].len] for p in (Ether(bytes(q)) for q in tunnelled)]
     c.check([r[0] for r in read_records(copies)] == want, "fanned: the file holds the inner frames")
+
+# 4. Copies that share the packet, two to the full ring (one TX buffer), or one to it.
+TWO = TARGET.replace('devargs = "net_ring_full"', 'devargs = "net_ring_full"\ntx_chains = true') + """
+[[targets]]
+name = "t2"
+output = "%s"
+tunnel = "vxlan"
+src_ip = "10.0.0.1"
+dst_ip = "10.0.0.3"
+dst_mac = "02:00:00:00:00:02"
+[[sessions]]
+name = "s"
+input = "in"
+number = 1
+sinks = ["t", "t2"]
+"""
+s = run(input_port("in", plain) + TWO % "ring", "shared")
+if s["inputs"]:
+    took = s["ports"]["ring"]["opackets"]
+    i, o = s["inputs"]["in"], s["outputs"]["ring"]
+    c.check(0 < took < 2 * N, "shared: the ring took %d of %d copies (it must fill)" % (took, 2 * N))
+    c.check(accounting_holds(i), "shared: accounting")
+    c.check(i["packets_out"] == (took + 1) // 2 and i["dropped"]["tx_full"] == N - (took + 1) // 2,
+            "shared: sent %d, tx_full %d; the ring took %d copies" % (i["packets_out"], i["dropped"]["tx_full"], took))
+    c.check(o["packets"] == took and o["dropped"].get("tx_full") == 2 * N - took, "shared: ring output %s" % o)
+    # The ring holds what it took: a header buffer per copy, and the packets they share (the
+    # file input's buffers), one per packet sent; nothing else is left in use.
+    held = {"mp_fan_hdr": took, "mp_file_small": (took + 1) // 2}
+    for name, m in s.get("mempools", {}).items():
+        c.check(m["in_use_end"] - m["in_use_start"] == held.get(name, 0),
+                "shared: mempool %s: %d in use at the start, %d at the end, the ring holds %d" % (
+                    name, m["in_use_start"], m["in_use_end"], held.get(name, 0)))
+    c.check(set(held) <= set(s.get("mempools", {})), "shared: mempools reported: %s" % list(s.get("mempools", {})))
+shared_out = os.path.join(tmp, "shared.pcap")
+s = run(input_port("in", plain) + TWO % "pcap" +
+        '[[ports]]\nname = "pcap"\nrole = "output"\ndevargs = "net_pcap_s,tx_pcap=%s"\ntx_chains = true\n' % shared_out,
+        "shared2")
+if s["inputs"]:
+    took = s["ports"]["ring"]["opackets"]
+    i = s["inputs"]["in"]
+    c.check(0 < took < N, "shared2: the ring took %d of %d (it must fill)" % (took, N))
+    c.check(accounting_holds(i) and i["packets_out"] == N and i["dropped_total"] == 0,
+            "shared2: every packet sent (a copy left): %d, dropped %d" % (i["packets_out"], i["dropped_total"]))
+    c.check(s["outputs"]["ring"]["dropped"].get("tx_full") == N - took and s["outputs"]["pcap"]["packets"] == N,
+            "shared2: outputs %s" % s["outputs"])
+    got = [Ether(r[0]) for r in read_records(shared_out)]
+    # Whole, or cut to the output's MTU (1500: 20 + 8 + 8 bytes of outer IP, UDP and VXLAN
+    # before the frame) as the sample's jumbo frames are.
+    bad = sum(1 for g, f in zip(got, frames) if VXLAN not in g or bytes(g[VXLAN].payload) != bytes(f)[:1500 - 36])
+    c.check(len(got) == N and bad == 0, "shared2: the pcap port has %d frames of %d, %d not the input's" % (
+        len(got), N, bad))
+
+# 5. Two inputs' shared copies in one TX buffer.
+s = run(input_port("in", plain) + input_port("in2", plain2) + TWO % "ring" +
+        '[[sessions]]\nname = "s2"\ninput = "in2"\nnumber = 1\nsinks = ["t", "t2"]\n', "shared_mixed")
+if s["inputs"]:
+    took = s["ports"]["ring"]["opackets"]
+    a, b = s["inputs"]["in"], s["inputs"]["in2"]
+    c.check(0 < took < 2 * (N + 1000), "shared_mixed: the ring took %d copies (it must fill)" % took)
+    c.check(accounting_holds(a) and accounting_holds(b), "shared_mixed: accounting per input")
+    c.check(a["packets_out"] + b["packets_out"] == (took + 1) // 2,
+            "shared_mixed: sent %d + %d; the ring took %d copies" % (a["packets_out"], b["packets_out"], took))
+    c.check(s["outputs"]["ring"]["dropped"].get("tx_full") == 2 * (N + 1000) - took, "shared_mixed: ring output %s" % s["outputs"]["ring"])
 
 c.done()
