@@ -15,6 +15,9 @@
 #include "encap/packet_ref.h"
 #include "encap/wire/bytes.h"
 #include "encap/wire/ethernet.h"
+#include "encap/wire/ipv4.h"
+#include "encap/wire/l4.h"
+#include "encap/wire/vxlan.h"
 
 namespace mirrorpipe {
 
@@ -84,5 +87,42 @@ DropReason decap_parse(wire::Bytes pkt, uint32_t wire_len, const DecapConfig& co
 // Ethernet header written in front of it (the outer frame's MACs, EtherType = the Geneve
 // protocol) so that one Ethernet capture holds both kinds.
 DropReason decapsulate(PacketRef& pkt, const DecapConfig& config, DecapResult& out) noexcept;
+
+// The common case of a decap route, read with as little as it needs: VXLAN over untagged IPv4
+// without options to the first VXLAN port, checksums not verified (what AWS Traffic Mirroring
+// sends). True, with `pkt` now the inner frame exactly as decapsulate() leaves it, when the
+// packet is such a one and decapsulate() would accept it; false, with nothing changed, for
+// anything else, which decapsulate() then takes (and accepts or drops). For callers that need
+// only the inner frame: it fills no DecapResult. fuzz/fuzz_decap.cpp checks the two agree.
+[[gnu::always_inline]] inline bool strip_plain_vxlan4(PacketRef& pkt, const DecapConfig& cfg) noexcept {
+  using namespace wire;
+  constexpr uint32_t kIp = kEthernetHeaderBytes;
+  constexpr uint32_t kUdp = kIp + kIpv4MinHeaderBytes;
+  constexpr uint32_t kInner = kUdp + kUdpHeaderBytes + kVxlanHeaderBytes;  // 50
+  if (cfg.verify_checksums || cfg.vxlan_port_count == 0 || pkt.len < kInner) return false;
+  const uint8_t* p = pkt.data;
+  const auto* eth = reinterpret_cast<const EthernetHeader*>(p);
+  const auto* ip = reinterpret_cast<const Ipv4Header*>(p + kIp);
+  const auto* udp = reinterpret_cast<const UdpHeader*>(p + kUdp);
+  const auto* vxlan = reinterpret_cast<const VxlanHeader*>(p + kUdp + kUdpHeaderBytes);
+  const uint32_t wire_len = pkt.wire_len > pkt.len ? pkt.wire_len : pkt.len;
+  const uint32_t total = ip->total_length_bytes();
+  const uint32_t udp_len = udp->length_bytes();
+  // Version 4 and a 20-byte header in one byte; the IP packet within the frame, the datagram
+  // within the IP packet, and room in it for VXLAN and an inner Ethernet header.
+  if (eth->ether_type.raw() != Be16::to_raw(ethertype::kIpv4) || p[kIp] != 0x45 || ip->is_fragment() ||
+      ip->protocol != ipproto::kUdp || total > wire_len - kIp || udp->dst_port.value() != cfg.vxlan_ports[0] ||
+      udp_len + kIpv4MinHeaderBytes > total || udp_len < kUdpHeaderBytes + kVxlanHeaderBytes + kEthernetHeaderBytes ||
+      !vxlan->has_vni()) {
+    return false;
+  }
+  const uint32_t end = kUdp + udp_len;  // where the datagram ends, on the wire
+  const uint32_t captured_end = end < pkt.len ? end : pkt.len;
+  pkt.data += kInner;
+  pkt.headroom += kInner;
+  pkt.len = captured_end - kInner;
+  pkt.wire_len = end - kInner;
+  return true;
+}
 
 }  // namespace mirrorpipe

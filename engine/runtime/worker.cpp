@@ -1000,10 +1000,15 @@ struct Worker {
     }
     DropReason r;
     if (route.pipeline.mode == PipelineMode::kDecap) {
-      DecapResult res;
-      r = decapsulate(ref, route.pipeline.decap, res);
-      // has_meta first: the plain path tests one byte (a dropped packet may have it set too).
-      if (__builtin_expect(res.has_meta, 0) && r == DropReason::kNone) account_metadata<kFileMeta>(res, m, ic);
+      // Plain VXLAN over IPv4 inline; anything else (and every drop) through decapsulate().
+      if (strip_plain_vxlan4(ref, route.pipeline.decap)) {
+        r = DropReason::kNone;
+      } else {
+        DecapResult res;
+        r = decapsulate(ref, route.pipeline.decap, res);
+        // has_meta first: one test of a byte (a dropped packet may have it set too).
+        if (__builtin_expect(res.has_meta, 0) && r == DropReason::kNone) account_metadata<kFileMeta>(res, m, ic);
+      }
     } else {
       r = route.nic_flow_hash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
               ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)
