@@ -85,9 +85,6 @@ namespace mirrorpipe {
   return true;
 }
 
-// Wraps `pkt` (an Ethernet frame) in the target's outer headers. Forced inline into the worker's
-// loop for the same measured gain as parse_frame's. On success `pkt` describes the
-// outer frame; on a drop it is unchanged and the reason is returned.
 // What the metadata option carries for one packet (wire::MirrorMetaOption).
 struct MirrorMetadata {
   uint32_t sequence;
@@ -96,6 +93,9 @@ struct MirrorMetadata {
   uint32_t original_length;
 };
 
+// Wraps `pkt` (an Ethernet frame) in the target's outer headers. Forced inline into the worker's
+// loop for the same measured gain as parse_frame's. On success `pkt` describes the
+// outer frame; on a drop it is unchanged and the reason is returned.
 // `md`: the metadata option's fields, for a template that has the option (meta_offset).
 [[gnu::always_inline]] inline DropReason encapsulate(const OuterTemplate& t, const FrameMeta& meta,
                               PacketRef& pkt, const MirrorMetadata* md = nullptr) noexcept {

@@ -32,9 +32,9 @@ struct Sink {
   bool stamp_file_meta = false;     // a file output fed by a live input: timestamp it
   bool keeps_meta = false;          // a pcapng output: the SinkMeta record goes along
   const PoolSinks* pool = nullptr;  // a pool: the member its flow maps to is the sink instead
-  // A second or later copy of a packet goes as a header buffer chained to the shared payload
-  // (no copy): a tunnel whose outer headers need nothing of the payload (no UDP checksum
-  // computed in software, not gwlb), on a port that sends chains. Else the packet is copied.
+  // A copy of a packet may go as a header buffer chained to the payload (no copy): a tunnel
+  // whose outer headers need nothing of the payload (no UDP checksum computed in software, not
+  // gwlb), on a port that sends chains. Else the packet is copied.
   bool chain = false;
   // A target whose template has the metadata option: its sequence counter (per worker).
   int16_t meta_stream = -1;
@@ -103,9 +103,10 @@ inline bool single_sink(const std::vector<Sink>& sinks) noexcept {
 }
 
 // Whether the copies of a packet to `sinks` (two or more) can all be chains ending in the
-// packet itself (Worker::fan_out): each is a chain (a pool's members all are), none carries the
-// metadata option (its length field reads the packet before any cut), and each cuts a frame to
-// the same length: one PacketLength, one room under the MTU (a shared payload has one length).
+// packet itself (Worker::fan_out_shared): each is a chain (a pool's members all are), none
+// carries the metadata option (its length field reads the packet before any cut), and each cuts
+// a frame to the same length: one PacketLength, one room under the MTU (a shared payload has
+// one length).
 inline bool share_payload(const std::vector<Sink>& sinks) noexcept {
   if (sinks.size() < 2) return false;
   const OuterTemplate* first = nullptr;

@@ -440,8 +440,9 @@ struct Worker {
   // Returns how many copies were queued; none: `m` ended as dropped, under the reason of the
   // last copy that failed.
   // Out of line: a session's single-sink path (inlined in the same caller) must not pay for it.
-  [[gnu::noinline]] unsigned fan_out_shared(rte_mbuf* m, const PacketRef& ref, const std::vector<Sink>& sinks, uint16_t input,
-                      InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
+  [[gnu::noinline]] unsigned fan_out_shared(rte_mbuf* m, const PacketRef& ref, const std::vector<Sink>& sinks,
+                                            uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr,
+                                            uint16_t extra_output = 0) {
     const FrameMeta fm = parse_frame(wire::Bytes(ref.data, ref.len));
     rte_mbuf* copies[kMaxSessionSinks + 1];  // and `extra`
     uint16_t outputs[kMaxSessionSinks + 1];
@@ -674,7 +675,10 @@ struct Worker {
       const uint32_t keep = slice_length(ref.data, ref.len, static_cast<uint32_t>(sel.slice));
       if (keep < ref.len) {
         ref.len = keep;
-        apply_packet_ref(m, ref, kFileMeta);  // the wire length stays: the copies say what was cut
+        // A file's frame keeps its wire length (the copies say what was cut); a live frame's is
+        // its length (to_packet_ref), so that a tunnel's outer lengths count what it carries.
+        if (!kFileMeta) ref.wire_len = keep;
+        apply_packet_ref(m, ref, kFileMeta);
         ++ic.truncated_slice;
       }
     }
@@ -685,8 +689,8 @@ struct Worker {
   // packet mirrors it to its sinks; a packet none takes is filtered once, under the reason of
   // the last session that tried it (engine/pipeline/mirror_session.h).
   template <bool kFileMeta>
-  [[gnu::always_inline]] void handle_mirror_sessions(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
-                              InputCounters& ic) {
+  [[gnu::always_inline]] void handle_mirror_sessions(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx,
+                                                     const Route& route, InputCounters& ic) {
     // Read once for every session: the verdict caches' key, and the fields on a miss.
     const VerdictKey key = route.any_session_filter ? verdict_key(ref.data, ref.len) : VerdictKey{};
     LazyFilterFields fields(ref.data, ref.len);

@@ -13,16 +13,21 @@ they started, for the packet pool and the fan-out header and indirect pools (no 
 reference). Then twice more with sinks that all take chains and cut alike (two targets and a
 pool of two; whole frames, then PacketLength 300 on all): the copies share the packet itself as
 their payload, cut once for all; every output has every frame, whole or cut, with an outer IP
-length that is the frame's own, and no buffer leaks.
+length that is the frame's own, and no buffer leaks. Last, a live input (net_pcap) into a session
+with `slice = 10`, to one target and to two sharing the payload: each copy carries the frame cut
+10 bytes after its L4 header (scapy's lengths), with outer IP and UDP lengths that count what it
+carries.
 
 usage: test_fanout.py MIRRORPIPE SOURCE_DIR
 """
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
 from common import Checker, accounting_holds, read_records  # noqa: E402
@@ -113,6 +118,8 @@ file = "%s"
         # payload (no indirect buffer), cut once for all of them when PacketLength says so.
         for cut in (None, 300):
             shared_case(c, binary, tmp, cap, frames, cut)
+        for sinks in (["t-a"], ["t-a", "t-b"]):
+            sliced_live_case(c, binary, tmp, cap, frames, sinks)
     c.done()
 
 
@@ -154,6 +161,62 @@ def shared_case(c, binary, tmp, cap, frames, cut):
                     g[IP].len != len(bytes(g[IP]))):
                 bad += 1
         c.check(bad == 0, "%s %s: %d frames with the wrong VNI, inner bytes or IP length" % (tag, n, bad))
+
+
+def sliced_live_case(c, binary, tmp, cap, frames, sinks):
+    """A live input (net_pcap, no capture metadata) into a session with `slice = 10` and
+    `sinks`: one target, or two sharing the payload. Each copy carries the frame cut 10 bytes
+    after its TCP or UDP header (scapy's lengths), and its outer IP and UDP lengths count what
+    it carries."""
+    tag = "sliced%d" % len(sinks)
+    outs = {n: os.path.join(tmp, "%s-%s.pcap" % (tag, n)) for n in ("a", "b")}
+    text = HEAD.split("[[ports]]")[0]
+    text += '[[ports]]\nname = "in"\nrole = "mirror-input"\ndevargs = "net_pcap_in,rx_pcap=%s"\n' % cap
+    for i, n in enumerate("ab"):
+        text += '[[ports]]\nname = "o-%s"\nrole = "output"\ndevargs = "net_pcap%d,tx_pcap=%s"\ntx_chains = true\n' % (
+            n, i + 1, outs[n])
+        text += ('[[targets]]\nname = "t-%s"\noutput = "o-%s"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
+                 'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n') % (n, n, 10 + i, 30 + i)
+    text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nslice = 10\nsinks = %s\n' % json.dumps(sinks)
+    cfg = os.path.join(tmp, tag + ".toml")
+    with open(cfg, "w") as f:
+        f.write(text)
+    js = os.path.join(tmp, tag + ".json")
+    log = os.path.join(tmp, tag + ".log")
+    # A live port does not end with its file: the engine runs until its first summary line (it
+    # has read the 400 frames long before), one second more, then SIGINT.
+    with open(log, "w") as lf:
+        p = subprocess.Popen([binary, "run", "-c", cfg, "--stats-json", js], stdout=lf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and p.poll() is None and " summary: [" not in open(log).read():
+            time.sleep(0.1)
+        time.sleep(1)
+        p.send_signal(signal.SIGINT)
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+    c.check(rc == 0, "%s run: exit %d %s" % (tag, rc, open(log).read()[-1200:]))
+    if rc == 0:
+        st = json.load(open(js))
+        c.check(accounting_holds(st) and st["packets_out"] == len(frames), "%s: accounting, %d sent of %d" % (
+            tag, st["packets_out"], len(frames)))
+    want = []
+    for f in frames:
+        e = Ether(f)
+        headers = len(f) - (len(bytes(e[Raw])) if Raw in e else 0)
+        want.append(f[:headers + 10])
+    c.check(any(len(w) < len(f) for w, f in zip(want, frames)), "%s: the slice cuts some frame" % tag)
+    for n, vni in zip("ab", (30, 31)):
+        if "t-" + n not in sinks:
+            continue
+        got = [Ether(r[0]) for r in read_records(outs[n])] if os.path.exists(outs[n]) else []
+        c.check(len(got) == len(frames), "%s %s: %d frames of %d" % (tag, n, len(got), len(frames)))
+        bad = sum(1 for g, w in zip(got, want)
+                  if VXLAN not in g or g[VXLAN].vni != vni or bytes(g[VXLAN].payload) != w or
+                  g[IP].len != len(bytes(g[IP])) or g[UDP].len != len(bytes(g[UDP])))
+        c.check(bad == 0, "%s %s: %d copies with the wrong inner bytes or outer lengths" % (tag, n, bad))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,12 @@ as tx_full, on the input and on the output, and received = sent + filtered + dro
    packet is sent when its first copy was taken: ceil(taken / 2) sent, the rest tx_full on the
    input, every refused copy tx_full on the output, and no buffer left in use; then the same
    two targets, one through the ring and one through a pcap port: every packet sent;
-5. two inputs, each with such a session, into the one full ring (a TX buffer holding both
-   inputs' copies): ceil(taken / 2) sent over both, each input's own accounting exact.
+5. two inputs, each with such a session, into the one ring, the second input a few frames
+   only: its copies wait in the ring's TX buffer while the first input's next copies join them
+   (a buffer holding both inputs' groups, turned into fan slots), while the ring still has
+   room: ceil(taken / 2) sent over both, the few all sent, each input's own accounting exact;
+   and with 1000 frames for the second input, whose groups meet the first input's once the ring
+   is full.
 
 usage: test_tx_full.py MIRRORPIPE SOURCE_DIR
 """
@@ -161,14 +165,27 @@ if s["inputs"]:
 
 # 5. Two inputs' shared copies in one TX buffer.
 s = run(input_port("in", plain) + input_port("in2", plain2) + TWO % "ring" +
+        '[[sessions]]\nname = "s2"\ninput = "in2"\nnumber = 1\nsinks = ["t", "t2"]\n', "shared_mixed_full")
+if s["inputs"]:
+    took = s["ports"]["ring"]["opackets"]
+    a, b = s["inputs"]["in"], s["inputs"]["in2"]
+    c.check(accounting_holds(a) and accounting_holds(b), "shared_mixed_full: accounting per input")
+    c.check(a["packets_out"] + b["packets_out"] == (took + 1) // 2,
+            "shared_mixed_full: sent %d + %d; the ring took %d copies" % (a["packets_out"], b["packets_out"], took))
+    c.check(s["outputs"]["ring"]["dropped"].get("tx_full") == 2 * (N + 1000) - took,
+            "shared_mixed_full: ring output %s" % s["outputs"]["ring"])
+few = os.path.join(tmp, "few.pcap")
+wrpcap(few, frames[:5])
+s = run(input_port("in", plain) + input_port("in2", few) + TWO % "ring" +
         '[[sessions]]\nname = "s2"\ninput = "in2"\nnumber = 1\nsinks = ["t", "t2"]\n', "shared_mixed")
 if s["inputs"]:
     took = s["ports"]["ring"]["opackets"]
     a, b = s["inputs"]["in"], s["inputs"]["in2"]
-    c.check(0 < took < 2 * (N + 1000), "shared_mixed: the ring took %d copies (it must fill)" % took)
+    c.check(0 < took < 2 * (N + 5), "shared_mixed: the ring took %d copies (it must fill)" % took)
     c.check(accounting_holds(a) and accounting_holds(b), "shared_mixed: accounting per input")
+    c.check(b["packets_in"] == 5 and b["packets_out"] == 5, "shared_mixed: the few sent: %d of %d" % (b["packets_out"], b["packets_in"]))
     c.check(a["packets_out"] + b["packets_out"] == (took + 1) // 2,
             "shared_mixed: sent %d + %d; the ring took %d copies" % (a["packets_out"], b["packets_out"], took))
-    c.check(s["outputs"]["ring"]["dropped"].get("tx_full") == 2 * (N + 1000) - took, "shared_mixed: ring output %s" % s["outputs"]["ring"])
+    c.check(s["outputs"]["ring"]["dropped"].get("tx_full") == 2 * (N + 5) - took, "shared_mixed: ring output %s" % s["outputs"]["ring"])
 
 c.done()
