@@ -43,6 +43,7 @@ void check_record(CaptureLink link, const pcap_pkthdr& h, const u_char* bytes, u
     return;
   }
   MIRRORPIPE_FUZZ_CHECK(f.made_bytes == (link == CaptureLink::kEthernet ? 0u : kMadeEthernetBytes));
+  MIRRORPIPE_FUZZ_CHECK(f.wire_bytes <= kMaxWireBytes);
   MIRRORPIPE_FUZZ_CHECK(f.link_bytes <= h.caplen);
   MIRRORPIPE_FUZZ_CHECK(f.frame_bytes >= f.made_bytes);
   MIRRORPIPE_FUZZ_CHECK(f.frame_bytes <= std::max(limit, kMadeEthernetBytes));

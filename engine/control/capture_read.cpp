@@ -113,7 +113,7 @@ CaptureFrame convert_record(CaptureLink link, const uint8_t* data, uint32_t capl
   if (f.bad) {
     f.link_bytes = 0;
     f.frame_bytes = caplen;
-    f.wire_bytes = std::max(caplen, len);
+    f.wire_bytes = std::min(std::max(caplen, len), kMaxWireBytes);
     return f;
   }
   f.made_bytes = link == CaptureLink::kEthernet ? 0 : kMadeEthernetBytes;
@@ -124,7 +124,7 @@ CaptureFrame convert_record(CaptureLink link, const uint8_t* data, uint32_t capl
   // valid tunnel packet is that large (its IP length field stops at 65535), so decap drops
   // it for its lengths and encap for its size, each under their own reason.
   f.frame_bytes = std::min(frame, std::max(max_frame_bytes, kMadeEthernetBytes));
-  f.wire_bytes = std::max(wire, f.frame_bytes);
+  f.wire_bytes = std::min(std::max(wire, f.frame_bytes), kMaxWireBytes);
   return f;
 }
 

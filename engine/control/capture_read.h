@@ -34,6 +34,12 @@ std::optional<CaptureLink> capture_link(int dlt) noexcept;
 
 inline constexpr uint32_t kMadeEthernetBytes = 14;
 
+// The longest wire length a record may claim (its "original length" field is 32 bits): no link
+// carries a longer frame, and every length derived from one (a tunnel's outer lengths, a cut)
+// stays far from wrapping in 32 bits. A record that claims more is taken at this length: still
+// too long for any tunnel, so encap drops it as too_big and decap for its lengths.
+inline constexpr uint32_t kMaxWireBytes = 1u << 24;
+
 // One record as the engine receives it: the frame is `eth[0, made_bytes)` followed by
 // `data[link_bytes, link_bytes + frame_bytes - made_bytes)` of the record.
 struct CaptureFrame {
@@ -42,7 +48,7 @@ struct CaptureFrame {
   uint32_t made_bytes = 0;    // 0 (Ethernet) or 14
   uint32_t link_bytes = 0;    // the record's own link header, replaced by eth
   uint32_t frame_bytes = 0;   // bytes of the frame kept (at most max_frame_bytes)
-  uint32_t wire_bytes = 0;    // the frame's length on the wire (>= frame_bytes)
+  uint32_t wire_bytes = 0;    // the frame's length on the wire (>= frame_bytes, <= kMaxWireBytes)
 };
 
 // `caplen`: bytes in `data`; `len`: the record's original length; `max_frame_bytes`: the most
