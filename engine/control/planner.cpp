@@ -284,6 +284,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
       inj.return_output = route.return_output;
     }
   }
+  for (Route& route : *routes) route.staged_sessions = staged_sessions(route);
   return routes;
 }
 

@@ -168,6 +168,9 @@ struct Route {
   // that takes the packet mirrors it to its sinks; `pipeline` is unused.
   std::vector<MirrorSessionRoute> mirror_sessions;
   bool any_session_filter = false;  // read the filter fields only when some session has a filter
+  // Every session's filter alone decides (no options, no pool route) and the port has no host
+  // traffic: the worker takes a burst at a time, in stages (staged_sessions()).
+  bool staged_sessions = false;
 
   // The pools its sinks name (Sink::pool points into them), shared between routes.
   std::vector<std::shared_ptr<const PoolSinks>> pools;
@@ -176,6 +179,17 @@ struct Route {
   // their flow, from any worker's flow table, and sent on `return_output`.
   bool inject = false;
 };
+
+// Whether a mirror input's sessions can be taken a burst at a time (Worker::burst_sessions):
+// each session's filter alone decides, so the session of a packet follows from the packet and
+// the verdict caches, and nothing on the port is the host's.
+inline bool staged_sessions(const Route& r) noexcept {
+  if (r.mirror_sessions.empty() || r.host.enabled) return false;
+  for (const MirrorSessionRoute& s : r.mirror_sessions) {
+    if (!s.select.active || s.select.options) return false;
+  }
+  return true;
+}
 
 // The routes the workers use, replaced as a whole on reload (SIGHUP).
 //

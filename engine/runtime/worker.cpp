@@ -720,18 +720,20 @@ struct Worker {
         if (r == Selected::kPassed) continue;
         if (r == Selected::kEnded) return;
       }
-      bool sent;
-      if (s.single) {
-        sent = send_one<kFileMeta>(m, ref, s.sinks[0], rx.input, ic);
-      } else if (shares_payload(s.sinks) && m->nb_segs == 1) {
-        sent = fan_out_shared(m, ref, s.sinks, rx.input, ic) != 0;
-      } else {
-        sent = fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0;
-      }
-      if (sent) ++stats.sessions[s.config_index].mirrored;
+      if (send_session<kFileMeta>(s, m, ref, rx.input, ic)) ++stats.sessions[s.config_index].mirrored;
       return;
     }
     end_filtered(m, ic, last);
+  }
+
+  // Sends `m` (`ref`) to the sinks of mirror session `s`, which took it. True when a copy was
+  // queued; else `m` ended as dropped.
+  template <bool kFileMeta>
+  [[gnu::always_inline]] bool send_session(const MirrorSessionRoute& s, rte_mbuf* m, PacketRef& ref, uint16_t input,
+                                           InputCounters& ic) {
+    if (s.single) return send_one<kFileMeta>(m, ref, s.sinks[0], input, ic);
+    if (shares_payload(s.sinks) && m->nb_segs == 1) return fan_out_shared(m, ref, s.sinks, input, ic) != 0;
+    return fan_out(m, s.sinks, nullptr, kFileMeta, input, ic) != 0;
   }
 
   static void end_filtered(rte_mbuf* m, InputCounters& ic, FilterReason why) {
@@ -1058,7 +1060,15 @@ struct Worker {
     // mbufs only cost cache); a smaller one waits for more, or for the timer. Sessions spread
     // over several outputs and rely on full buffers and the timer.
     if (route.receive || route.appliance || route.inject || !route.mirror_sessions.empty()) {
-      burst_loop<kFileMeta, true>(pkts, n, rx, route, ic);
+      if (route.staged_sessions) {
+        if (route.mirror_sessions.size() == 1) {
+          burst_sessions<kFileMeta, true>(pkts, n, rx, route, ic);
+        } else {
+          burst_sessions<kFileMeta, false>(pkts, n, rx, route, ic);
+        }
+      } else {
+        burst_loop<kFileMeta, true>(pkts, n, rx, route, ic);
+      }
       if ((route.appliance || route.inject) && tx[route.return_output].count >= kBurstSize) flush(route.return_output);
       // The first mirror session's one sink, as a route's output.
       if (!route.mirror_sessions.empty() && route.mirror_sessions.front().single) {
@@ -1068,6 +1078,86 @@ struct Worker {
     } else {
       burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
       if (tx[route.output].count >= kBurstSize) flush(route.output);
+    }
+  }
+
+  // A mirror input's sessions a burst at a time (Route::staged_sessions: each filter alone
+  // decides), in two stages: the session of every packet (or the reason none took it), then
+  // the sends in the input's order. Each session's counters are added once per burst: the
+  // packets that reached it (tried) are those the sessions before it left.
+  // kOne: the input has one session (most), whose counts stay in registers.
+  template <bool kFileMeta, bool kOne>
+  [[gnu::noinline]] void burst_sessions(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route,
+                                        InputCounters& ic) {
+    constexpr uint8_t kNoSession = 0xff;
+    static_assert(kMaxSessions < kNoSession, "a session's place on its input fits in a byte");
+    const auto& sessions = route.mirror_sessions;
+    const size_t count = kOne ? 1 : sessions.size();
+    uint8_t chosen[kBurstSize];
+    FilterReason why[kBurstSize];  // for a packet no session took
+    uint32_t taken[kOne ? 1 : kMaxSessions];
+    uint64_t taken_bytes[kOne ? 1 : kMaxSessions];
+    for (size_t j = 0; j < count; ++j) taken[j] = 0, taken_bytes[j] = 0;
+    uint64_t rx_bytes = 0;
+
+    // Stage 1: which session takes each packet.
+    for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
+    for (uint16_t i = 0; i < n; ++i) {
+      if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
+      const PacketRef ref = to_packet_ref(pkts[i], kFileMeta);
+      rx_bytes += pkts[i]->data_len;
+      const VerdictKey key = route.any_session_filter ? verdict_key(ref.data, ref.len) : VerdictKey{};
+      LazyFilterFields fields(ref.data, ref.len);
+      FilterReason last = FilterReason::no_session;
+      uint8_t c = kNoSession;
+      for (size_t j = 0; j < count; ++j) {
+        const MirrorSessionRoute& s = sessions[j];
+        if (s.select.policy.has_filter) {
+          const SessionVerdict v = verdict_cache[s.config_index].evaluate(s.select.policy, key, route.snapshot, fields,
+                                                                          TcpdumpExpression{s.select, ref});
+          if (v.rule >= 0) ++stats.sessions[s.config_index].rule_hits[static_cast<size_t>(v.rule)];
+          if (v.filtered != FilterReason::kNone) {
+            last = v.filtered;
+            continue;
+          }
+        }
+        c = static_cast<uint8_t>(j);
+        ++taken[j];
+        taken_bytes[j] += ref.len;
+        break;
+      }
+      chosen[i] = c;
+      why[i] = last;
+    }
+    ic.rx_bytes += rx_bytes;
+
+    // Stage 2: the sends, in the input's order; the packets no session took, freed together.
+    uint32_t mirrored[kOne ? 1 : kMaxSessions];
+    for (size_t j = 0; j < count; ++j) mirrored[j] = 0;
+    rte_mbuf* left[kBurstSize];
+    uint16_t nleft = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = pkts[i];
+      const uint8_t c = chosen[i];
+      if (c == kNoSession) {
+        ic.filter(why[i]);
+        left[nleft++] = m;
+        continue;
+      }
+      const MirrorSessionRoute& s = sessions[kOne ? 0 : c];
+      PacketRef ref = to_packet_ref(m, kFileMeta);
+      mirrored[kOne ? 0 : c] += send_session<kFileMeta>(s, m, ref, rx.input, ic);
+    }
+    if (nleft) rte_pktmbuf_free_bulk(left, nleft);
+
+    uint32_t reached = n;
+    for (size_t j = 0; j < count; ++j) {
+      SessionCounters& sc = stats.sessions[sessions[j].config_index];
+      sc.tried += reached;
+      sc.matched += taken[j];
+      sc.bytes += taken_bytes[j];
+      sc.mirrored += mirrored[j];
+      reached -= taken[j];
     }
   }
 

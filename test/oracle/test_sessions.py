@@ -183,6 +183,12 @@ def run_case(case):
             c.check(ss.get("mirrored") == want, "%s: sessions.%s.mirrored = %s, model %d" % (case.name, name, ss.get("mirrored"), want))
             c.check(isinstance(ss.get("matched"), int) and ss["matched"] >= want,
                     "%s: sessions.%s.matched = %s, expected at least the %d mirrored" % (case.name, name, ss.get("matched"), want))
+            # Sessions are tried in ascending number: a frame reaches this one unless an earlier
+            # one mirrored it.
+            earlier = {t["name"] for t in case.sessions if t["number"] < s["number"]}
+            reached = n - sum(1 for e in case.expected if e[0] == "mirrored" and e[1] in earlier)
+            c.check(ss.get("tried") == reached, "%s: sessions.%s.tried = %s, model %d (frames no earlier session mirrored)"
+                    % (case.name, name, ss.get("tried"), reached))
 
 
 # ------------------------------------------------------------------ configuration errors
