@@ -60,6 +60,37 @@ struct FlowHashState {
   }
 };
 
+// The flow of an untagged IPv4 packet with a 20-byte header whose total length (`total`) is 0
+// or at least 20, carrying `proto` (TCP, UDP or SCTP), not a fragment: the caller has checked.
+[[gnu::always_inline]] inline FrameMeta parse_ipv4_ports(const uint8_t* p, uint32_t total, uint8_t proto) noexcept {
+  uint32_t src, dst;
+  std::memcpy(&src, p + 26, 4);
+  std::memcpy(&dst, p + 30, 4);
+  const uint16_t sport = static_cast<uint16_t>((p[34] << 8) | p[35]);
+  const uint16_t dport = static_cast<uint16_t>((p[36] << 8) | p[37]);
+  // Both directions alike: the endpoint with the smaller (address, port) first. Addresses
+  // compare as big-endian numbers, which is how memcmp orders them.
+  const uint64_t ka = (uint64_t{__builtin_bswap32(src)} << 16) | sport;
+  const uint64_t kb = (uint64_t{__builtin_bswap32(dst)} << 16) | dport;
+  const bool swap = ka > kb;
+  const uint32_t a = swap ? dst : src;
+  const uint32_t b = swap ? src : dst;
+  const uint16_t pa = swap ? dport : sport;
+  const uint16_t pb = swap ? sport : dport;
+  FlowHashState s;
+  s.add((uint64_t{a} << 32) | b);
+  s.add((uint64_t{4} << 48) | (uint64_t{proto} << 32) | (uint64_t{pa} << 16) | pb);
+  FrameMeta m{};
+  m.flow_hash = s.finish();
+  m.l3_offset = 14;
+  m.l3_ethertype = 0x0800;
+  m.l3_length = total;
+  m.ip_version = 4;
+  m.l4_proto = proto;
+  m.l4_found = true;
+  return m;
+}
+
 // The common case inline and without branches on the flow key: an untagged IPv4 packet with a
 // 20-byte header carrying TCP, UDP or SCTP, not a fragment. It computes exactly what the
 // general parse computes for such a packet (the unit tests compare the two on every frame of
@@ -72,34 +103,19 @@ struct FlowHashState {
     const bool fragment = ((p[20] & 0x3f) | p[21]) != 0;
     const uint8_t proto = p[23];
     if ((total == 0 || total >= 20) && !fragment && (proto == 6 || proto == 17 || proto == 132)) {
-      uint32_t src, dst;
-      std::memcpy(&src, p + 26, 4);
-      std::memcpy(&dst, p + 30, 4);
-      const uint16_t sport = static_cast<uint16_t>((p[34] << 8) | p[35]);
-      const uint16_t dport = static_cast<uint16_t>((p[36] << 8) | p[37]);
-      // Both directions alike: the endpoint with the smaller (address, port) first. Addresses
-      // compare as big-endian numbers, which is how memcmp orders them.
-      const uint64_t ka = (uint64_t{__builtin_bswap32(src)} << 16) | sport;
-      const uint64_t kb = (uint64_t{__builtin_bswap32(dst)} << 16) | dport;
-      const bool swap = ka > kb;
-      const uint32_t a = swap ? dst : src;
-      const uint32_t b = swap ? src : dst;
-      const uint16_t pa = swap ? dport : sport;
-      const uint16_t pb = swap ? sport : dport;
-      FlowHashState s;
-      s.add((uint64_t{a} << 32) | b);
-      s.add((uint64_t{4} << 48) | (uint64_t{proto} << 32) | (uint64_t{pa} << 16) | pb);
-      FrameMeta m{};
-      m.flow_hash = s.finish();
-      m.l3_offset = 14;
-      m.l3_ethertype = 0x0800;
-      m.l3_length = total;
-      m.ip_version = 4;
-      m.l4_proto = proto;
-      m.l4_found = true;
-      return m;
+      return parse_ipv4_ports(p, total, proto);
     }
   }
+  return parse_frame_general(frame);
+}
+
+// parse_frame() of a frame already known to be untagged IPv4 with a 20-byte header, TCP or UDP,
+// not a fragment, at least 38 bytes (a session verdict key's frame, engine/pipeline/
+// verdict_cache.h): only the total length is left to check.
+[[gnu::always_inline]] inline FrameMeta parse_known_ipv4_frame(wire::Bytes frame) noexcept {
+  const uint8_t* p = frame.data();
+  const uint32_t total = (uint32_t{p[16]} << 8) | p[17];
+  if (total == 0 || total >= 20) return parse_ipv4_ports(p, total, p[23]);
   return parse_frame_general(frame);
 }
 

@@ -394,13 +394,16 @@ struct Worker {
   // single_sink() (route.h): what fan_out() does for one sink, without its bookkeeping, and a
   // tunnel written inline as on a route. True when queued; else `m` ended as dropped, counted at
   // the output and the input.
+  // `keyed`: the frame has a session verdict key (verdict_key()), which says what its parse
+  // would check first.
   template <bool kFileMeta>
   [[gnu::always_inline]] bool send_one(rte_mbuf* m, PacketRef& ref, const Sink& sink, uint16_t input,
-                                       InputCounters& ic) {
+                                       InputCounters& ic, bool keyed = false) {
     DropReason r;
     if (sink.encap && !sink.stamp_file_meta) {
       if (kFileMeta) mbuf_meta(m).flags &= ~MbufMeta::kHasSinkMeta;
-      r = encapsulate(sink.outer, parse_frame(wire::Bytes(ref.data, ref.len)), ref, nullptr);
+      const wire::Bytes frame(ref.data, ref.len);
+      r = encapsulate(sink.outer, keyed ? parse_known_ipv4_frame(frame) : parse_frame(frame), ref, nullptr);
       if (r == DropReason::kNone) {
         apply_packet_ref(m, ref, kFileMeta);
         set_tx_offloads(m, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
@@ -730,8 +733,8 @@ struct Worker {
   // queued; else `m` ended as dropped.
   template <bool kFileMeta>
   [[gnu::always_inline]] bool send_session(const MirrorSessionRoute& s, rte_mbuf* m, PacketRef& ref, uint16_t input,
-                                           InputCounters& ic) {
-    if (s.single) return send_one<kFileMeta>(m, ref, s.sinks[0], input, ic);
+                                           InputCounters& ic, bool keyed = false) {
+    if (s.single) return send_one<kFileMeta>(m, ref, s.sinks[0], input, ic, keyed);
     if (shares_payload(s.sinks) && m->nb_segs == 1) return fan_out_shared(m, ref, s.sinks, input, ic) != 0;
     return fan_out(m, s.sinks, nullptr, kFileMeta, input, ic) != 0;
   }
@@ -1095,6 +1098,7 @@ struct Worker {
     const size_t count = kOne ? 1 : sessions.size();
     uint8_t chosen[kBurstSize];
     FilterReason why[kBurstSize];  // for a packet no session took
+    bool keyed[kBurstSize];        // it has a verdict key: its send parses less
     uint32_t taken[kOne ? 1 : kMaxSessions];
     uint64_t taken_bytes[kOne ? 1 : kMaxSessions];
     for (size_t j = 0; j < count; ++j) taken[j] = 0, taken_bytes[j] = 0;
@@ -1128,6 +1132,7 @@ struct Worker {
       }
       chosen[i] = c;
       why[i] = last;
+      keyed[i] = key.k1 != 0;
     }
     ic.rx_bytes += rx_bytes;
 
@@ -1146,7 +1151,7 @@ struct Worker {
       }
       const MirrorSessionRoute& s = sessions[kOne ? 0 : c];
       PacketRef ref = to_packet_ref(m, kFileMeta);
-      mirrored[kOne ? 0 : c] += send_session<kFileMeta>(s, m, ref, rx.input, ic);
+      mirrored[kOne ? 0 : c] += send_session<kFileMeta>(s, m, ref, rx.input, ic, keyed[i]);
     }
     if (nleft) rte_pktmbuf_free_bulk(left, nleft);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "encap/flow.h"
+#include "engine/pipeline/verdict_cache.h"
 #include "pcap_file.h"
 
 using namespace mirrorpipe;
@@ -231,34 +232,45 @@ TEST_CASE("hash_to_port covers exactly [lo, hi]") {
 
 TEST_CASE("flow hash: the inline fast path computes what the general parse computes") {
   // Every frame of the sample and of the third-party captures, and each of them with its
-  // addresses and ports varied, through both parses.
+  // addresses and ports varied (and, last, its IPv4 total length made short), through both
+  // parses; a frame with a session verdict key also through parse_known_ipv4_frame().
   std::vector<std::string> files = {"pcaps/sample-mix.pcap"};
   for (const auto& e : std::filesystem::directory_iterator(test::source_path("pcaps/third-party"))) {
     if (e.path().extension() == ".pcap") files.push_back("pcaps/third-party/" + e.path().filename().string());
   }
-  size_t fast = 0;
+  size_t fast = 0, known = 0, short_total = 0;
   std::mt19937 rng(5);
   for (const auto& f : files) {
     for (auto r : test::read_pcap(test::source_path(f))) {
-      for (int variant = 0; variant < 4; ++variant) {
+      for (int variant = 0; variant < 5; ++variant) {
         if (variant && r.bytes.size() >= 38) {
           for (size_t i = 26; i < 38; ++i) r.bytes[i] = static_cast<uint8_t>(rng());
+          if (variant == 4) r.bytes[16] = 0, r.bytes[17] = static_cast<uint8_t>(rng() % 20);
         }
         const wire::Bytes b(r.bytes.data(), r.bytes.size());
-        const FrameMeta a = parse_frame(b);
         const FrameMeta g = parse_frame_general(b);
-        INFO(f);
-        REQUIRE(a.flow_hash == g.flow_hash);
-        REQUIRE(a.l3_offset == g.l3_offset);
-        REQUIRE(a.l3_ethertype == g.l3_ethertype);
-        REQUIRE(a.l3_length == g.l3_length);
-        REQUIRE(a.ip_version == g.ip_version);
-        REQUIRE(a.l4_proto == g.l4_proto);
-        REQUIRE(a.fragment == g.fragment);
-        REQUIRE(a.l4_found == g.l4_found);
+        auto same = [&](const FrameMeta& a) {
+          INFO(f);
+          REQUIRE(a.flow_hash == g.flow_hash);
+          REQUIRE(a.l3_offset == g.l3_offset);
+          REQUIRE(a.l3_ethertype == g.l3_ethertype);
+          REQUIRE(a.l3_length == g.l3_length);
+          REQUIRE(a.ip_version == g.ip_version);
+          REQUIRE(a.l4_proto == g.l4_proto);
+          REQUIRE(a.fragment == g.fragment);
+          REQUIRE(a.l4_found == g.l4_found);
+        };
+        same(parse_frame(b));
+        if (verdict_key(r.bytes.data(), static_cast<uint32_t>(r.bytes.size())).k1) {
+          same(parse_known_ipv4_frame(b));
+          ++known;
+          short_total += variant == 4 && r.bytes[17] < 20;
+        }
         fast += r.bytes.size() >= 38 && r.bytes[12] == 8 && r.bytes[13] == 0 && r.bytes[14] == 0x45;
       }
     }
   }
   CHECK(fast > 200);
+  CHECK(known > 200);
+  CHECK(short_total > 20);
 }
