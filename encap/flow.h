@@ -109,16 +109,6 @@ struct FlowHashState {
   return parse_frame_general(frame);
 }
 
-// parse_frame() of a frame already known to be untagged IPv4 with a 20-byte header, TCP or UDP,
-// not a fragment, at least 38 bytes (a session verdict key's frame, engine/pipeline/
-// verdict_cache.h): only the total length is left to check.
-[[gnu::always_inline]] inline FrameMeta parse_known_ipv4_frame(wire::Bytes frame) noexcept {
-  const uint8_t* p = frame.data();
-  const uint32_t total = (uint32_t{p[16]} << 8) | p[17];
-  if (total == 0 || total >= 20) return parse_ipv4_ports(p, total, p[23]);
-  return parse_frame_general(frame);
-}
-
 // Maps a 32-bit hash onto [lo, hi] without a division (multiply-shift).
 // `span` is hi - lo + 1 (at most 65536), for callers that keep it precomputed.
 constexpr uint16_t hash_to_port_span(uint32_t hash, uint16_t lo, uint32_t span) noexcept {

@@ -394,24 +394,22 @@ struct Worker {
   // single_sink() (route.h): what fan_out() does for one sink, without its bookkeeping, and a
   // tunnel written inline as on a route. True when queued; else `m` ended as dropped, counted at
   // the output and the input.
-  // `keyed`: the frame has a session verdict key (verdict_key()), which says what its parse
-  // would check first.
+  // `fm`: the frame's parse, where the caller has it.
   template <bool kFileMeta>
   [[gnu::always_inline]] bool send_one(rte_mbuf* m, PacketRef& ref, const Sink& sink, uint16_t input,
-                                       InputCounters& ic, bool keyed = false) {
+                                       InputCounters& ic, const FrameMeta* fm = nullptr) {
     DropReason r;
     if (sink.encap && !sink.stamp_file_meta) {
       if (kFileMeta) mbuf_meta(m).flags &= ~MbufMeta::kHasSinkMeta;
-      const wire::Bytes frame(ref.data, ref.len);
-      r = encapsulate(sink.outer, keyed ? parse_known_ipv4_frame(frame) : parse_frame(frame), ref, nullptr);
+      r = encapsulate(sink.outer, fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len)), ref, nullptr);
       if (r == DropReason::kNone) {
         apply_packet_ref(m, ref, kFileMeta);
         set_tx_offloads(m, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
       }
     } else {
-      FrameMeta fm{};
-      if (sink.encap) fm = parse_frame(wire::Bytes(ref.data, ref.len));
-      r = prepare_sink_copy(m, sink, nullptr, kFileMeta, fm, nullptr);
+      FrameMeta parsed{};
+      if (sink.encap) parsed = fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len));
+      r = prepare_sink_copy(m, sink, nullptr, kFileMeta, parsed, nullptr);
     }
     if (r != DropReason::kNone) {
       stats.outputs[sink.output].drop(r);
@@ -435,7 +433,7 @@ struct Worker {
   }
 
   // fan_out() for sinks that share the payload (Sink::share_payload, planned once per session),
-  // for a single-segment `m` (`ref`): every copy is a header buffer from the stash chained to
+  // for a single-segment `m` (`ref`, parsed as `fm`): every copy is a header buffer from the stash chained to
   // `m` itself. Every sink cuts a frame alike (PacketLength, MTU), so `m` is cut once, first,
   // and each copy written for the frame as cut (by the plain writer, where the target is plain
   // VXLAN). `m`'s reference count is raised once, to one per copy, before any copy is queued
@@ -443,10 +441,9 @@ struct Worker {
   // Returns how many copies were queued; none: `m` ended as dropped, under the reason of the
   // last copy that failed.
   // Out of line: a session's single-sink path (inlined in the same caller) must not pay for it.
-  [[gnu::noinline]] unsigned fan_out_shared(rte_mbuf* m, const PacketRef& ref, const std::vector<Sink>& sinks,
-                                            uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr,
-                                            uint16_t extra_output = 0) {
-    const FrameMeta fm = parse_frame(wire::Bytes(ref.data, ref.len));
+  [[gnu::noinline]] unsigned fan_out_shared(rte_mbuf* m, const PacketRef& ref, const FrameMeta& fm,
+                                            const std::vector<Sink>& sinks, uint16_t input, InputCounters& ic,
+                                            rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
     rte_mbuf* copies[kMaxSessionSinks + 1];  // and `extra`
     uint16_t outputs[kMaxSessionSinks + 1];
     unsigned made = 0;
@@ -729,13 +726,16 @@ struct Worker {
     end_filtered(m, ic, last);
   }
 
-  // Sends `m` (`ref`) to the sinks of mirror session `s`, which took it. True when a copy was
+  // Sends `m` (`ref`; parsed as `fm`, where the caller has it) to the sinks of mirror session
+  // `s`, which took it. True when a copy was
   // queued; else `m` ended as dropped.
   template <bool kFileMeta>
   [[gnu::always_inline]] bool send_session(const MirrorSessionRoute& s, rte_mbuf* m, PacketRef& ref, uint16_t input,
-                                           InputCounters& ic, bool keyed = false) {
-    if (s.single) return send_one<kFileMeta>(m, ref, s.sinks[0], input, ic, keyed);
-    if (shares_payload(s.sinks) && m->nb_segs == 1) return fan_out_shared(m, ref, s.sinks, input, ic) != 0;
+                                           InputCounters& ic, const FrameMeta* fm = nullptr) {
+    if (s.single) return send_one<kFileMeta>(m, ref, s.sinks[0], input, ic, fm);
+    if (shares_payload(s.sinks) && m->nb_segs == 1) {
+      return fan_out_shared(m, ref, fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len)), s.sinks, input, ic) != 0;
+    }
     return fan_out(m, s.sinks, nullptr, kFileMeta, input, ic) != 0;
   }
 
@@ -818,7 +818,7 @@ struct Worker {
     if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, original);
     // Sinks that share the payload are tunnels: none keeps the metadata record.
     const unsigned queued = shares_payload(ss.sinks) && m->nb_segs == 1
-                                ? fan_out_shared(m, ref, ss.sinks, rx.input, ic)
+                                ? fan_out_shared(m, ref, parse_frame(wire::Bytes(ref.data, ref.len)), ss.sinks, rx.input, ic)
                                 : fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
     if (ss.config_index != SessionSinks::kNoSessionId) {
       SessionCounters& sc = stats.sessions[ss.config_index];
@@ -930,7 +930,9 @@ struct Worker {
     }
     const unsigned queued =
         shares_payload(ss->sinks) && inner->nb_segs == 1
-            ? fan_out_shared(inner, to_packet_ref(inner, kFileMeta), ss->sinks, rx.input, ic, m, route.return_output)
+            ? fan_out_shared(inner, to_packet_ref(inner, kFileMeta),
+                             parse_frame(wire::Bytes(rte_pktmbuf_mtod(inner, const uint8_t*), inner->data_len)), ss->sinks,
+                             rx.input, ic, m, route.return_output)
             : fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m,
                       route.return_output);
     if (sc) sc->mirrored += queued > 1;  // the return is always queued: more is a copy to a sink
@@ -1098,7 +1100,7 @@ struct Worker {
     const size_t count = kOne ? 1 : sessions.size();
     uint8_t chosen[kBurstSize];
     FilterReason why[kBurstSize];  // for a packet no session took
-    bool keyed[kBurstSize];        // it has a verdict key: its send parses less
+    FrameMeta parsed[kBurstSize];  // read with the key, for the send
     uint32_t taken[kOne ? 1 : kMaxSessions];
     uint64_t taken_bytes[kOne ? 1 : kMaxSessions];
     for (size_t j = 0; j < count; ++j) taken[j] = 0, taken_bytes[j] = 0;
@@ -1110,7 +1112,9 @@ struct Worker {
       if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
       const PacketRef ref = to_packet_ref(pkts[i], kFileMeta);
       rx_bytes += pkts[i]->data_len;
-      const VerdictKey key = route.any_session_filter ? verdict_key(ref.data, ref.len) : VerdictKey{};
+      VerdictKey key;
+      parsed[i] = route.any_session_filter ? parse_frame_keyed(ref.data, ref.len, key)
+                                           : parse_frame(wire::Bytes(ref.data, ref.len));
       LazyFilterFields fields(ref.data, ref.len);
       FilterReason last = FilterReason::no_session;
       uint8_t c = kNoSession;
@@ -1132,7 +1136,6 @@ struct Worker {
       }
       chosen[i] = c;
       why[i] = last;
-      keyed[i] = key.k1 != 0;
     }
     ic.rx_bytes += rx_bytes;
 
@@ -1151,7 +1154,7 @@ struct Worker {
       }
       const MirrorSessionRoute& s = sessions[kOne ? 0 : c];
       PacketRef ref = to_packet_ref(m, kFileMeta);
-      mirrored[kOne ? 0 : c] += send_session<kFileMeta>(s, m, ref, rx.input, ic, keyed[i]);
+      mirrored[kOne ? 0 : c] += send_session<kFileMeta>(s, m, ref, rx.input, ic, &parsed[i]);
     }
     if (nleft) rte_pktmbuf_free_bulk(left, nleft);
 
