@@ -134,6 +134,25 @@ class SessionVerdictCache {
     return evaluate_uncached(policy, key, tag, fields, expression);
   }
 
+  // The table as one snapshot (`tag`) sees it, for many lookups in a row: hit() answers from
+  // it alone, with nothing to load again between packets.
+  struct Probe {
+    const void* entries;
+    uint32_t tag;
+  };
+  Probe probe(uint32_t tag) const noexcept { return {entries_.get(), tag}; }
+
+  // The verdict the table holds for `key` (a frame's, or none: k1 == 0) under `p`'s snapshot,
+  // if it holds one. For a filter whose expression, if any, is keyed; evaluate() otherwise,
+  // and for every frame this does not answer.
+  [[gnu::always_inline]] static bool hit(const Probe& p, const VerdictKey& key, SessionVerdict& v) noexcept {
+    if (!key.k1) return false;
+    const Entry& e = static_cast<const Entry*>(p.entries)[slot(key)];
+    if (((e.k0 ^ key.k0) | (e.k1 ^ key.k1) | (e.tag ^ p.tag)) != 0) return false;
+    v = SessionVerdict{static_cast<FilterReason>(e.filtered), e.rule};
+    return true;
+  }
+
   // How many times the rules were evaluated (every lookup the table did not answer).
   uint64_t evaluations() const noexcept { return evaluations_; }
 

@@ -217,6 +217,21 @@ struct Worker {
     if (++b.count == kTxBufferSize) flush(out);
   }
 
+  // enqueue() of `k` packets of one input, none a copy, on output `out` (`bytes`: their
+  // pkt_len summed): a few stores for them all while the buffer is simple and has room.
+  void enqueue_burst(uint16_t out, rte_mbuf* const* ms, uint16_t k, uint16_t input, uint64_t bytes) {
+    TxBuffer& b = tx[out];
+    if (b.count + k > kTxBufferSize || (b.count != 0 && input != b.plain_input)) {
+      for (uint16_t j = 0; j < k; ++j) enqueue(out, ms[j], input);
+      return;
+    }
+    if (b.count == 0) start(b, input);
+    std::memcpy(b.pkts + b.count, ms, k * sizeof(rte_mbuf*));
+    b.bytes += bytes;
+    b.count = static_cast<uint16_t>(b.count + k);
+    if (b.count == kTxBufferSize) flush(out);
+  }
+
   static void start(TxBuffer& b, uint16_t input) {
     b.first_input = input;
     b.plain_input = input;
@@ -399,26 +414,43 @@ struct Worker {
   [[gnu::always_inline]] bool send_one(rte_mbuf* m, PacketRef& ref, const Sink& sink, uint16_t input,
                                        InputCounters& ic, const FrameMeta* fm = nullptr) {
     DropReason r;
-    if (sink.encap && !sink.stamp_file_meta) {
-      if (kFileMeta) mbuf_meta(m).flags &= ~MbufMeta::kHasSinkMeta;
-      r = encapsulate(sink.outer, fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len)), ref, nullptr);
-      if (r == DropReason::kNone) {
-        apply_packet_ref(m, ref, kFileMeta);
-        set_tx_offloads(m, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
-      }
+    if (wraps_in_place(sink)) {
+      r = wrap_in_place<kFileMeta>(m, ref, sink, fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len)));
     } else {
       FrameMeta parsed{};
       if (sink.encap) parsed = fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len));
       r = prepare_sink_copy(m, sink, nullptr, kFileMeta, parsed, nullptr);
     }
     if (r != DropReason::kNone) {
-      stats.outputs[sink.output].drop(r);
-      ic.drop(r);
-      rte_pktmbuf_free(m);
+      drop_copy(m, sink, r, ic);
       return false;
     }
     enqueue(sink.output, m, input);
     return true;
+  }
+
+  // A sink whose tunnel is written on the packet itself, in its headroom (send_one()).
+  static bool wraps_in_place(const Sink& sink) noexcept { return sink.encap && !sink.stamp_file_meta; }
+
+  // `m` (`ref`, parsed as `fm`) wrapped in place for `sink` (wraps_in_place()); on kNone, ready
+  // to queue.
+  template <bool kFileMeta>
+  [[gnu::always_inline]] DropReason wrap_in_place(rte_mbuf* m, PacketRef& ref, const Sink& sink, const FrameMeta& fm) {
+    if (kFileMeta) mbuf_meta(m).flags &= ~MbufMeta::kHasSinkMeta;
+    const DropReason r = encapsulate(sink.outer, fm, ref, nullptr);
+    if (r == DropReason::kNone) {
+      apply_packet_ref(m, ref, kFileMeta);
+      set_tx_offloads(m, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
+    }
+    return r;
+  }
+
+  // A packet's one copy for `sink` could not go: `m` ends as dropped, counted at the output
+  // and the input.
+  void drop_copy(rte_mbuf* m, const Sink& sink, DropReason r, InputCounters& ic) {
+    stats.outputs[sink.output].drop(r);
+    ic.drop(r);
+    rte_pktmbuf_free(m);
   }
 
   // The member of `listed` (a pool) that a flow of `flow_hash` maps to, the same for both
@@ -1081,82 +1113,159 @@ struct Worker {
         if (tx[out].count >= kBurstSize) flush(out);
       }
     } else {
-      burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
+      if (route.pipeline.mode == PipelineMode::kEncap && !route.host.enabled && !route.nic_flow_hash) {
+        burst_encap<kFileMeta>(pkts, n, rx, route, ic);
+      } else {
+        burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
+      }
       if (tx[route.output].count >= kBurstSize) flush(route.output);
     }
   }
 
+  // A mirror input routed to one target, a burst at a time: every frame parsed and hashed
+  // first, then every outer header written and queued. The hash is a chain of dependent
+  // multiplies; in a loop of its own, the chains of several packets run side by side, where
+  // the whole per-packet path leaves the processor room for about one.
+  template <bool kFileMeta>
+  void burst_encap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+    FrameMeta parsed[kBurstSize];
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
+    for (uint16_t i = 0; i < n; ++i) {
+      if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
+      const rte_mbuf* m = pkts[i];
+      bytes += m->data_len;
+      parsed[i] = parse_frame(wire::Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+    }
+    ic.rx_bytes += bytes;
+    rte_mbuf* ready[kBurstSize];  // wrapped, in the input's order
+    uint16_t nready = 0;
+    uint64_t ready_bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = pkts[i];
+      PacketRef ref = to_packet_ref(m, kFileMeta);
+      const DropReason r = encapsulate(route.pipeline.outer, parsed[i], ref);
+      if (r != DropReason::kNone) {
+        if (to_host(r, route, m, rx.input, ic)) continue;
+        ic.drop(r);
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      if (ref.flags) {
+        ic.truncated_packet_length += (ref.flags & PacketRef::kTruncatedPacketLength) != 0;
+        ic.truncated_mtu += (ref.flags & PacketRef::kTruncatedMtu) != 0;
+      }
+      apply_packet_ref(m, ref, kFileMeta);
+      if (route.stamp_file_meta) stamp(m, ref.len);
+      set_tx_offloads(m, route.pipeline.outer.ipv6, route.tx_ip_checksum_offload, route.tx_udp_checksum_offload);
+      ready[nready++] = m;
+      ready_bytes += ref.len;
+    }
+    enqueue_burst(route.output, ready, nready, rx.input, ready_bytes);
+  }
+
   // A mirror input's sessions a burst at a time (Route::staged_sessions: each filter alone
-  // decides), in two stages: the session of every packet (or the reason none took it), then
-  // the sends in the input's order. Each session's counters are added once per burst: the
+  // decides), in two stages: first every packet is parsed, keyed and given to the first session
+  // that takes it (its verdict cache answers most), the others filtered at once; then the taken
+  // ones are sent, in the input's order. Each session's counters are added once per burst: the
   // packets that reached it (tried) are those the sessions before it left.
   // kOne: the input has one session (most), whose counts stay in registers.
   template <bool kFileMeta, bool kOne>
   [[gnu::noinline]] void burst_sessions(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route,
                                         InputCounters& ic) {
-    constexpr uint8_t kNoSession = 0xff;
-    static_assert(kMaxSessions < kNoSession, "a session's place on its input fits in a byte");
     const auto& sessions = route.mirror_sessions;
     const size_t count = kOne ? 1 : sessions.size();
-    uint8_t chosen[kBurstSize];
-    FilterReason why[kBurstSize];  // for a packet no session took
-    FrameMeta parsed[kBurstSize];  // read with the key, for the send
+    // Per session, read once for the burst.
+    SessionVerdictCache::Probe probe[kOne ? 1 : kMaxSessions];
+    uint64_t* rule_hits[kOne ? 1 : kMaxSessions];
     uint32_t taken[kOne ? 1 : kMaxSessions];
     uint64_t taken_bytes[kOne ? 1 : kMaxSessions];
-    for (size_t j = 0; j < count; ++j) taken[j] = 0, taken_bytes[j] = 0;
+    for (size_t j = 0; j < count; ++j) {
+      const MirrorSessionRoute& s = sessions[j];
+      probe[j] = verdict_cache[s.config_index].probe(route.snapshot);
+      rule_hits[j] = stats.sessions[s.config_index].rule_hits.data();
+      taken[j] = 0;
+      taken_bytes[j] = 0;
+    }
+    // The packets taken, in order: the session that took each, its parse (read with the key).
+    rte_mbuf* take[kBurstSize];
+    FrameMeta take_meta[kBurstSize];
+    uint8_t take_session[kOne ? 1 : kBurstSize];
+    static_assert(kMaxSessions <= 256, "a session's place on its input fits in a byte");
+    uint16_t ntake = 0;
+    rte_mbuf* left[kBurstSize];  // filtered, freed together
+    uint16_t nleft = 0;
     uint64_t rx_bytes = 0;
 
     // Stage 1: which session takes each packet.
     for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
     for (uint16_t i = 0; i < n; ++i) {
       if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
-      const PacketRef ref = to_packet_ref(pkts[i], kFileMeta);
-      rx_bytes += pkts[i]->data_len;
-      VerdictKey key;
-      parsed[i] = route.any_session_filter ? parse_frame_keyed(ref.data, ref.len, key)
-                                           : parse_frame(wire::Bytes(ref.data, ref.len));
-      LazyFilterFields fields(ref.data, ref.len);
-      FilterReason last = FilterReason::no_session;
-      uint8_t c = kNoSession;
-      for (size_t j = 0; j < count; ++j) {
-        const MirrorSessionRoute& s = sessions[j];
-        if (s.select.policy.has_filter) {
-          const SessionVerdict v = verdict_cache[s.config_index].evaluate(s.select.policy, key, route.snapshot, fields,
-                                                                          TcpdumpExpression{s.select, ref});
-          if (v.rule >= 0) ++stats.sessions[s.config_index].rule_hits[static_cast<size_t>(v.rule)];
-          if (v.filtered != FilterReason::kNone) {
-            last = v.filtered;
-            continue;
-          }
-        }
-        c = static_cast<uint8_t>(j);
-        ++taken[j];
-        taken_bytes[j] += ref.len;
-        break;
-      }
-      chosen[i] = c;
-      why[i] = last;
-    }
-    ic.rx_bytes += rx_bytes;
-
-    // Stage 2: the sends, in the input's order; the packets no session took, freed together.
-    uint32_t mirrored[kOne ? 1 : kMaxSessions];
-    for (size_t j = 0; j < count; ++j) mirrored[j] = 0;
-    rte_mbuf* left[kBurstSize];
-    uint16_t nleft = 0;
-    for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
-      const uint8_t c = chosen[i];
-      if (c == kNoSession) {
-        ic.filter(why[i]);
+      const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*);
+      const uint32_t len = m->data_len;
+      rx_bytes += len;
+      VerdictKey key;
+      take_meta[ntake] = route.any_session_filter ? parse_frame_keyed(data, len, key) : parse_frame(wire::Bytes(data, len));
+      LazyFilterFields fields(data, len);
+      FilterReason last = FilterReason::no_session;
+      size_t j = 0;
+      for (; j < count; ++j) {
+        const MirrorSessionRoute& s = sessions[j];
+        if (!s.select.policy.has_filter) break;
+        SessionVerdict v;
+        if (!s.select.verdict_cacheable || !SessionVerdictCache::hit(probe[j], key, v)) {
+          const PacketRef ref = to_packet_ref(m, kFileMeta);
+          v = verdict_cache[s.config_index].evaluate(s.select.policy, key, route.snapshot, fields,
+                                                     TcpdumpExpression{s.select, ref});
+        }
+        if (v.rule >= 0) ++rule_hits[j][static_cast<size_t>(v.rule)];
+        if (v.filtered == FilterReason::kNone) break;
+        last = v.filtered;
+      }
+      if (j == count) {
+        ic.filter(last);
         left[nleft++] = m;
         continue;
       }
-      const MirrorSessionRoute& s = sessions[kOne ? 0 : c];
-      PacketRef ref = to_packet_ref(m, kFileMeta);
-      mirrored[kOne ? 0 : c] += send_session<kFileMeta>(s, m, ref, rx.input, ic, &parsed[i]);
+      ++taken[j];
+      taken_bytes[j] += len;
+      if (!kOne) take_session[ntake] = static_cast<uint8_t>(j);
+      take[ntake++] = m;
     }
+    ic.rx_bytes += rx_bytes;
     if (nleft) rte_pktmbuf_free_bulk(left, nleft);
+
+    // Stage 2: the sends, in the input's order.
+    uint32_t mirrored[kOne ? 1 : kMaxSessions];
+    for (size_t j = 0; j < count; ++j) mirrored[j] = 0;
+    const MirrorSessionRoute& first = sessions[0];
+    if (kOne && first.single && wraps_in_place(first.sinks[0])) {
+      // One session, one tunnel written in place (most): its packets queued together.
+      const Sink& sink = first.sinks[0];
+      rte_mbuf* ready[kBurstSize];
+      uint16_t nready = 0;
+      uint64_t ready_bytes = 0;
+      for (uint16_t k = 0; k < ntake; ++k) {
+        rte_mbuf* m = take[k];
+        PacketRef ref = to_packet_ref(m, kFileMeta);
+        const DropReason r = wrap_in_place<kFileMeta>(m, ref, sink, take_meta[k]);
+        if (r != DropReason::kNone) {
+          drop_copy(m, sink, r, ic);
+          continue;
+        }
+        ready[nready++] = m;
+        ready_bytes += ref.len;
+      }
+      enqueue_burst(sink.output, ready, nready, rx.input, ready_bytes);
+      mirrored[0] = nready;
+    } else {
+      for (uint16_t k = 0; k < ntake; ++k) {
+        const size_t j = kOne ? 0 : take_session[k];
+        PacketRef ref = to_packet_ref(take[k], kFileMeta);
+        mirrored[j] += send_session<kFileMeta>(sessions[j], take[k], ref, rx.input, ic, &take_meta[k]);
+      }
+    }
 
     uint32_t reached = n;
     for (size_t j = 0; j < count; ++j) {
