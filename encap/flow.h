@@ -15,6 +15,7 @@
 // Hot path: no allocation, no exceptions; reads only through header_at().
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -70,16 +71,16 @@ struct FlowHashState {
   const uint16_t dport = static_cast<uint16_t>((p[36] << 8) | p[37]);
   // Both directions alike: the endpoint with the smaller (address, port) first. Addresses
   // compare as big-endian numbers, which is how memcmp orders them.
+  // The order is a rotation of the packed words, not a branch: which way a packet goes is as
+  // good as random, and a branch on it is mispredicted about every other packet.
   const uint64_t ka = (uint64_t{__builtin_bswap32(src)} << 16) | sport;
   const uint64_t kb = (uint64_t{__builtin_bswap32(dst)} << 16) | dport;
-  const bool swap = ka > kb;
-  const uint32_t a = swap ? dst : src;
-  const uint32_t b = swap ? src : dst;
-  const uint16_t pa = swap ? dport : sport;
-  const uint16_t pb = swap ? sport : dport;
+  const unsigned swap = ka > kb;
+  const uint64_t addresses = std::rotl((uint64_t{src} << 32) | dst, static_cast<int>(32 * swap));   // a, b
+  const uint32_t ports = std::rotl((uint32_t{sport} << 16) | dport, static_cast<int>(16 * swap));  // pa, pb
   FlowHashState s;
-  s.add((uint64_t{a} << 32) | b);
-  s.add((uint64_t{4} << 48) | (uint64_t{proto} << 32) | (uint64_t{pa} << 16) | pb);
+  s.add(addresses);
+  s.add((uint64_t{4} << 48) | (uint64_t{proto} << 32) | ports);
   FrameMeta m{};
   m.flow_hash = s.finish();
   m.l3_offset = 14;
