@@ -339,12 +339,16 @@ struct Worker {
   // 8.5 and 10.2 at 1500 B. (Sinks that share the payload take fan_out_shared() instead.)
   static constexpr uint32_t kChainMinBytes = 256;
 
-  // Where a chained copy's outer headers go: the end of a header buffer (the header pool's
-  // buffers hold the largest), in front of a frame of `len` bytes (`wire_len` on the wire)
-  // that the encapsulation reads nothing of.
-  static PacketRef header_buffer_ref(rte_mbuf* hdr, uint32_t len, uint32_t wire_len) {
-    static_assert(kMaxOuterHeaderBytes <= 384, "the header pool's buffers hold the largest outer header");
-    return PacketRef{static_cast<uint8_t*>(hdr->buf_addr) + hdr->buf_len, len, wire_len, hdr->buf_len};
+  // Where a chained copy's outer headers (`header` bytes, sink.outer.length_bytes) go: the start
+  // of a header buffer, the cache line after the mbuf's own (the end of the buffer is a line or
+  // two further, and with 4 KiB pages often in the next page), in front of a frame of `len`
+  // bytes (`wire_len` on the wire) that the encapsulation reads nothing of. A GWLB copy skips
+  // the frame's L2 header: its outer headers start that much later, still in the buffer.
+  static PacketRef header_buffer_ref(rte_mbuf* hdr, uint32_t len, uint32_t wire_len, uint16_t header) {
+    // The header pool's buffers (engine.cpp, mp_fan_hdr) hold RTE_PKTMBUF_HEADROOM + 384 bytes.
+    static_assert(kMaxOuterHeaderBytes + 14 + 4 * kMaxVlanTags <= RTE_PKTMBUF_HEADROOM + 384,
+                  "the header pool's buffers hold the largest outer header after the largest L2 skip");
+    return PacketRef{static_cast<uint8_t*>(hdr->buf_addr) + header, len, wire_len, header};
   }
 
   // Header buffers for fan_out_shared(), taken from their pool a stash at a time (one pool
@@ -381,7 +385,7 @@ struct Worker {
     }
     const PacketRef inner = to_packet_ref(m, file_meta);
     const auto* buf = static_cast<const uint8_t*>(hdr->buf_addr);
-    PacketRef out = header_buffer_ref(hdr, inner.len, inner.wire_len);
+    PacketRef out = header_buffer_ref(hdr, inner.len, inner.wire_len, sink.outer.length_bytes);
     why = encapsulate(sink.outer, fm, out, md);
     if (why != DropReason::kNone) {
       rte_pktmbuf_free(hdr);
@@ -428,6 +432,10 @@ struct Worker {
     enqueue(sink.output, m, input);
     return true;
   }
+
+  // Whether `sink`'s copy, written in place, rewrites bytes of the frame itself: GWLB carries the
+  // frame's L3 packet, its outer headers over the L2 header.
+  static bool overwrites_frame(const Sink& sink) noexcept { return sink.encap && sink.outer.kind == TunnelKind::kGwlb; }
 
   // A sink whose tunnel is written on the packet itself, in its headroom (send_one()).
   static bool wraps_in_place(const Sink& sink) noexcept { return sink.encap && !sink.stamp_file_meta; }
@@ -496,7 +504,7 @@ struct Worker {
         failure = DropReason::no_mbuf;
         continue;
       }
-      PacketRef out = header_buffer_ref(hdr, len, wire_len);
+      PacketRef out = header_buffer_ref(hdr, len, wire_len, sink.outer.length_bytes);
       const DropReason r = encapsulate(sink.outer, fm, out, nullptr);
       if (r != DropReason::kNone) {
         stats.outputs[sink.output].drop(r);
@@ -578,9 +586,13 @@ struct Worker {
       return fm;
     };
     const bool chains = m->data_len >= kChainMinBytes;
+    bool cloned = false;  // a chained copy shares `m`'s frame
+    bool m_used = false;  // the last sink took `m` itself
     for (size_t i = 0; i < sinks.size(); ++i) {
       const Sink& sink = sinks[i].pool ? pool_member(sinks[i], parse().flow_hash) : sinks[i];
-      const bool last = i + 1 == sinks.size();
+      // The last sink takes `m` itself, rewritten in place; but GWLB's outer headers take the
+      // place of the frame's L2 header, which the chained copies share: it gets a copy then.
+      const bool last = i + 1 == sinks.size() && !(cloned && overwrites_frame(sink));
       // The metadata option's fields: the next number of this target's stream (taken only when
       // the copy is made), the capture time and the frame's length before any truncation.
       MirrorMetadata md_fields;
@@ -604,8 +616,10 @@ struct Worker {
         if (fan != kNoFan) ++fans[fan].pending;
         enqueue(sink.output, c, input, fan);
         ++queued;
+        cloned = true;
         continue;
       }
+      m_used = last;
       rte_mbuf* c = last ? m : rte_pktmbuf_copy(m, plan.copy_pool, 0, UINT32_MAX);
       if (!c) {
         stats.outputs[sink.output].drop(DropReason::no_mbuf);
@@ -627,7 +641,7 @@ struct Worker {
       enqueue(sink.output, c, input, fan);
       ++queued;
     }
-    if (sinks.empty()) rte_pktmbuf_free(m);
+    if (!m_used) rte_pktmbuf_free(m);  // no sink, or none took it itself (its clones keep their share)
     if (extra) {
       if (fan != kNoFan) ++fans[fan].pending;
       enqueue(extra_output, extra, input, fan);

@@ -3,12 +3,14 @@
 buffers, and every buffer back in its pool at the end.
 
 The engine replays a capture (a file input: its buffers from the file pools) into a session with
-four sinks: a VXLAN target on a net_pcap port that takes chains (tx_chains = true: its copies
+five sinks: a VXLAN target on a net_pcap port that takes chains (tx_chains = true: its copies
 of frames of 256 bytes and more are a header buffer chained to the shared payload), one with
 PacketLength 100 on such a port (the chained payload trimmed), one on a port that copies
 (tx_chains = false), and a plain pcap file output (the original). scapy reads every output:
 each has every input frame, in order, with the right VNI and inner bytes (whole, or the first
-100 bytes). The JSON's mempools: the buffers in use when the workers stopped equal those when
+100 bytes); and a GWLB target, last, which takes the packet itself: its copies carry the inner
+IP packet (scapy's Geneve reading), and the chained copies' frames are intact although GWLB's
+outer headers replace the packet's Ethernet header. The JSON's mempools: the buffers in use when the workers stopped equal those when
 they started, for the packet pool and the fan-out header and indirect pools (no leaked
 reference). Then twice more with sinks that all take chains and cut alike (two targets and a
 pool of two; whole frames, then PacketLength 300 on all): the copies share the packet itself as
@@ -32,6 +34,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
 from common import Checker, accounting_holds, read_records  # noqa: E402
 
+from scapy.contrib.geneve import GENEVE  # noqa: E402
 from scapy.layers.inet import IP, TCP, UDP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.vxlan import VXLAN  # noqa: E402
@@ -62,7 +65,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         cap = os.path.join(tmp, "in.pcap")
         wrpcap(cap, [Ether(f) for f in frames])
-        outs = {n: os.path.join(tmp, n + ".pcap") for n in ("chain", "chaincut", "copy", "raw")}
+        outs = {n: os.path.join(tmp, n + ".pcap") for n in ("chain", "chaincut", "copy", "raw", "gwlb")}
         text = HEAD % cap + """[[ports]]
 name = "o-chain"
 role = "output"
@@ -82,11 +85,24 @@ tx_chains = false
 name = "raw"
 role = "output"
 file = "%s"
-""" % (outs["chain"], outs["chaincut"], outs["copy"], outs["raw"])
+[[ports]]
+name = "o-gwlb"
+role = "output"
+devargs = "net_pcap4,tx_pcap=%s"
+tx_chains = true
+[[targets]]
+name = "t-gwlb"
+output = "o-gwlb"
+tunnel = "gwlb"
+src_ip = "10.0.0.1"
+dst_ip = "10.0.0.9"
+dst_mac = "02:00:00:00:00:02"
+gwlb_endpoint_id = "0x31e129cdc0cd8633"
+""" % (outs["chain"], outs["chaincut"], outs["copy"], outs["raw"], outs["gwlb"])
         for i, (n, extra) in enumerate((("chain", ""), ("chaincut", "packet_length = 100\n"), ("copy", ""))):
             text += ('[[targets]]\nname = "t-%s"\noutput = "o-%s"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
                      'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (n, n, 2 + i, 10 + i, extra)
-        text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t-chain", "t-chaincut", "t-copy", "raw"]\n'
+        text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t-chain", "t-chaincut", "t-copy", "raw", "t-gwlb"]\n'
         cfg = os.path.join(tmp, "f.toml")
         with open(cfg, "w") as f:
             f.write(text)
@@ -114,6 +130,16 @@ file = "%s"
             c.check(bad == 0, "%s: %d frames with the wrong VNI or inner bytes" % (n, bad))
         raw = [r[0] for r in read_records(outs["raw"])] if os.path.exists(outs["raw"]) else []
         c.check(raw == frames, "raw: %d frames, not the input's" % len(raw))
+        # GWLB (never chained: its copy is the packet itself, the last sink): the inner IP
+        # packet without its Ethernet header, cut to the 1500-byte MTU behind its 68 bytes of
+        # outer IP, UDP and Geneve with GWLB's options; rewriting the packet in place must not
+        # touch the frame the chained copies above share.
+        got = [Ether(r[0]) for r in read_records(outs["gwlb"])] if os.path.exists(outs["gwlb"]) else []
+        c.check(len(got) == len(frames), "gwlb: %d frames of %d" % (len(got), len(frames)))
+        bad = sum(1 for g, f in zip(got, frames)
+                  if GENEVE not in g or g[UDP].dport != 6081 or bytes(g[GENEVE].payload) != f[14:][:1500 - 68] or
+                  g[IP].len != len(bytes(g[IP])))
+        c.check(bad == 0, "gwlb: %d frames with the wrong inner packet or outer length" % bad)
         # Every sink takes chains and cuts alike: the copies share the packet itself as their
         # payload (no indirect buffer), cut once for all of them when PacketLength says so.
         for cut in (None, 300):
