@@ -1071,11 +1071,20 @@ struct Worker {
               ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)
               : process_packet(route.pipeline, ref);
     }
+    if (route_result<kFileMeta>(m, ref, r, route, rx.input, ic)) enqueue(route.output, m, rx.input);
+  }
+
+  // A route's packet after its pipeline step (`r`): handed to the host or dropped (false), or
+  // wrapped as `ref` says and ready to queue on route.output (true).
+  template <bool kFileMeta>
+  [[gnu::always_inline]] bool route_result(rte_mbuf* m, const PacketRef& ref, DropReason r, const Route& route,
+                                           uint16_t input, InputCounters& ic) {
     if (r != DropReason::kNone) {
-      if (to_host(r, route, m, rx.input, ic)) return;
-      ic.drop(r);
-      rte_pktmbuf_free(m);
-      return;
+      if (!to_host(r, route, m, input, ic)) {
+        ic.drop(r);
+        rte_pktmbuf_free(m);
+      }
+      return false;
     }
     if (ref.flags) {
       ic.truncated_packet_length += (ref.flags & PacketRef::kTruncatedPacketLength) != 0;
@@ -1084,7 +1093,7 @@ struct Worker {
     apply_packet_ref(m, ref, kFileMeta);
     if (route.stamp_file_meta) stamp(m, ref.len);
     set_tx_offloads(m, route.pipeline.outer.ipv6, route.tx_ip_checksum_offload, route.tx_udp_checksum_offload);
-    enqueue(route.output, m, rx.input);
+    return true;
   }
 
   uint16_t poll(const WorkerPlan::Rx& rx, const std::vector<Route>& routes) {
@@ -1159,19 +1168,7 @@ struct Worker {
       rte_mbuf* m = pkts[i];
       PacketRef ref = to_packet_ref(m, kFileMeta);
       const DropReason r = encapsulate(route.pipeline.outer, parsed[i], ref);
-      if (r != DropReason::kNone) {
-        if (to_host(r, route, m, rx.input, ic)) continue;
-        ic.drop(r);
-        rte_pktmbuf_free(m);
-        continue;
-      }
-      if (ref.flags) {
-        ic.truncated_packet_length += (ref.flags & PacketRef::kTruncatedPacketLength) != 0;
-        ic.truncated_mtu += (ref.flags & PacketRef::kTruncatedMtu) != 0;
-      }
-      apply_packet_ref(m, ref, kFileMeta);
-      if (route.stamp_file_meta) stamp(m, ref.len);
-      set_tx_offloads(m, route.pipeline.outer.ipv6, route.tx_ip_checksum_offload, route.tx_udp_checksum_offload);
+      if (!route_result<kFileMeta>(m, ref, r, route, rx.input, ic)) continue;
       ready[nready++] = m;
       ready_bytes += ref.len;
     }
