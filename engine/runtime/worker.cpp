@@ -104,6 +104,9 @@ struct Worker {
   uint16_t free_fans[kFanSlots];
   uint32_t free_fan_count = 0;
   uint64_t now_ns = 0;  // this burst's time, for the flow table
+  // The PacketRef flags (cuts) of the copies written since a caller cleared it: a mirror
+  // session counts a packet's cuts once, whatever its copies (count_cuts()).
+  uint32_t copy_cuts = 0;
 
   void init_fans() {
     for (uint32_t i = 0; i < kFanSlots; ++i) free_fans[i] = static_cast<uint16_t>(kFanSlots - 1 - i);
@@ -328,6 +331,7 @@ struct Worker {
     PacketRef ref = to_packet_ref(c, file_meta);
     const DropReason r = encapsulate(sink.outer, fm, ref, md);
     if (r != DropReason::kNone) return r;
+    copy_cuts |= ref.flags;
     apply_packet_ref(c, ref, file_meta);
     set_tx_offloads(c, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
     return DropReason::kNone;
@@ -391,6 +395,7 @@ struct Worker {
       rte_pktmbuf_free(hdr);
       return nullptr;
     }
+    copy_cuts |= out.flags;
     const uint32_t header = sink.outer.length_bytes;
     const uint32_t kept = out.len - header;  // after PacketLength or MTU truncation
     rte_mbuf* body = rte_pktmbuf_clone(m, plan.indirect_pool);
@@ -418,19 +423,32 @@ struct Worker {
   [[gnu::always_inline]] bool send_one(rte_mbuf* m, PacketRef& ref, const Sink& sink, uint16_t input,
                                        InputCounters& ic, const FrameMeta* fm = nullptr) {
     DropReason r;
+    uint32_t cuts;
     if (wraps_in_place(sink)) {
       r = wrap_in_place<kFileMeta>(m, ref, sink, fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len)));
+      cuts = ref.flags;
     } else {
       FrameMeta parsed{};
       if (sink.encap) parsed = fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len));
+      copy_cuts = 0;
       r = prepare_sink_copy(m, sink, nullptr, kFileMeta, parsed, nullptr);
+      cuts = copy_cuts;
     }
     if (r != DropReason::kNone) {
       drop_copy(m, sink, r, ic);
       return false;
     }
+    count_cuts(ic, cuts);
     enqueue(sink.output, m, input);
     return true;
+  }
+
+  // A packet sent shortened (PacketRef flags `cuts`: PacketLength, MTU), counted once on its input.
+  static void count_cuts(InputCounters& ic, uint32_t cuts) {
+    if (cuts) {
+      ic.truncated_packet_length += (cuts & PacketRef::kTruncatedPacketLength) != 0;
+      ic.truncated_mtu += (cuts & PacketRef::kTruncatedMtu) != 0;
+    }
   }
 
   // Whether `sink`'s copy, written in place, rewrites bytes of the frame itself: GWLB carries the
@@ -527,6 +545,7 @@ struct Worker {
       rte_pktmbuf_free(m);
     } else {
       rte_mbuf_refcnt_update(m, static_cast<int16_t>(made - 1));  // a store while `m` is ours alone
+      copy_cuts |= cut_flags;
     }
     if (extra) {
       copies[made] = extra;
@@ -743,7 +762,8 @@ struct Worker {
     FilterReason last = FilterReason::no_session;
     for (const MirrorSessionRoute& s : route.mirror_sessions) {
       if (!s.select.active) {  // a route to a pool: every packet, no session of its own
-        fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic);
+        copy_cuts = 0;
+        if (fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) count_cuts(ic, copy_cuts);
         return;
       }
       if (!s.select.options) {
@@ -779,10 +799,13 @@ struct Worker {
   [[gnu::always_inline]] bool send_session(const MirrorSessionRoute& s, rte_mbuf* m, PacketRef& ref, uint16_t input,
                                            InputCounters& ic, const FrameMeta* fm = nullptr) {
     if (s.single) return send_one<kFileMeta>(m, ref, s.sinks[0], input, ic, fm);
-    if (shares_payload(s.sinks) && m->nb_segs == 1) {
-      return fan_out_shared(m, ref, fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len)), s.sinks, input, ic) != 0;
-    }
-    return fan_out(m, s.sinks, nullptr, kFileMeta, input, ic) != 0;
+    copy_cuts = 0;
+    const bool sent =
+        shares_payload(s.sinks) && m->nb_segs == 1
+            ? fan_out_shared(m, ref, fm ? *fm : parse_frame(wire::Bytes(ref.data, ref.len)), s.sinks, input, ic) != 0
+            : fan_out(m, s.sinks, nullptr, kFileMeta, input, ic) != 0;
+    if (sent) count_cuts(ic, copy_cuts);
+    return sent;
   }
 
   static void end_filtered(rte_mbuf* m, InputCounters& ic, FilterReason why) {
@@ -1086,10 +1109,7 @@ struct Worker {
       }
       return false;
     }
-    if (ref.flags) {
-      ic.truncated_packet_length += (ref.flags & PacketRef::kTruncatedPacketLength) != 0;
-      ic.truncated_mtu += (ref.flags & PacketRef::kTruncatedMtu) != 0;
-    }
+    count_cuts(ic, ref.flags);
     apply_packet_ref(m, ref, kFileMeta);
     if (route.stamp_file_meta) stamp(m, ref.len);
     set_tx_offloads(m, route.pipeline.outer.ipv6, route.tx_ip_checksum_offload, route.tx_udp_checksum_offload);
@@ -1265,6 +1285,7 @@ struct Worker {
           drop_copy(m, sink, r, ic);
           continue;
         }
+        count_cuts(ic, ref.flags);
         ready[nready++] = m;
         ready_bytes += ref.len;
       }

@@ -15,7 +15,8 @@ they started, for the packet pool and the fan-out header and indirect pools (no 
 reference). Then twice more with sinks that all take chains and cut alike (two targets and a
 pool of two; whole frames, then PacketLength 300 on all): the copies share the packet itself as
 their payload, cut once for all; every output has every frame, whole or cut, with an outer IP
-length that is the frame's own, and no buffer leaks. Last, a live input (net_pcap) into a session
+length that is the frame's own, and no buffer leaks; a packet cut for its copies is counted once
+on its input (truncated.packet_length, truncated.mtu), as for one target with PacketLength. Last, a live input (net_pcap) into a session
 with `slice = 10`, to one target and to two sharing the payload: each copy carries the frame cut
 10 bytes after its L4 header (scapy's lengths), with outer IP and UDP lengths that count what it
 carries.
@@ -119,6 +120,13 @@ gwlb_endpoint_id = "0x31e129cdc0cd8633"
                 c.check(m["in_use_end"] == m["in_use_start"], "mempool %s: %d buffers in use at the start, %d at the end" % (
                     name, m["in_use_start"], m["in_use_end"]))
             c.check(len(st.get("mempools", {})) >= 3, "mempools reported: %s" % st.get("mempools"))
+            # A packet sent shortened is counted once on its input, whatever its copies: cut by
+            # t-chaincut's PacketLength (frames over 100 bytes), and by the MTU for GWLB (an inner
+            # IP packet over 1500 - 68 bytes).
+            want = {"packet_length": sum(1 for f in frames if len(f) > 100),
+                    "mtu": sum(1 for f in frames if len(f) - 14 > 1500 - 68)}
+            got = {k: st["inputs"]["in"]["truncated"][k] for k in want}
+            c.check(got == want and want["mtu"] > 0, "truncated on the input: %s, expected %s" % (got, want))
         for n, vni, cut in (("chain", 10, None), ("chaincut", 11, 100), ("copy", 12, None)):
             got = [Ether(r[0]) for r in read_records(outs[n])] if os.path.exists(outs[n]) else []
             c.check(len(got) == len(frames), "%s: %d frames of %d" % (n, len(got), len(frames)))
@@ -144,6 +152,7 @@ gwlb_endpoint_id = "0x31e129cdc0cd8633"
         # payload (no indirect buffer), cut once for all of them when PacketLength says so.
         for cut in (None, 300):
             shared_case(c, binary, tmp, cap, frames, cut)
+        single_cut_case(c, binary, tmp, cap, frames)
         for sinks in (["t-a"], ["t-a", "t-b"]):
             sliced_live_case(c, binary, tmp, cap, frames, sinks)
     c.done()
@@ -176,6 +185,9 @@ def shared_case(c, binary, tmp, cap, frames, cut):
         for name, m in st.get("mempools", {}).items():
             c.check(m["in_use_end"] == m["in_use_start"], "%s: mempool %s: %d buffers in use at the start, %d at the end" % (
                 tag, name, m["in_use_start"], m["in_use_end"]))
+        want = sum(1 for f in frames if cut and len(f) > cut)
+        got = st["inputs"]["in"]["truncated"]["packet_length"]
+        c.check(got == want, "%s: truncated.packet_length %d on the input, expected %d (once a packet)" % (tag, got, want))
     for n, vnis in (("a", {20}), ("b", {21}), ("c", {22, 23})):
         got = [Ether(r[0]) for r in read_records(outs[n])] if os.path.exists(outs[n]) else []
         c.check(len(got) == len(frames), "%s %s: %d frames of %d" % (tag, n, len(got), len(frames)))
@@ -187,6 +199,31 @@ def shared_case(c, binary, tmp, cap, frames, cut):
                     g[IP].len != len(bytes(g[IP]))):
                 bad += 1
         c.check(bad == 0, "%s %s: %d frames with the wrong VNI, inner bytes or IP length" % (tag, n, bad))
+
+
+def single_cut_case(c, binary, tmp, cap, frames):
+    """One session, one target with PacketLength 100 (the packet itself wrapped in place): every
+    frame cut to 100 bytes, and each cut one counted on the input."""
+    out = os.path.join(tmp, "single-cut.pcap")
+    text = HEAD % cap + '[[ports]]\nname = "o"\nrole = "output"\nfile = "%s"\n' % out
+    text += ('[[targets]]\nname = "t"\noutput = "o"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\ndst_ip = "10.0.0.2"\n'
+             'dst_mac = "02:00:00:00:00:02"\nvni = 40\n')
+    text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t"]\npacket_length = 100\n'
+    cfg = os.path.join(tmp, "single-cut.toml")
+    with open(cfg, "w") as f:
+        f.write(text)
+    js = os.path.join(tmp, "single-cut.json")
+    p = subprocess.run([binary, "run", "-c", cfg, "--stats-json", js], capture_output=True, text=True, timeout=120)
+    c.check(p.returncode == 0, "single-cut run: exit %d %s %s" % (p.returncode, p.stdout[-600:], p.stderr[-600:]))
+    got = [Ether(r[0]) for r in read_records(out)] if os.path.exists(out) else []
+    bad = sum(1 for g, f in zip(got, frames) if VXLAN not in g or bytes(g[VXLAN].payload) != f[:100])
+    c.check(len(got) == len(frames) and bad == 0, "single-cut: %d frames of %d, %d not cut to 100 bytes" % (
+        len(got), len(frames), bad))
+    st = json.load(open(js)) if p.returncode == 0 else None
+    if st:
+        want = sum(1 for f in frames if len(f) > 100)
+        got_n = st["inputs"]["in"]["truncated"]["packet_length"]
+        c.check(got_n == want, "single-cut: truncated.packet_length %d on the input, expected %d" % (got_n, want))
 
 
 def sliced_live_case(c, binary, tmp, cap, frames, sinks):
