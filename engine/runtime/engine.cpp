@@ -206,9 +206,9 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   rte_mempool* header_pool = nullptr;
   rte_mempool* indirect_pool = nullptr;
   if (fan_out && any_ethdev && !opts.copy_fanout) {
-    // Room for the largest outer header (kMaxOuterHeaderBytes), written at the buffer's end.
+    // Room for the largest outer header (kMaxOuterHeaderBytes), written at the buffer's start.
     const unsigned n = 8191 + nworkers * 2048;
-    header_pool = rte_pktmbuf_pool_create("mp_fan_hdr", n, 256, 0, RTE_PKTMBUF_HEADROOM + 384, rte_socket_id());
+    header_pool = rte_pktmbuf_pool_create("mp_fan_hdr", n, 256, 0, kHeaderBufferBytes, rte_socket_id());
     indirect_pool = rte_pktmbuf_pool_create("mp_fan_ind", n, 256, 0, 0, rte_socket_id());
     if (!header_pool || !indirect_pool) {
       throw std::runtime_error(std::string("cannot create the fan-out buffer pools: ") + rte_strerror(rte_errno));

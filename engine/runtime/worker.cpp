@@ -346,12 +346,10 @@ struct Worker {
   // Where a chained copy's outer headers (`header` bytes, sink.outer.length_bytes) go: the start
   // of a header buffer, the cache line after the mbuf's own (the end of the buffer is a line or
   // two further, and with 4 KiB pages often in the next page), in front of a frame of `len`
-  // bytes (`wire_len` on the wire) that the encapsulation reads nothing of. A GWLB copy skips
-  // the frame's L2 header: its outer headers start that much later, still in the buffer.
+  // bytes (`wire_len` on the wire) that the encapsulation reads nothing of. (GWLB, whose outer
+  // headers would start after the frame's L2 header, never chains: Sink::chain.)
   static PacketRef header_buffer_ref(rte_mbuf* hdr, uint32_t len, uint32_t wire_len, uint16_t header) {
-    // The header pool's buffers (engine.cpp, mp_fan_hdr) hold RTE_PKTMBUF_HEADROOM + 384 bytes.
-    static_assert(kMaxOuterHeaderBytes + 14 + 4 * kMaxVlanTags <= RTE_PKTMBUF_HEADROOM + 384,
-                  "the header pool's buffers hold the largest outer header after the largest L2 skip");
+    static_assert(kMaxOuterHeaderBytes <= kHeaderBufferBytes, "a header buffer holds the largest outer header");
     return PacketRef{static_cast<uint8_t*>(hdr->buf_addr) + header, len, wire_len, header};
   }
 
@@ -395,7 +393,6 @@ struct Worker {
       rte_pktmbuf_free(hdr);
       return nullptr;
     }
-    copy_cuts |= out.flags;
     const uint32_t header = sink.outer.length_bytes;
     const uint32_t kept = out.len - header;  // after PacketLength or MTU truncation
     rte_mbuf* body = rte_pktmbuf_clone(m, plan.indirect_pool);
@@ -404,6 +401,7 @@ struct Worker {
       why = DropReason::no_mbuf;
       return nullptr;
     }
+    copy_cuts |= out.flags;  // the copy goes
     if (kept < body->data_len) rte_pktmbuf_trim(body, static_cast<uint16_t>(body->data_len - kept));
     hdr->data_off = static_cast<uint16_t>(out.data - buf);
     hdr->data_len = static_cast<uint16_t>(header);
@@ -576,7 +574,9 @@ struct Worker {
   // given. The input's packet ends once: sent when one copy was accepted; else dropped under
   // the reason of the last copy that failed.
   // Copies are chains where the sinks allow (chained_copy), else copies; the last sink rewrites
-  // `m` in place. (Sinks that share the payload take fan_out_shared() instead.)
+  // `m` in place, but for a GWLB sink after a chained copy (its outer headers would overwrite
+  // the frame the chains share: overwrites_frame()), which gets a copy, `m` then freed.
+  // (Sinks that share the payload take fan_out_shared() instead.)
   // Returns how many copies were queued.
   unsigned fan_out(rte_mbuf* m, const std::vector<Sink>& sinks, const SinkMeta* meta, bool file_meta,
                    uint16_t input, InputCounters& ic, rte_mbuf* extra = nullptr, uint16_t extra_output = 0) {
@@ -793,8 +793,8 @@ struct Worker {
   }
 
   // Sends `m` (`ref`; parsed as `fm`, where the caller has it) to the sinks of mirror session
-  // `s`, which took it. True when a copy was
-  // queued; else `m` ended as dropped.
+  // `s`, which took it, and counts its cuts once. True when a copy was queued; else `m` ended as
+  // dropped.
   template <bool kFileMeta>
   [[gnu::always_inline]] bool send_session(const MirrorSessionRoute& s, rte_mbuf* m, PacketRef& ref, uint16_t input,
                                            InputCounters& ic, const FrameMeta* fm = nullptr) {
@@ -1043,7 +1043,8 @@ struct Worker {
     enqueue(route.return_output, m, rx.input);
   }
 
-  // One packet through its route. Written once; the burst loop calls it per packet.
+  // One packet through its route. Written once; burst_loop() calls it per packet (a plain encap
+  // route and staged sessions take their bursts in stages instead: burst_encap, burst_sessions).
   // kFileMeta: whether the port fills MbufMeta (file ports), fixed per RX port, so the live
   // path carries no test for it.
   // kSpecial: the route receives into sessions, is an appliance or injects (chosen per burst,

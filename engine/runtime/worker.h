@@ -20,6 +20,10 @@ namespace mirrorpipe {
 
 inline constexpr uint16_t kBurstSize = 32;
 
+// The data room of a fan-out header buffer (the engine's header pool): the outer headers of a
+// chained copy, written at its start.
+inline constexpr uint16_t kHeaderBufferBytes = 128 + 384;
+
 // Everything one worker touches, built on the control path before it starts.
 struct WorkerPlan {
   struct Rx {
