@@ -104,15 +104,9 @@ gwlb_endpoint_id = "0x31e129cdc0cd8633"
             text += ('[[targets]]\nname = "t-%s"\noutput = "o-%s"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
                      'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (n, n, 2 + i, 10 + i, extra)
         text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t-chain", "t-chaincut", "t-copy", "raw", "t-gwlb"]\n'
-        cfg = os.path.join(tmp, "f.toml")
-        with open(cfg, "w") as f:
-            f.write(text)
-        js = os.path.join(tmp, "s.json")
-        p = subprocess.run([binary, "run", "-c", cfg, "--stats-json", js], capture_output=True, text=True, timeout=120)
-        c.check(p.returncode == 0, "run: exit %d %s %s" % (p.returncode, p.stdout[-600:], p.stderr[-600:]))
+        p, st = run_file_job(c, binary, tmp, "f", text)
         c.check("port o-chain: tx_chains = true" in p.stdout and "port o-copy: tx_chains = false" in p.stdout,
                 "the start does not say which ports chain:\n%s" % p.stdout[:1500])
-        st = json.load(open(js)) if p.returncode == 0 else None
         if st:
             c.check(accounting_holds(st), "counters do not add up")
             c.check(st["packets_out"] == len(frames), "packets_out %d of %d" % (st["packets_out"], len(frames)))
@@ -158,6 +152,18 @@ gwlb_endpoint_id = "0x31e129cdc0cd8633"
     c.done()
 
 
+def run_file_job(c, binary, tmp, tag, text):
+    """Runs the configuration `text` (a file input: the engine ends with it) as TAG.toml; checks
+    it exits 0. Returns the process and its stats JSON (None when it failed)."""
+    cfg = os.path.join(tmp, tag + ".toml")
+    with open(cfg, "w") as f:
+        f.write(text)
+    js = os.path.join(tmp, tag + ".json")
+    p = subprocess.run([binary, "run", "-c", cfg, "--stats-json", js], capture_output=True, text=True, timeout=120)
+    c.check(p.returncode == 0, "%s run: exit %d %s %s" % (tag, p.returncode, p.stdout[-600:], p.stderr[-600:]))
+    return p, (json.load(open(js)) if p.returncode == 0 else None)
+
+
 def shared_case(c, binary, tmp, cap, frames, cut):
     """Two targets and a pool of two, every output chaining, PacketLength `cut` on all."""
     tag = "shared%s" % (cut or "")
@@ -172,13 +178,7 @@ def shared_case(c, binary, tmp, cap, frames, cut):
                  'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (name, out, vni - 10, vni, extra)
     text += '[[pools]]\nname = "p"\nmembers = ["t-c1", "t-c2"]\n'
     text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t-a", "t-b", "p"]\n'
-    cfg = os.path.join(tmp, tag + ".toml")
-    with open(cfg, "w") as f:
-        f.write(text)
-    js = os.path.join(tmp, tag + ".json")
-    p = subprocess.run([binary, "run", "-c", cfg, "--stats-json", js], capture_output=True, text=True, timeout=120)
-    c.check(p.returncode == 0, "%s run: exit %d %s %s" % (tag, p.returncode, p.stdout[-600:], p.stderr[-600:]))
-    st = json.load(open(js)) if p.returncode == 0 else None
+    _, st = run_file_job(c, binary, tmp, tag, text)
     if st:
         c.check(accounting_holds(st), "%s: counters do not add up" % tag)
         c.check(st["packets_out"] == len(frames), "%s: packets_out %d of %d" % (tag, st["packets_out"], len(frames)))
@@ -209,17 +209,11 @@ def single_cut_case(c, binary, tmp, cap, frames):
     text += ('[[targets]]\nname = "t"\noutput = "o"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\ndst_ip = "10.0.0.2"\n'
              'dst_mac = "02:00:00:00:00:02"\nvni = 40\n')
     text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t"]\npacket_length = 100\n'
-    cfg = os.path.join(tmp, "single-cut.toml")
-    with open(cfg, "w") as f:
-        f.write(text)
-    js = os.path.join(tmp, "single-cut.json")
-    p = subprocess.run([binary, "run", "-c", cfg, "--stats-json", js], capture_output=True, text=True, timeout=120)
-    c.check(p.returncode == 0, "single-cut run: exit %d %s %s" % (p.returncode, p.stdout[-600:], p.stderr[-600:]))
+    _, st = run_file_job(c, binary, tmp, "single-cut", text)
     got = [Ether(r[0]) for r in read_records(out)] if os.path.exists(out) else []
     bad = sum(1 for g, f in zip(got, frames) if VXLAN not in g or bytes(g[VXLAN].payload) != f[:100])
     c.check(len(got) == len(frames) and bad == 0, "single-cut: %d frames of %d, %d not cut to 100 bytes" % (
         len(got), len(frames), bad))
-    st = json.load(open(js)) if p.returncode == 0 else None
     if st:
         want = sum(1 for f in frames if len(f) > 100)
         got_n = st["inputs"]["in"]["truncated"]["packet_length"]
