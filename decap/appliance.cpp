@@ -35,12 +35,6 @@ int compare_addresses(const std::array<uint8_t, 16>& a, const std::array<uint8_t
   return 0;
 }
 
-uint64_t load64(const uint8_t* p) noexcept {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 }  // namespace
 
 DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapResult& parsed) noexcept {
@@ -74,18 +68,8 @@ DropReason appliance_return(PacketRef& pkt, const ApplianceConfig& cfg, DecapRes
   return DropReason::kNone;
 }
 
-uint32_t InnerFlowKey::tuple_hash() const noexcept {
-  FlowHashState s;  // the flow hash's mixer (encap/flow.h)
-  s.add(load64(addr_lo.data()));
-  s.add(load64(addr_lo.data() + 8));
-  s.add(load64(addr_hi.data()));
-  s.add(load64(addr_hi.data() + 8));
-  s.add((uint64_t{port_lo} << 32) | (uint64_t{port_hi} << 16) | (uint64_t{protocol} << 8) | ipv6);
-  return s.finish();
-}
-
-bool inner_flow_key(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_t endpoint_id,
-                    InnerFlowKey& out) noexcept {
+bool inner_flow_key_general(const uint8_t* l3, uint32_t len, uint16_t ethertype, uint64_t endpoint_id,
+                            InnerFlowKey& out) noexcept {
   const Bytes b(l3, len);
   std::array<uint8_t, 16> src{}, dst{};
   bool ipv6 = false;

@@ -6,7 +6,9 @@
 // Input: one selector byte, then the frame. Selector bit 0: the default ports or several;
 // bit 1: verify checksums; bits 2-3: the flow table's capacity (4, 8, 64, 1024).
 //
-// Checks: nothing is written unless the return succeeds; on success the outer IPv4 addresses
+// Checks: the worker's fast path (return_plain_gwlb4) agrees with appliance_return wherever it
+// takes a packet, and the inner flow key's inline case with the general one; nothing is
+// written unless the return succeeds; on success the outer IPv4 addresses
 // are swapped, the TTL is reset, the IPv4 checksum is right, the MACs are set and nothing else
 // changed; a flow just refreshed is found by a lookup (by its endpoint and by any endpoint),
 // with the header and cookie stored; the wrapped packet's IPv4 total length and UDP length match
@@ -56,6 +58,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const DropReason r = appliance_return(ref, cfg, res);
   MIRRORPIPE_FUZZ_CHECK(ref.data == buf.data() + kHeadroom && ref.len == size && ref.wire_len == size);
   const uint8_t* out = ref.data;
+
+  // The worker's fast path on its own copy: it takes only what appliance_return returns, and
+  // leaves the same bytes and the same result; else it writes nothing.
+  std::vector<uint8_t> fast_buf(kHeadroom + size);
+  std::copy(data, data + size, fast_buf.begin() + kHeadroom);
+  PacketRef fast{fast_buf.data() + kHeadroom, static_cast<uint32_t>(size), static_cast<uint32_t>(size), kHeadroom};
+  DecapResult fast_res{};
+  if (return_plain_gwlb4(fast, cfg, fast_res)) {
+    MIRRORPIPE_FUZZ_CHECK(r == DropReason::kNone);
+    MIRRORPIPE_FUZZ_CHECK(std::equal(out, out + size, fast.data));
+    MIRRORPIPE_FUZZ_CHECK(fast_res.inner_offset == res.inner_offset && fast_res.inner_len == res.inner_len &&
+                          fast_res.inner_wire_len == res.inner_wire_len && fast_res.l3_protocol == res.l3_protocol &&
+                          fast_res.layer_count == res.layer_count && fast_res.outer_l3_offset == res.outer_l3_offset &&
+                          fast_res.outer_src_mac == res.outer_src_mac && fast_res.outer_dst_mac == res.outer_dst_mac);
+    const TunnelLayer& a = fast_res.layers[0];
+    const TunnelLayer& b = res.layers[0];
+    MIRRORPIPE_FUZZ_CHECK(a.type == b.type && a.ipv6 == b.ipv6 && a.gwlb_options == b.gwlb_options &&
+                          a.src_port == b.src_port && a.dst_port == b.dst_port && a.geneve_protocol == b.geneve_protocol &&
+                          a.vni == b.vni && a.src_ip == b.src_ip && a.dst_ip == b.dst_ip &&
+                          a.gwlb_endpoint_id == b.gwlb_endpoint_id && a.gwlb_attachment_id == b.gwlb_attachment_id &&
+                          a.gwlb_flow_cookie == b.gwlb_flow_cookie);
+  } else {
+    MIRRORPIPE_FUZZ_CHECK(std::equal(data, data + size, fast.data));
+  }
   if (r != DropReason::kNone) {
     MIRRORPIPE_FUZZ_CHECK(std::equal(data, data + size, out));
     return 0;
@@ -79,11 +105,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // handle_appliance: the inner flow's key, and the flow table refreshed with the header.
   const TunnelLayer& g = res.layers[0];
-  InnerFlowKey key;
-  if (res.layer_count != 1 || res.l3_protocol == 0 ||
-      !inner_flow_key(out + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key)) {
-    return 0;
+  InnerFlowKey key, general;
+  const bool keyed = res.layer_count == 1 && res.l3_protocol != 0 &&
+                     inner_flow_key(out + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key);
+  // The key's inline case and the general one agree (every byte of the key is a field).
+  if (res.layer_count == 1 && res.l3_protocol != 0) {
+    const bool general_keyed =
+        inner_flow_key_general(out + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, general);
+    MIRRORPIPE_FUZZ_CHECK(keyed == general_keyed && (!keyed || std::memcmp(&key, &general, sizeof key) == 0));
   }
+  if (!keyed) return 0;
   FlowTable flows(kCapacities[(selector >> 2) & 3], FlowTimeouts{});
   flows.refresh(key, out, res.inner_offset, res.outer_l3_offset, g.gwlb_flow_cookie, kNowNs);
   FlowRecord rec;

@@ -63,8 +63,14 @@ class FlowTable {
   // Records the latest packet of flow `key`: its return header and cookie. Writer only.
   void refresh(const InnerFlowKey& key, const uint8_t* header, uint32_t header_len, uint32_t l3_offset,
                uint32_t cookie, uint64_t now_ns) noexcept {
+    refresh(key, key.tuple_hash(), header, header_len, l3_offset, cookie, now_ns);
+  }
+
+  // The same with the key's tuple_hash() already known (inner_flow_key() gives it).
+  void refresh(const InnerFlowKey& key, uint32_t hash, const uint8_t* header, uint32_t header_len,
+               uint32_t l3_offset, uint32_t cookie, uint64_t now_ns) noexcept {
     if (header_len > kFlowHeaderMax) return;
-    Entry* bucket = bucket_of(key.tuple_hash());
+    Entry* bucket = bucket_of(hash);
     Entry* slot = nullptr;
     Entry* oldest = &bucket[0];
     for (uint32_t w = 0; w < kWays; ++w) {
@@ -108,7 +114,7 @@ class FlowTable {
     slot->record.cookie = cookie;
     slot->record.header_len = static_cast<uint8_t>(header_len);
     slot->record.l3_offset = static_cast<uint8_t>(l3_offset);
-    std::memcpy(slot->record.header, header, header_len);
+    copy_header(slot->record.header, header, header_len);
     slot->seq.store(s + 2, std::memory_order_release);
   }
 
@@ -151,6 +157,18 @@ class FlowTable {
     InnerFlowKey key;
     FlowRecord record;
   };
+
+  // memcpy for a header of 16 bytes or more, 16 bytes at a time, the last 16 overlapping: for
+  // GWLB's 82 bytes, memcpy's variable length took `rep movsq`, whose start-up cost every
+  // packet paid.
+  static void copy_header(uint8_t* to, const uint8_t* from, uint32_t len) noexcept {
+    if (len < 16) {
+      std::memcpy(to, from, len);
+      return;
+    }
+    for (uint32_t i = 0; i + 16 <= len; i += 16) std::memcpy(to + i, from + i, 16);
+    std::memcpy(to + len - 16, from + len - 16, 16);
+  }
 
   Entry* bucket_of(uint32_t hash) const noexcept {
     return &entries_[static_cast<size_t>(hash & (buckets_ - 1)) * kWays];

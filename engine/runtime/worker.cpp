@@ -928,7 +928,9 @@ struct Worker {
   void handle_appliance(rte_mbuf* m, PacketRef& ref, const WorkerPlan::Rx& rx, const Route& route,
                         InputCounters& ic) {
     DecapResult res;
-    DropReason r = appliance_return(ref, route.appliance_cfg, res);
+    const DropReason r = return_plain_gwlb4(ref, route.appliance_cfg, res)
+                             ? DropReason::kNone
+                             : appliance_return(ref, route.appliance_cfg, res);
     if (r != DropReason::kNone) {
       if (to_host(r, route, m, rx.input, ic)) return;
       ic.drop(r);
@@ -944,9 +946,10 @@ struct Worker {
       return;
     }
     InnerFlowKey key;
+    uint32_t hash;
     if ((plan.flows || !route.verdicts.empty()) && res.layer_count == 1 && res.l3_protocol != 0 &&
-        inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key)) {
-      if (plan.flows) plan.flows->refresh(key, ref.data, res.inner_offset, res.outer_l3_offset, g.gwlb_flow_cookie, now_ns);
+        inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id, key, hash)) {
+      if (plan.flows) plan.flows->refresh(key, hash, ref.data, res.inner_offset, res.outer_l3_offset, g.gwlb_flow_cookie, now_ns);
       if (!route.verdicts.empty() && route.verdicts.blocks(key)) {
         ic.filter(FilterReason::verdict_blocked);
         rte_pktmbuf_free(m);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "decap/appliance.h"
 #include "engine/pipeline/flow_table.h"
@@ -221,6 +223,155 @@ TEST_CASE("appliance_return: never toward a group, loopback or unspecified sourc
   PacketRef r{group_mac.data(), static_cast<uint32_t>(group_mac.size()), static_cast<uint32_t>(group_mac.size()), 0};
   DecapResult d;
   CHECK(appliance_return(r, ac, d) == DropReason::gwlb_source_bad);
+}
+
+namespace {
+
+// Every field appliance_return() sets, compared one by one.
+void check_same_result(const DecapResult& a, const DecapResult& b) {
+  CHECK(a.inner_offset == b.inner_offset);
+  CHECK(a.inner_len == b.inner_len);
+  CHECK(a.inner_wire_len == b.inner_wire_len);
+  CHECK(a.l3_protocol == b.l3_protocol);
+  CHECK(a.layer_count == b.layer_count);
+  CHECK(a.outer_l3_offset == b.outer_l3_offset);
+  CHECK(a.outer_dst_mac == b.outer_dst_mac);
+  CHECK(a.outer_src_mac == b.outer_src_mac);
+  CHECK(a.has_meta == b.has_meta);
+  const TunnelLayer& x = a.layers[0];
+  const TunnelLayer& y = b.layers[0];
+  CHECK(x.type == y.type);
+  CHECK(x.ipv6 == y.ipv6);
+  CHECK(x.gwlb_options == y.gwlb_options);
+  CHECK(x.src_port == y.src_port);
+  CHECK(x.dst_port == y.dst_port);
+  CHECK(x.geneve_protocol == y.geneve_protocol);
+  CHECK(x.vni == y.vni);
+  CHECK(x.src_ip == y.src_ip);
+  CHECK(x.dst_ip == y.dst_ip);
+  CHECK(x.gwlb_endpoint_id == y.gwlb_endpoint_id);
+  CHECK(x.gwlb_attachment_id == y.gwlb_attachment_id);
+  CHECK(x.gwlb_flow_cookie == y.gwlb_flow_cookie);
+}
+
+// The inline key against the general one on the L3 packet at `l3`: the same answer, the same
+// 48 bytes of key (no padding: every byte is a field), and the key's own tuple_hash().
+bool same_key(const uint8_t* l3, uint32_t len, uint16_t ethertype) {
+  InnerFlowKey fast, general;
+  uint32_t hash = 0;
+  const bool f = inner_flow_key(l3, len, ethertype, 0x1122334455667788ull, fast, hash);
+  const bool g = inner_flow_key_general(l3, len, ethertype, 0x1122334455667788ull, general);
+  return f == g && (!f || (std::memcmp(&fast, &general, sizeof fast) == 0 && hash == general.tuple_hash()));
+}
+
+}  // namespace
+
+TEST_CASE("appliance's fast path: takes only what appliance_return accepts, and returns the same packet") {
+  // The shared GWLB capture's 12 frames (GWLB's own option layout), then every one of their
+  // first 110 bytes set to four other values in turn (outer headers, options, the inner IPv4
+  // header and ports), whole and as if the capture had cut the frame, under two port sets and
+  // with and without checksum verification, plus the decap table's and the hostile corpus's
+  // frames as they are. Where return_plain_gwlb4 takes a packet, appliance_return returns it
+  // too, with the same bytes and the same result; elsewhere it changes nothing. The inner flow
+  // key's inline case is compared with the general one on every inner packet returned.
+  auto recs = test::read_pcap(test::source_path("pcaps/third-party/suricata-bug-6402-geneve-aws-gwlb-opts.pcap"));
+  REQUIRE(recs.size() == 12);
+  std::vector<test::Record> cases;
+  for (const auto& rec : recs) {
+    cases.push_back(rec);
+    for (size_t at = 0; at < 110 && at < rec.bytes.size(); ++at) {
+      for (const uint8_t v : {uint8_t{0x00}, uint8_t{0xff}, static_cast<uint8_t>(rec.bytes[at] ^ 0x01),
+                              static_cast<uint8_t>(rec.bytes[at] ^ 0x80)}) {
+        test::Record m = rec;
+        m.bytes[at] = v;
+        cases.push_back(m);
+      }
+    }
+    // The inner packet as UDP to a VXLAN port and to another port, as ICMP and as GRE.
+    for (const auto& [proto, port] : {std::pair<uint8_t, uint16_t>{17, 4789}, {17, 8472}, {17, 53}, {1, 0}, {47, 0}}) {
+      test::Record m = rec;
+      m.bytes[82 + 9] = proto;
+      if (port) m.bytes[82 + 22] = static_cast<uint8_t>(port >> 8), m.bytes[82 + 23] = static_cast<uint8_t>(port);
+      cases.push_back(m);
+    }
+  }
+  for (const char* table : {"test/golden/decap-table.pcap", "test/golden/hostile.pcap"}) {
+    for (const auto& rec : test::read_pcap(test::source_path(table))) cases.push_back(rec);
+  }
+  size_t taken = 0, returned = 0, keys = 0;
+  for (const bool verify : {false, true}) {
+    for (const bool more_ports : {false, true}) {
+      ApplianceConfig ac;
+      ac.mac = {0x02, 0, 0, 0, 0, 0x42};
+      ac.decap.verify_checksums = verify;
+      if (more_ports) {
+        ac.decap.vxlan_ports = {4789, 8472};
+        ac.decap.vxlan_port_count = 2;
+        ac.decap.geneve_ports = {6081, 6082};
+        ac.decap.geneve_port_count = 2;
+      }
+      for (const uint32_t cut : {0u, 30u}) {
+        for (size_t i = 0; i < cases.size(); ++i) {
+          test::Record rec = cases[i];
+          if (cut) {
+            if (rec.bytes.size() <= cut + 14) continue;
+            rec.bytes.resize(rec.bytes.size() - cut);  // the wire length stays
+          }
+          INFO("case " << i << ", verify=" << verify << ", more ports=" << more_ports << ", cut " << cut);
+          test::Buffer fast(rec), full(rec);
+          DecapResult by_fast, by_full;
+          const DropReason r = appliance_return(full.ref, ac, by_full);
+          returned += r == DropReason::kNone;
+          if (r == DropReason::kNone && by_full.layer_count == 1 && by_full.l3_protocol != 0) {
+            ++keys;
+            CHECK(same_key(full.ref.data + by_full.inner_offset, by_full.inner_len, by_full.l3_protocol));
+          }
+          if (!return_plain_gwlb4(fast.ref, ac, by_fast)) {
+            CHECK(fast.bytes() == rec.bytes);
+            continue;
+          }
+          ++taken;
+          CHECK(!verify);
+          REQUIRE(r == DropReason::kNone);
+          CHECK(fast.bytes() == full.bytes());
+          check_same_result(by_fast, by_full);
+        }
+      }
+    }
+  }
+  // Not vacuous: most of the mutations leave a packet the fast path should take.
+  CHECK(taken >= 10000);
+  CHECK(returned > taken);
+  CHECK(keys > returned / 2);
+}
+
+TEST_CASE("inner flow key: the inline case gives the general key, for every packet of the captures") {
+  // Every frame's L3 packet (Ethernet II, no tag), whole and cut to each length from 0 to 40
+  // bytes, and with its fragment field and protocol changed: first fragments and later ones,
+  // TCP, UDP, SCTP, ICMP and GRE.
+  size_t inline_case = 0;
+  for (const char* file : {"pcaps/sample-mix.pcap", "pcaps/third-party/zeek-plain-ipv4-fragmented-3.pcap",
+                           "pcaps/third-party/tcpdump-plain-gso-ipv4.pcap", "pcaps/third-party/tcpdump-plain-icmpv6.pcap"}) {
+    for (const auto& rec : test::read_pcap(test::source_path(file))) {
+      if (rec.bytes.size() < 14) continue;
+      const uint16_t type = static_cast<uint16_t>((rec.bytes[12] << 8) | rec.bytes[13]);
+      std::vector<uint8_t> l3(rec.bytes.begin() + 14, rec.bytes.end());
+      INFO(file);
+      for (uint32_t len = 0; len <= 40 && len <= l3.size(); ++len) CHECK(same_key(l3.data(), len, type));
+      CHECK(same_key(l3.data(), static_cast<uint32_t>(l3.size()), type));
+      if (type != 0x0800 || l3.size() < 24) continue;
+      inline_case += l3[0] == 0x45;
+      for (const uint8_t proto : {uint8_t{6}, uint8_t{17}, uint8_t{132}, uint8_t{1}, uint8_t{47}}) {
+        for (const uint16_t frag : {uint16_t{0}, uint16_t{0x2000}, uint16_t{0x0001}, uint16_t{0x4000}, uint16_t{0x1fff}}) {
+          std::vector<uint8_t> m = l3;
+          m[9] = proto;
+          m[6] = static_cast<uint8_t>(frag >> 8), m[7] = static_cast<uint8_t>(frag);
+          CHECK(same_key(m.data(), static_cast<uint32_t>(m.size()), type));
+        }
+      }
+    }
+  }
+  CHECK(inline_case >= 20);
 }
 
 #include "engine/pipeline/verdict.h"
