@@ -78,7 +78,7 @@ struct InnerFlowKey {
     return tuple_hash_of(w[0], w[1], w[2], w[3], w[4]);
   }
   // The same from the tuple's five 64-bit words (as the key holds them, read little-endian).
-  static uint32_t tuple_hash_of(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t w4) noexcept {
+  [[gnu::always_inline]] static uint32_t tuple_hash_of(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t w4) noexcept {
     FlowHashState s;  // the flow hash's mixer (encap/flow.h)
     s.add(w0 ^ std::rotl(w2, 32));
     s.add(w1 ^ std::rotl(w3, 32));
@@ -120,8 +120,14 @@ bool inner_flow_key_general(const uint8_t* l3, uint32_t len, uint16_t ethertype,
   // Only a first fragment (or an unfragmented packet) carries the ports.
   const bool ports = ((l3[6] & 0x1f) | l3[7]) == 0 &&
                      (proto == wire::ipproto::kTcp || proto == wire::ipproto::kUdp || proto == wire::ipproto::kSctp);
-  const uint16_t sport = ports ? static_cast<uint16_t>((l3[20] << 8) | l3[21]) : 0;
-  const uint16_t dport = ports ? static_cast<uint16_t>((l3[22] << 8) | l3[23]) : 0;
+  // Both ports in one 32-bit word, masked to zero without them: kept in a register (as two
+  // 16-bit values chosen by a condition, they were spilled 2 bytes wide and read back 4 bytes
+  // wide, a store the load could not be forwarded from).
+  uint32_t port_word;
+  std::memcpy(&port_word, l3 + 20, 4);
+  port_word = __builtin_bswap32(port_word) & (0u - static_cast<uint32_t>(ports));
+  const uint32_t sport = port_word >> 16;
+  const uint32_t dport = port_word & 0xffffu;
   // make_flow_key()'s order: (address, port) compared as big-endian numbers. Which end comes
   // first is a rotation, not a branch (either way is as likely: a branch would be mispredicted
   // about every other packet).
@@ -129,7 +135,7 @@ bool inner_flow_key_general(const uint8_t* l3, uint32_t len, uint16_t ethertype,
   const uint64_t kb = (uint64_t{__builtin_bswap32(dst)} << 16) | dport;
   const unsigned swap = ka > kb;
   const uint64_t addresses = std::rotl((uint64_t{dst} << 32) | src, static_cast<int>(32 * swap));  // hi, lo
-  const uint32_t port_pair = std::rotl((uint32_t{dport} << 16) | sport, static_cast<int>(16 * swap));  // hi, lo
+  const uint32_t port_pair = std::rotl((dport << 16) | sport, static_cast<int>(16 * swap));  // hi, lo
   // The words of the key: addr_lo (IPv4 in its first 4 bytes), addr_hi, then port_lo, port_hi,
   // protocol and ipv6 = 0 with the zero padding, then the endpoint; each stored on its own.
   const uint64_t w0 = static_cast<uint32_t>(addresses);
@@ -156,6 +162,11 @@ bool inner_flow_key_general(const uint8_t* l3, uint32_t len, uint16_t ethertype,
   return inner_flow_key(l3, len, ethertype, endpoint_id, out, hash);
 }
 
+// Where return_plain_gwlb4() finds the outer IPv4 header and the inner packet, always.
+inline constexpr uint32_t kPlainGwlb4Outer = wire::kEthernetHeaderBytes;
+inline constexpr uint32_t kPlainGwlb4Inner = kPlainGwlb4Outer + wire::kIpv4MinHeaderBytes + wire::kUdpHeaderBytes +
+                                             wire::gwlb::kGeneveHeaderBytes;  // 82
+
 // The common case of appliance_return(), read with as little as it needs: GWLB Geneve over
 // untagged IPv4 without IP options, the three GWLB options in the order GWLB sends them (32
 // bytes, so the inner packet starts at byte 82), VNI 0, an IPv4 payload with a 20-byte header
@@ -167,11 +178,11 @@ bool inner_flow_key_general(const uint8_t* l3, uint32_t len, uint16_t ethertype,
 [[gnu::always_inline]] inline bool return_plain_gwlb4(PacketRef& pkt, const ApplianceConfig& cfg,
                                                       DecapResult& out) noexcept {
   using namespace wire;
-  constexpr uint32_t kIp = kEthernetHeaderBytes;
+  constexpr uint32_t kIp = kPlainGwlb4Outer;
   constexpr uint32_t kUdp = kIp + kIpv4MinHeaderBytes;
   constexpr uint32_t kGeneve = kUdp + kUdpHeaderBytes;
   constexpr uint32_t kOptions = kGeneve + kGeneveHeaderBytes;
-  constexpr uint32_t kInner = kUdp + kUdpHeaderBytes + gwlb::kGeneveHeaderBytes;  // 82
+  constexpr uint32_t kInner = kPlainGwlb4Inner;
   static_assert(kInner == kOptions + 32);
   if (cfg.decap.verify_checksums || cfg.decap.geneve_port_count == 0 || pkt.len < kInner + kIpv4MinHeaderBytes) {
     return false;

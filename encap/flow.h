@@ -45,12 +45,12 @@ FrameMeta parse_frame_general(wire::Bytes frame) noexcept;
 // order are the hash's specification (test/golden/flowhash.py implements it again).
 struct FlowHashState {
   uint64_t h = 0x9e3779b97f4a7c15ull;
-  void add(uint64_t w) noexcept {
+  [[gnu::always_inline]] void add(uint64_t w) noexcept {
     h ^= w;
     h *= 0xff51afd7ed558ccdull;
     h = (h << 31) | (h >> 33);
   }
-  uint32_t finish() const noexcept {
+  [[gnu::always_inline]] uint32_t finish() const noexcept {
     uint64_t x = h;
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;

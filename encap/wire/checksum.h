@@ -39,7 +39,7 @@ inline uint64_t checksum_partial(const uint8_t* data, size_t len, uint64_t sum =
 }
 
 // Folds a partial sum to 16 bits (still in the host's reading of network-order words).
-inline uint16_t checksum_fold(uint64_t sum) noexcept {
+[[gnu::always_inline]] inline uint16_t checksum_fold(uint64_t sum) noexcept {
   sum = (sum & 0xffffffffu) + (sum >> 32);
   sum = (sum & 0xffffffffu) + (sum >> 32);
   sum = (sum & 0xffffu) + (sum >> 16);

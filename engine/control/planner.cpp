@@ -284,7 +284,10 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
       inj.return_output = route.return_output;
     }
   }
-  for (Route& route : *routes) route.staged_sessions = staged_sessions(route);
+  for (Route& route : *routes) {
+    route.staged_sessions = staged_sessions(route);
+    route.staged_appliance = staged_appliance(route);
+  }
   return routes;
 }
 

@@ -171,6 +171,9 @@ struct Route {
   // Every session's filter alone decides (no options, no pool route) and the port has no host
   // traffic: the worker takes a burst at a time, in stages (staged_sessions()).
   bool staged_sessions = false;
+  // An appliance whose packets only return (no allowed sources, no verdicts, no sessions to
+  // copy to): the worker takes a burst at a time, in stages (staged_appliance()).
+  bool staged_appliance = false;
 
   // The pools its sinks name (Sink::pool points into them), shared between routes.
   std::vector<std::shared_ptr<const PoolSinks>> pools;
@@ -189,6 +192,22 @@ inline bool staged_sessions(const Route& r) noexcept {
     if (!s.select.active || s.select.options) return false;
   }
   return true;
+}
+
+// Whether an appliance's bursts can be taken in stages (Worker::burst_appliance): a packet GWLB
+// sent returns, or is dropped, by itself alone; nothing decides per packet beyond that. With an
+// address of its own, the port's host traffic is told apart per packet (host_classify), first;
+// a packet the stages take (return_plain_gwlb4: untagged IPv4 UDP, not a fragment, to the first
+// Geneve port) is never the host's when that port is one of the host's tunnel ports, so the
+// stages may take it before asking (what they do not take goes through handle(), host first).
+inline bool staged_appliance(const Route& r) noexcept {
+  if (!r.appliance || !r.policy.allow_sources.empty() || !r.verdicts.empty() || !r.sessions.empty()) return false;
+  if (!r.host.enabled) return true;
+  const uint16_t geneve = r.appliance_cfg.decap.geneve_ports[0];
+  for (uint8_t i = 0; i < r.host.tunnel_port_count; ++i) {
+    if (r.host.tunnel_ports[i] == geneve) return r.appliance_cfg.decap.geneve_port_count > 0;
+  }
+  return false;
 }
 
 // The routes the workers use, replaced as a whole on reload (SIGHUP).

@@ -1144,7 +1144,9 @@ struct Worker {
     // mbufs only cost cache); a smaller one waits for more, or for the timer. Sessions spread
     // over several outputs and rely on full buffers and the timer.
     if (route.receive || route.appliance || route.inject || !route.mirror_sessions.empty()) {
-      if (route.staged_sessions) {
+      if (route.staged_appliance) {
+        burst_appliance<kFileMeta>(pkts, n, rx, route, ic);
+      } else if (route.staged_sessions) {
         if (route.mirror_sessions.size() == 1) {
           burst_sessions<kFileMeta, true>(pkts, n, rx, route, ic);
         } else {
@@ -1197,6 +1199,55 @@ struct Worker {
       ready_bytes += ref.len;
     }
     enqueue_burst(route.output, ready, nready, rx.input, ready_bytes);
+  }
+
+  // An appliance's burst in stages (Route::staged_appliance): every packet GWLB's common layout
+  // returns in place and keyed first, its flow's bucket prefetched; then the flow table
+  // refreshed, in input order; then all queued at once. The per-packet path does the same
+  // (handle_appliance); the flow table's hash chain and bucket load, each a wait of their own,
+  // now overlap across the burst. The first packet the fast path does not take (another layout,
+  // or a drop) ends the stages: it and the rest go through handle() one by one, so the return
+  // keeps the input's order.
+  template <bool kFileMeta>
+  void burst_appliance(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+    FlowTable* const flows = plan.flows;
+    InnerFlowKey keys[kBurstSize];
+    uint32_t hashes[kBurstSize];
+    uint32_t cookies[kBurstSize];
+    bool keyed[kBurstSize];
+    uint64_t bytes = 0, out_bytes = 0;
+    for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
+    uint16_t staged = 0;
+    for (; staged < n; ++staged) {
+      if (staged + kPrefetchAhead < n) prefetch_packet(pkts[staged + kPrefetchAhead]);
+      rte_mbuf* m = pkts[staged];
+      PacketRef ref = to_packet_ref(m, kFileMeta);
+      DecapResult res;
+      if (!return_plain_gwlb4(ref, route.appliance_cfg, res)) break;
+      bytes += m->data_len;
+      out_bytes += m->pkt_len;
+      if (!flows) continue;
+      const TunnelLayer& g = res.layers[0];
+      keyed[staged] = inner_flow_key(ref.data + res.inner_offset, res.inner_len, res.l3_protocol, g.gwlb_endpoint_id,
+                                     keys[staged], hashes[staged]);
+      cookies[staged] = g.gwlb_flow_cookie;
+      if (keyed[staged]) flows->prefetch(hashes[staged]);
+    }
+    if (flows) {
+      for (uint16_t i = 0; i < staged; ++i) {
+        if (keyed[i]) {
+          flows->refresh(keys[i], hashes[i], rte_pktmbuf_mtod(pkts[i], const uint8_t*), kPlainGwlb4Inner,
+                         kPlainGwlb4Outer, cookies[i], now_ns);
+        }
+      }
+    }
+    if (staged) enqueue_burst(route.return_output, pkts, staged, rx.input, out_bytes);
+    for (uint16_t i = staged; i < n; ++i) {
+      if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
+      bytes += pkts[i]->data_len;
+      handle<kFileMeta, true>(pkts[i], rx, route, ic);
+    }
+    ic.rx_bytes += bytes;
   }
 
   // A mirror input's sessions a burst at a time (Route::staged_sessions: each filter alone

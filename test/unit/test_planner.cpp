@@ -223,6 +223,35 @@ ip = "10.0.0.5"
   CHECK(r.host.enabled);
   CHECK(r.host.mac == kInMac);
   CHECK_FALSE(r.verdicts.empty());
+  CHECK_FALSE(r.staged_appliance);  // verdicts decide per flow: one packet at a time
+}
+
+TEST_CASE("planner: an appliance takes its bursts in stages only where nothing but the packet decides") {
+  const std::string base = "[[ports]]\nname = \"gwlb\"\nrole = \"appliance\"\ndevargs = \"net_null0\"\n";
+  struct Case {
+    const char* port_extra;
+    const char* rest;
+    bool staged;
+  };
+  const Case cases[] = {
+      {"", "", true},
+      {"ip = \"10.0.0.5\"\n", "", true},  // the host's traffic is never UDP to the Geneve port
+      {"allow_sources = [\"10.0.0.0/8\"]\n", "", false},
+      {"", "[[ports]]\nname = \"tap\"\nrole = \"output\"\ndevargs = \"net_null1\"\n"
+           "[[sessions]]\nname = \"s\"\ninput = \"gwlb\"\nsinks = [\"tap\"]\n", false},
+  };
+  for (const Case& c : cases) {
+    const std::string text = base + c.port_extra + c.rest;
+    INFO(text);
+    const EngineConfig cfg = load_config_text(text, "appliance.toml");
+    PortTopology topo = topology_of(cfg, 8500, false, false);
+    topo.outputs.push_back(PortTopology::Output{8500, false, false, kInMac});
+    topo.hosts.push_back(PortTopology::Host{0, kInMac, 0, -1, -1, nullptr});
+    const auto routes = plan_routes(cfg, topo, {});
+    const Route& r = (*routes)[0];
+    REQUIRE(r.appliance);
+    CHECK(r.staged_appliance == c.staged);
+  }
 }
 
 TEST_CASE("planner: fan-out shares the packet as every copy's payload only where every copy chains and cuts alike") {
