@@ -147,15 +147,22 @@ struct MirrorMetadata {
     o->capture_ns.set(md->capture_ns);
     o->original_length.set(md->original_length);
   }
+  // The per-packet words, kept as written (raw) for the UDP checksum below.
   auto* udp = reinterpret_cast<UdpHeader*>(out + t.udp_offset);
-  udp->src_port.set(hash_to_port_span(meta.flow_hash, t.sport_lo, t.sport_span));
-  udp->length.set(static_cast<uint16_t>(ip_payload));
+  const uint16_t sport_raw = Be16::to_raw(hash_to_port_span(meta.flow_hash, t.sport_lo, t.sport_span));
+  const uint16_t length_raw = Be16::to_raw(static_cast<uint16_t>(ip_payload));
+  udp->src_port.set_raw(sport_raw);
+  udp->length.set_raw(length_raw);
+  uint64_t tunnel_words = 0;
 
   if (t.kind == TunnelKind::kGwlb) {
     auto* g = reinterpret_cast<GeneveHeader*>(out + t.tunnel_offset);
-    g->protocol_type.set(meta.ip_version == 4 ? ethertype::kIpv4 : ethertype::kIpv6);
+    const uint16_t protocol_raw = Be16::to_raw(meta.ip_version == 4 ? ethertype::kIpv4 : ethertype::kIpv6);
+    g->protocol_type.set_raw(protocol_raw);
     // The flow cookie is the symmetric flow hash: both directions of a flow share it.
-    reinterpret_cast<Be32*>(out + t.cookie_offset)->set(meta.flow_hash);
+    const uint32_t cookie_raw = Be32::to_raw(meta.flow_hash);
+    reinterpret_cast<Be32*>(out + t.cookie_offset)->set_raw(cookie_raw);
+    tunnel_words = uint64_t{protocol_raw} + cookie_raw;
   }
 
   if (t.ipv6) {
@@ -170,8 +177,17 @@ struct MirrorMetadata {
   } else if (t.udp_checksum) {
     // Pseudo-header (addresses, protocol, UDP length) + UDP header + tunnel header + payload.
     // A capture cut short cannot give the bytes it lacks: the sum covers the bytes present.
-    uint64_t sum = t.pseudo_header_sum + udp->length.raw();
-    sum = checksum_partial(out + t.udp_offset, pkt.len - t.udp_offset, sum);
+    uint64_t sum;
+    if (!(t.meta_offset && md)) {
+      // The headers from the template's fixed words and the per-packet words as written, not
+      // read back: loads over the narrow stores just made could not take their bytes from
+      // them and would wait (GWLB's header was summed that way, a stall of every packet).
+      sum = t.pseudo_header_sum + 2 * uint64_t{length_raw} + sport_raw + tunnel_words + t.udp_header_sum;
+      sum = checksum_partial(out + t.length_bytes, pkt.len - t.length_bytes, sum);
+    } else {
+      sum = t.pseudo_header_sum + udp->length.raw();
+      sum = checksum_partial(out + t.udp_offset, pkt.len - t.udp_offset, sum);
+    }
     uint16_t c = checksum_finish(sum);
     udp->checksum.set_raw(c == 0 ? 0xffff : c);  // RFC 768: 0 means "no checksum"
   }

@@ -236,6 +236,18 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   t.length_bytes = static_cast<uint16_t>(t.tunnel_offset + tun.size());
   t.cookie_offset = cookie_in_tunnel ? static_cast<uint16_t>(t.tunnel_offset + cookie_in_tunnel) : 0;
   t.meta_offset = meta_in_tunnel ? static_cast<uint16_t>(t.tunnel_offset + meta_in_tunnel) : 0;
+  {
+    // The header's fixed words, once; every offset of a per-packet word is even (UDP at an even
+    // offset, tunnel headers in 4-byte words), so their sums add up word for word.
+    std::array<uint8_t, sizeof t.bytes> h;
+    std::memcpy(h.data(), b, t.length_bytes);
+    auto zero = [&](uint32_t off, uint32_t n) { std::memset(h.data() + off, 0, n); };
+    zero(t.udp_offset, 2);      // source port
+    zero(t.udp_offset + 4, 4);  // length, checksum
+    if (t.kind == TunnelKind::kGwlb) zero(t.tunnel_offset + 2, 2);  // protocol type
+    if (t.cookie_offset) zero(t.cookie_offset, 4);
+    t.udp_header_sum = checksum_partial(h.data() + t.udp_offset, t.length_bytes - t.udp_offset);
+  }
   t.plain_vxlan4 = t.kind == TunnelKind::kVxlan && !t.ipv6 && !t.udp_checksum && t.packet_length == 0 &&
                    t.length_bytes == kEthernetHeaderBytes + kIpv4MinHeaderBytes + kUdpHeaderBytes + kVxlanHeaderBytes;
   return t;

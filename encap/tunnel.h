@@ -90,6 +90,10 @@ struct alignas(64) OuterTemplate {
   uint32_t ip_checksum_base = 0;  // IPv4: header sum with total length and checksum zero, folded
                                   // to 16 bits (so one more fold after adding the length)
   uint64_t pseudo_header_sum = 0; // addresses + protocol, for the UDP checksum
+  // The UDP and tunnel headers' sum (checksum_partial) with the words written per packet zero:
+  // source port, length, checksum, and GWLB's protocol type and cookie (not the metadata
+  // option's words: a packet that carries them is summed from its bytes).
+  uint64_t udp_header_sum = 0;
   TunnelKind kind = TunnelKind::kVxlan;
   bool ipv6 = false;
   bool udp_checksum = false;

@@ -10,22 +10,50 @@
 namespace mirrorpipe::wire {
 
 // One's-complement sum of `len` bytes added to `sum`, not folded, not inverted. An odd final
-// byte is padded with zero as RFC 1071 says. Returns a 64-bit partial sum.
+// byte is padded with zero as RFC 1071 says. Returns a partial sum below 2^34 (for a `sum`
+// below 2^63), which callers may add further words to before folding.
 inline uint64_t checksum_partial(const uint8_t* data, size_t len, uint64_t sum = 0) noexcept {
-  // 4 bytes at a time into a 64-bit accumulator: no carries are lost for any length under
-  // 16 GiB. Byte order: summing network-order words read as host integers and swapping once
-  // at the end gives the same result (RFC 1071 section 2, "byte order independence").
-  while (len >= 4) {
+  // 8 bytes at a time, the carries out of 64 bits counted apart (an add and an add-with-carry
+  // a word), where 4 bytes at a time took four instructions for every 4 (a GWLB target's
+  // software UDP checksum over 100 bytes was a quarter of its packet's instructions). Byte order
+  // and word size: summing network-order words read as host integers and swapping once at the
+  // end gives the same result (RFC 1071 section 2, "byte order independence"), and 2^16 = 1
+  // modulo 0xffff, so wider words fold to the same 16-bit sum.
+  uint64_t lo = sum, carries = 0;
+  while (len >= 16) {
+    uint64_t a, b;
+    std::memcpy(&a, data, 8);
+    std::memcpy(&b, data + 8, 8);
+    lo += a;
+    carries += lo < a;
+    lo += b;
+    carries += lo < b;
+    data += 16;
+    len -= 16;
+  }
+  if (len >= 8) {
+    uint64_t a;
+    std::memcpy(&a, data, 8);
+    lo += a;
+    carries += lo < a;
+    data += 8;
+    len -= 8;
+  }
+  // Each carry is worth 2^64 = 1 modulo 0xffff (the end-around carry), then 64 bits to 33.
+  uint64_t s = lo + carries;
+  s += s < carries;
+  s = (s & 0xffffffffu) + (s >> 32);
+  if (len >= 4) {
     uint32_t w;
     std::memcpy(&w, data, 4);
-    sum += w;
+    s += w;
     data += 4;
     len -= 4;
   }
   if (len >= 2) {
     uint16_t w;
     std::memcpy(&w, data, 2);
-    sum += w;
+    s += w;
     data += 2;
     len -= 2;
   }
@@ -33,9 +61,9 @@ inline uint64_t checksum_partial(const uint8_t* data, size_t len, uint64_t sum =
     uint8_t pad[2] = {*data, 0};
     uint16_t w;
     std::memcpy(&w, pad, 2);
-    sum += w;
+    s += w;
   }
-  return sum;
+  return s;
 }
 
 // Folds a partial sum to 16 bits (still in the host's reading of network-order words).

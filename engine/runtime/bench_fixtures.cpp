@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "engine/pipeline/rss.h"
 
@@ -49,15 +51,49 @@ class RssFlagRx final : public RxPort {
   uint16_t port_, queue_;
 };
 
+// Where prefill_pool keeps a buffer's frame's first bytes: the end of its data room.
+uint8_t* kept_head(rte_mbuf* m) {
+  return static_cast<uint8_t*>(m->buf_addr) + m->buf_len - kKeptHeadBytes;
+}
+
+// Benchmarks only (RunOptions::restore_ethernet_header).
+class RestoreEthernetRx final : public RxPort {
+ public:
+  RestoreEthernetRx(uint16_t port, uint16_t queue) : port_(port), queue_(queue) {}
+  uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters&) override {
+    const uint16_t got = rte_eth_rx_burst(port_, queue_, pkts, n);
+    for (uint16_t i = 0; i < got; ++i) {
+      rte_mbuf* m = pkts[i];
+      std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), kept_head(m), kKeptHeadBytes);
+    }
+    return got;
+  }
+  bool finished() const override { return false; }
+
+ private:
+  uint16_t port_, queue_;
+};
+
 }  // namespace
 
-void prefill_pool(rte_mempool* pool, const std::vector<std::vector<uint8_t>>& frames, uint32_t room, bool rss_hash) {
+void prefill_pool(rte_mempool* pool, const std::vector<std::vector<uint8_t>>& frames, uint32_t room, bool rss_hash,
+                  bool keep_head) {
+  if (keep_head) {
+    for (const auto& f : frames) {
+      if (f.size() < kKeptHeadBytes || f.size() + kKeptHeadBytes > room) {
+        throw std::invalid_argument("bench: a frame of " + std::to_string(f.size()) +
+                                    " bytes leaves no room for its kept Ethernet header in a buffer of " +
+                                    std::to_string(room));
+      }
+    }
+  }
   struct Fill {
     const std::vector<std::vector<uint8_t>>* frames;
     size_t next;
     uint32_t room;
     bool rss_hash;
-  } fill{&frames, 0, room, rss_hash};
+    bool keep_head;
+  } fill{&frames, 0, room, rss_hash, keep_head};
   rte_mempool_obj_iter(
       pool,
       [](rte_mempool*, void* arg, void* obj, unsigned) {
@@ -67,12 +103,17 @@ void prefill_pool(rte_mempool* pool, const std::vector<std::vector<uint8_t>>& fr
         std::memcpy(static_cast<uint8_t*>(m->buf_addr) + RTE_PKTMBUF_HEADROOM, frame.data(),
                     std::min<size_t>(frame.size(), f->room));
         if (f->rss_hash) m->hash.rss = simulated_rss_hash(frame);
+        if (f->keep_head) std::memcpy(kept_head(m), frame.data(), kKeptHeadBytes);
       },
       &fill);
 }
 
 std::unique_ptr<RxPort> make_rss_flag_rx(uint16_t port, uint16_t queue) {
   return std::make_unique<RssFlagRx>(port, queue);
+}
+
+std::unique_ptr<RxPort> make_restore_ethernet_rx(uint16_t port, uint16_t queue) {
+  return std::make_unique<RestoreEthernetRx>(port, queue);
 }
 
 }  // namespace mirrorpipe

@@ -189,7 +189,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   // Benchmarks: every buffer written once with a frame (net_null's copy=0 receive hands them
   // out as they are), and with the hash a NIC would deliver (engine/runtime/bench_fixtures.h).
   if (pool && opts.prefill_frames && !opts.prefill_frames->empty()) {
-    prefill_pool(pool, *opts.prefill_frames, pool_room - RTE_PKTMBUF_HEADROOM, opts.simulate_rx_rss_hash);
+    prefill_pool(pool, *opts.prefill_frames, pool_room - RTE_PKTMBUF_HEADROOM, opts.simulate_rx_rss_hash,
+                 opts.restore_ethernet_header);
   }
   FilePools file_pools;
   if (any_file) file_pools = create_file_pools();
@@ -270,6 +271,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       // it: such ports transmit too (one queue a worker).
       const bool host = (p.ip && !p.ip->v6) || (p.role == PortRole::kAppliance && p.returns.empty());
       const bool simulate_hash = opts.simulate_rx_rss_hash && p.role == PortRole::kMirrorInput;
+      const bool restore_head = opts.restore_ethernet_header && p.role == PortRole::kMirrorInput;
       // An input that is also an output: one TX queue per worker, and one more for the control
       // thread's ARP requests when the next hop is resolved; its TX offloads as an output's.
       uint16_t txq = host ? static_cast<uint16_t>(nworkers) : 0;
@@ -286,6 +288,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       }
       for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
         if (simulate_hash) rx_owned.push_back(make_rss_flag_rx(info.port_id, w));
+        else if (restore_head) rx_owned.push_back(make_restore_ethernet_rx(info.port_id, w));
         else rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w));
         queues[w] = rx_owned.back().get();
       }

@@ -98,6 +98,12 @@ struct RunOptions {
   // (rte_pktmbuf_reset leaves it), and the mirror inputs' RX sets RTE_MBUF_F_RX_RSS_HASH on
   // each packet, as a NIC's PMD does when it delivers the hash.
   bool simulate_rx_rss_hash = false;
+  // Benchmarks of GWLB encapsulation on net_null: its outer headers take the place of the
+  // frame's Ethernet header, so a buffer received again would no longer hold its frame. Prefill
+  // also keeps each frame's first 14 bytes at the end of its buffer, and the mirror inputs' RX
+  // writes them back in front of each packet received (a 14-byte copy where net_pcap's replay
+  // copied the whole frame; bench_fixtures.h).
+  bool restore_ethernet_header = false;
   // File outputs are written under a temporary name and renamed when the run ends without a
   // write error (encap and decap): a partial file never takes the output's name.
   bool atomic_file_outputs = false;
