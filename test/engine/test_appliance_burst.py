@@ -17,15 +17,12 @@ usage: test_appliance_burst.py MIRRORPIPE SOURCE_DIR
 import json
 import os
 import random
-import signal
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds, read_records  # noqa: E402
+from common import Checker, accounting_holds, read_records, run_live_engine  # noqa: E402
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
@@ -133,20 +130,7 @@ def main():
                     'ip = "%s"\n' % (cap, out, PORT_IP))
         js = os.path.join(tmp, "stats.json")
         log = os.path.join(tmp, "engine.log")
-        # A live port does not end with its file: the engine runs until its first summary line
-        # (it has read the 600 frames long before), one second more, then SIGINT.
-        with open(log, "w") as lf:
-            p = subprocess.Popen([binary, "run", "-c", cfg, "--stats-json", js], stdout=lf, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and p.poll() is None and " summary: [" not in open(log).read():
-                time.sleep(0.1)
-            time.sleep(1)
-            p.send_signal(signal.SIGINT)
-            try:
-                rc = p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
+        rc = run_live_engine(binary, cfg, js, log)  # net_pcap does not end with its file
         c.check(rc == 0, "run: exit %d %s" % (rc, open(log).read()[-1500:]))
         if rc == 0:
             st = json.load(open(js))

@@ -22,6 +22,21 @@ def stop_engine(p, timeout_s=30):
         return -1
 
 
+def run_live_engine(binary, config, stats_json, log, start_timeout_s=60):
+    """`mirrorpipe run` on a live port that does not end with its file (net_pcap): it runs until
+    its first summary line (it has read a small capture long before), one second more, then
+    SIGINT. The exit status (-1, killed, when it does not stop)."""
+    import time
+    with open(log, "w") as lf:
+        p = subprocess.Popen([binary, "run", "-c", config, "--stats-json", stats_json], stdout=lf,
+                             stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + start_timeout_s
+        while time.monotonic() < deadline and p.poll() is None and " summary: [" not in open(log).read():
+            time.sleep(0.1)
+        time.sleep(1)
+        return stop_engine(p)
+
+
 def scratch_dir(prefix):
     """A temporary directory removed when the test exits (kept with MIRRORPIPE_KEEP_TMP=1)."""
     path = tempfile.mkdtemp(prefix=prefix)
