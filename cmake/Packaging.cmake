@@ -108,20 +108,29 @@ bash completion and one example configuration per role.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)                 # mirrorpipe_0.1.0_amd64.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# Shared libraries the binary links (librte-*23, libpcap0.8, libtomlplusplus3, libstdc++6...)
+# Shared libraries the binary links (libpcap0.8, libtomlplusplus3, libnuma1, libxdp1, libstdc++6;
+# librte-*23 in a shared build)
 # come from dpkg-shlibdeps, with the versions Debian declares for them.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# DPDK loads its drivers as plugins (dlopen from /usr/lib/<triplet>/dpdk/pmds-23.0), which
-# dpkg-shlibdeps cannot see: the buses, the mempool handler and the NIC drivers mirrorpipe is
-# made for (ENA, Intel VFs, and the vdevs of its kernel-interface and test ports).
-set(MIRRORPIPE_DEB_PMDS
-    librte-bus-pci23 librte-bus-vdev23 librte-mempool-ring23
-    librte-net-ena23 librte-net-iavf23 librte-net-ixgbe23
-    librte-net-af-packet23 librte-net-tap23 librte-net-null23 librte-net-ring23 librte-net-pcap23)
-string(REPLACE ";" ", " CPACK_DEBIAN_PACKAGE_DEPENDS "${MIRRORPIPE_DEB_PMDS}")
+# A static build (MIRRORPIPE_STATIC_DPDK, cmake/Dpdk.cmake) has DPDK and its drivers inside the
+# binary. A shared build loads its drivers as plugins (dlopen from
+# /usr/lib/<triplet>/dpdk/pmds-23.0), which dpkg-shlibdeps cannot see: the buses, the mempool
+# handler and the NIC drivers mirrorpipe is made for (ENA, Intel VFs, and the vdevs of its
+# kernel-interface and test ports).
+if(MIRRORPIPE_STATIC_DPDK)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "")
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dpdk, ethtool")
+else()
+  set(MIRRORPIPE_DEB_PMDS
+      librte-bus-pci23 librte-bus-vdev23 librte-mempool-ring23
+      librte-net-ena23 librte-net-iavf23 librte-net-ixgbe23
+      librte-net-af-packet23 librte-net-tap23 librte-net-null23 librte-net-ring23 librte-net-pcap23)
+  string(REPLACE ";" ", " CPACK_DEBIAN_PACKAGE_DEPENDS "${MIRRORPIPE_DEB_PMDS}")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "${CPACK_DEBIAN_PACKAGE_DEPENDS}, ")
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dpdk, ethtool, librte-net-af-xdp23")
+endif()
 # The preparation script: ip, modprobe, python3 (reads the configuration's TOML).
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "${CPACK_DEBIAN_PACKAGE_DEPENDS}, iproute2, kmod, python3 (>= 3.11)")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dpdk, ethtool, librte-net-af-xdp23")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "${CPACK_DEBIAN_PACKAGE_DEPENDS}iproute2, kmod, python3 (>= 3.11)")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "dpdk-kmods-dkms, tshark, tcpdump")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/deploy/debian/postinst

@@ -417,7 +417,7 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("mirrorpipe " MIRRORPIPE_VERSION " (git " MIRRORPIPE_GIT_REVISION
                                                 ", " MIRRORPIPE_BUILD_TYPE " build) with ") +
-                                        dpdk_version());
+                                        dpdk_version() + " (" MIRRORPIPE_DPDK_LINK ")");
 
   CommonOptions encap_io;
   EncapOptions eo;

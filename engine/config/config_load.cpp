@@ -927,6 +927,16 @@ EngineConfig load(const toml::table& root, const std::string& path) {
   }
   if (auto e = sub_table(top, "eal")) {
     cfg.eal_args = e->string_list("args");
+#if MIRRORPIPE_STATIC_DPDK
+    // DPDK is linked in with its drivers (cmake/Dpdk.cmake): a driver plugin would bring the
+    // shared EAL along, a second EAL in the process.
+    for (const std::string& a : cfg.eal_args) {
+      if (a.rfind("-d", 0) == 0 || a.rfind("--driver-path", 0) == 0) {
+        e->fail("args", e->node("args"),
+                "no -d (driver plugins): this build has DPDK and its drivers built in (`mirrorpipe --version`)");
+      }
+    }
+#endif
     e->reject_unknown();
   }
   if (auto m = sub_table(top, "metrics")) {

@@ -45,7 +45,7 @@ constexpr ConfigKey kSchema[] = {
     {"engine", "group", "string", "derived: the user's primary group", "a group of this machine (getgrnam); with user", kNone, 0, 0, kNo, "The primary group after the drop to user."},
 
     // [eal]
-    {"eal", "args", "array of strings", "[]", "", kNone, 0, 0, kNo, "Arguments for the DPDK EAL (\"-l\", \"--no-huge\", \"--file-prefix\", ...)."},
+    {"eal", "args", "array of strings", "[]", "no -d (driver plugins) where DPDK is built in, the default build (mirrorpipe --version)", kNone, 0, 0, kNo, "Arguments for the DPDK EAL (\"-l\", \"--no-huge\", \"--file-prefix\", ...)."},
 
     // [decap]
     {"decap", "vxlan_ports", "array of integers", "[4789]", "1 to 8 ports", kIntList, 1, 65535, kYes, "UDP destination ports read as VXLAN."},

@@ -65,7 +65,18 @@ for d in "${deps[@]}"; do
   name=$(awk '{print $1}' <<<"$d")
   need "Depends: $name is a Debian package" known "$name"
 done
-for must in librte-eal23 librte-ethdev23 librte-net-ena23 librte-mempool-ring23 libpcap0.8 libtomlplusplus3; do
+# DPDK: inside the binary (a static build, cmake/Dpdk.cmake: no librte_*.so linked, the drivers
+# built in), else its shared libraries and the driver plugins, named in Depends.
+musts="libpcap0.8 libtomlplusplus3 libnuma1"
+if ldd "$build/mirrorpipe" | grep -q 'librte_'; then
+  musts="$musts librte-eal23 librte-ethdev23 librte-net-ena23 librte-mempool-ring23"
+else
+  need "no DPDK package in Depends (a static build)" test -z "$(grep -oE 'librte-[a-z0-9-]+' <<<"$depends" || true)"
+  for sym in net_ena_pmd_info net_iavf_pmd_info net_ixgbe_vf_pmd_info net_af_xdp_pmd_info mp_hdlr_init_ops_mp_mc; do
+    need "built in: $sym" grep -qw "$sym" <(nm "$build/mirrorpipe" 2>/dev/null)
+  done
+fi
+for must in $musts; do
   need "Depends names $must" grep -qE "(^|, )$must( |,|$)" <<<"$depends"
 done
 # The binary links nothing that Depends does not cover: every shared library it needs belongs to

@@ -74,9 +74,10 @@ def main():
         # A run that works exits 0.
         rc, text = run(binary, enc)
         c.check(rc == 0, "a valid encap exits %d:\n%s" % (rc, text[-400:]))
-        # --version: the version, the git revision, the build type, DPDK's version.
+        # --version: the version, the git revision, the build type, DPDK's version and how it
+        # is linked.
         rc, text = run(binary, ["--version"])
-        c.check(rc == 0 and re.search(r"^mirrorpipe \d+\.\d+\.\d+ \(git [0-9a-f]{7,}(-dirty)?, \w+ build\) with DPDK \d+\.\d+", text),
+        c.check(rc == 0 and re.search(r"^mirrorpipe \d+\.\d+\.\d+ \(git [0-9a-f]{7,}(-dirty)?, \w+ build\) with DPDK \d+\.\d+\S* \((static, drivers built in|shared)\)", text),
                 "--version says %r" % text)
         # A run leaves no EAL runtime folder behind (bench uses --file-prefix mpbenchPID).
         run_dir = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
