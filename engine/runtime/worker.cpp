@@ -881,14 +881,17 @@ struct Worker {
     }
     apply_packet_ref(m, ref, kFileMeta);
     const uint32_t original = inner_original_length(ref.data, ref.len);
-    ic.truncated_packet_length += original != 0;
     const SessionSinks& ss = route.sessions[session];
     SinkMeta meta;
     if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, original);
+    // A packet sent shortened is counted once: cut upstream (AWS PacketLength: its IP length
+    // says more than the frame holds) or by a sink here (a target's packet_length, the MTU).
+    copy_cuts = original != 0 ? PacketRef::kTruncatedPacketLength : 0;
     // Sinks that share the payload are tunnels: none keeps the metadata record.
     const unsigned queued = shares_payload(ss.sinks) && m->nb_segs == 1
                                 ? fan_out_shared(m, ref, parse_frame(wire::Bytes(ref.data, ref.len)), ss.sinks, rx.input, ic)
                                 : fan_out(m, ss.sinks, ss.any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic);
+    if (queued) count_cuts(ic, copy_cuts);
     if (ss.config_index != SessionSinks::kNoSessionId) {
       SessionCounters& sc = stats.sessions[ss.config_index];
       if (!ss.select.active) {  // select() counted the others

@@ -220,7 +220,56 @@ if stats:
     cut = sum(1 for w, s in zip(want["sliced"], selected) if len(w) < len(s))
     c.check(stats["truncated"]["slice"] == cut, "crafted: truncated.slice %s, expected %d" % (stats["truncated"]["slice"], cut))
 
-# ------------------------------------------------------------------ 3. configuration
+# ------------------------------------------------------------------ 3. the sinks' own cuts
+
+# A packet sent shortened is counted once on its input (truncated.packet_length), whether AWS cut
+# it upstream (its IP length says more than the frame holds), a target's packet_length cut it
+# here, or both; by one target (VNI 400) or two sharing the payload (VNI 500). The frames'
+# lengths and IP lengths are scapy's.
+CUT = 100
+cut_frames = []
+for size in (10, 60, 200, 900):
+    cut_frames.append(Ether(bytes(mk.eth() / IP(src=P, dst=I) / UDP(sport=40000 + size, dport=53) / Raw(b"u" * size))))
+    whole = mk.eth() / IP(src=P, dst=I) / TCP(sport=41000 + size, dport=443) / Raw(b"t" * (size + 400))
+    # AWS's PacketLength: the frame cut, its IP length left as it was
+    cut_frames.append(Ether(bytes(whole)[:14 + 20 + 20 + size]))
+aws_cut = [len(bytes(f)) - 14 < f[IP].len for f in cut_frames]
+c.check(any(aws_cut) and not all(aws_cut), "cuts: some frames arrive cut by AWS, some whole")
+cut_capture = []
+for i, (v, f) in enumerate([(400, f) for f in cut_frames] + [(500, f) for f in cut_frames]):
+    p = OUTER / VXLAN(vni=v, flags=0x08) / f
+    p.time = 1700000100 + i * 0.001
+    cut_capture.append(p)
+d = os.path.join(tmp, "cuts")
+os.makedirs(d)
+cut_cap = os.path.join(d, "in.pcap")
+wrpcap(cut_cap, cut_capture)
+text = EAL + '[[ports]]\nname = "tunnel"\nrole = "tunnel-input"\nfile = "%s"\n' % cut_cap
+text += '[[ports]]\nname = "o"\nrole = "output"\nfile = "out-cuts.pcap"\n'
+for name, vni in (("t-one", 41), ("t-a", 42), ("t-b", 43)):
+    text += ('[[targets]]\nname = "%s"\noutput = "o"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\ndst_ip = "10.0.0.2"\n'
+             'dst_mac = "02:00:00:00:00:02"\nvni = %d\npacket_length = %d\n') % (name, vni, CUT)
+text += '[[sessions]]\nname = "one"\ninput = "tunnel"\nvnis = [400]\nsinks = ["t-one"]\n'
+text += '[[sessions]]\nname = "two"\ninput = "tunnel"\nvnis = [500]\nsinks = ["t-a", "t-b"]\n'
+path = os.path.join(d, "case.toml")
+with open(path, "w") as f:
+    f.write(text)
+rc, stats, err = run_mirrorpipe(MP, ["run", "-c", path])
+c.check(rc == 0, "cuts: mirrorpipe run exit %d: %s" % (rc, err[-500:]))
+out_path = os.path.join(d, "out-cuts.pcap")
+got = [Ether(r[0]) for r in read_records(out_path)] if os.path.exists(out_path) else []
+want_out = [(41, bytes(f)[:CUT]) for f in cut_frames] + [(vni, bytes(f)[:CUT]) for f in cut_frames for vni in (42, 43)]
+got_out = [(g[VXLAN].vni, bytes(g[VXLAN].payload)) if VXLAN in g else (None, b"") for g in got]
+c.check(sorted(got_out) == sorted(want_out), "cuts: the copies written are not the frames cut to %d bytes (%d written, %d expected)" % (
+    CUT, len(got_out), len(want_out)))
+if stats:
+    c.check(accounting_holds(stats), "cuts: received != sent + filtered + dropped")
+    want_n = 2 * sum(1 for f, a in zip(cut_frames, aws_cut) if a or len(bytes(f)) > CUT)
+    got_n = stats["inputs"]["tunnel"]["truncated"]["packet_length"]
+    c.check(got_n == want_n, "cuts: truncated.packet_length %s on the input, expected %d (once a packet, AWS's cut or ours)" % (
+        got_n, want_n))
+
+# ------------------------------------------------------------------ 4. configuration
 
 for key, value, message in (
         ("number", "1", "number on a session of a mirror-input only"),
