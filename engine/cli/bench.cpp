@@ -254,11 +254,13 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
     cfg.targets.push_back(t);
     r.target = "target";
   }
-  const bool session = o.filter_rules || !o.bpf.empty() || o.sample_flows || o.fanout;
+  const bool session = o.filter_rules || !o.bpf.empty() || o.sample_flows || o.fanout || o.pool;
   if (session && (decap || appliance)) {
-    throw std::invalid_argument("--filter-rules, --bpf, --sample-flows and --fanout: for a mirror input (vxlan, gwlb, geneve)");
+    throw std::invalid_argument(
+        "--filter-rules, --bpf, --sample-flows, --fanout and --pool: for a mirror input (vxlan, gwlb, geneve)");
   }
   if (o.fanout_copy && !o.fanout) throw std::invalid_argument("--fanout-copy: with --fanout N");
+  if (o.fanout && o.pool) throw std::invalid_argument("--fanout and --pool: one or the other");
   if (o.filter_rules > kMaxRulesPerDirection) {
     throw std::invalid_argument("--filter-rules: at most " + std::to_string(kMaxRulesPerDirection));
   }
@@ -272,12 +274,20 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
     s.number = 1;
     s.sinks = {"target"};
     s.sample_flows = o.sample_flows;
-    for (unsigned i = 1; i < o.fanout; ++i) {
+    // --fanout N: N targets, each a sink; --pool N: N targets, members of the one sink.
+    for (unsigned i = 1; i < std::max(o.fanout, o.pool); ++i) {
       TargetConfig t = cfg.targets.front();
       t.name = "target" + std::to_string(i);
       t.tunnel.dst_ip.bytes[3] = static_cast<uint8_t>(t.tunnel.dst_ip.bytes[3] + i);
       cfg.targets.push_back(t);
-      s.sinks.push_back(t.name);
+      if (o.fanout) s.sinks.push_back(t.name);
+    }
+    if (o.pool) {
+      PoolConfig p;
+      p.name = "bench-pool";
+      for (const TargetConfig& t : cfg.targets) p.members.push_back(t.name);
+      cfg.pools.push_back(p);
+      s.sinks = {p.name};
     }
     if (o.filter_rules || !o.bpf.empty()) {
       FilterConfig f;
@@ -341,6 +351,19 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   j["sample_flows"] = o.sample_flows;
   j["fanout"] = o.fanout;
   j["fanout_copies"] = o.fanout ? (o.fanout_copy ? "copied" : "chained where the output takes chains") : "";
+  j["pool"] = o.pool;
+  if (o.pool && !rep.pools.empty()) {
+    // Each member's packets, and its share of the Maglev table (of flows). The packets follow
+    // the frames of the buffers net_null hands out again and again: the mempool cache is LIFO,
+    // so one burst's 32 buffers cycle (`--pool 32` counts packets in 32 equal units). Not an
+    // evenness figure: test_maglev has those.
+    j["pool_copies"] = nlohmann::json::object();
+    j["pool_flow_share"] = nlohmann::json::object();
+    for (const auto& m : rep.pools.front().members) {
+      j["pool_copies"][m.name] = m.copies;
+      j["pool_flow_share"][m.name] = m.flow_share;
+    }
+  }
   j["tx_mpps"] = nlohmann::json::object();
   for (const auto& out : rep.outputs) j["tx_mpps"][out.name] = out.counters.tx / s / 1e6;
   j["gbps"] = t.sent_bytes * 8.0 / s / 1e9;

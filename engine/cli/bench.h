@@ -30,6 +30,9 @@ struct BenchOptions {
   // chained to the shared payload where the output takes chains, or copied (fanout_copy).
   unsigned fanout = 0;
   bool fanout_copy = false;
+  // A session whose one sink is a pool of this many VXLAN targets (one output): each packet
+  // sent once, to the member Maglev gives its flow; no health check.
+  unsigned pool = 0;
 };
 
 // `stop` (set by SIGINT) ends the measurement early; the results measured so far are printed.

@@ -528,6 +528,9 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(1, 16));
   bench->add_flag("--fanout-copy", bo.fanout_copy, "with --fanout: copy every extra packet instead of chaining "
                                                    "a header to the shared payload");
+  bench->add_option("--pool", bo.pool,
+                    "a mirror session whose sink is a pool of N VXLAN targets: each packet to the member of its flow")
+      ->check(CLI::Range(1, static_cast<int>(kMaxPoolMembers)));
   EmulateOptions em;
   auto* emulate = app.add_subcommand(
       "gwlb-emulate", "play a Gateway Load Balancer toward an appliance on an interface and check every returned packet");

@@ -93,13 +93,20 @@ struct MirrorSessionRoute {
   SessionSelection select;       // inactive only for a route to a pool (config_index kNoSessionId)
   std::vector<Sink> sinks;
   uint16_t config_index = 0;     // in [[sessions]]: its counters and per-worker state
-  // One sink that is neither a pool nor a target with the metadata option: the packet itself
-  // goes, with no fan-out bookkeeping (set by the planner; see single_sink()).
+  // One sink, or one pool (its member for the packet's flow then the sink), without the
+  // metadata option: the packet itself goes, with no fan-out bookkeeping (set by the planner;
+  // see single_sink()).
   bool single = false;
 };
 
 inline bool single_sink(const std::vector<Sink>& sinks) noexcept {
-  return sinks.size() == 1 && !sinks[0].pool && sinks[0].meta_stream < 0;
+  if (sinks.size() != 1 || sinks[0].meta_stream >= 0) return false;
+  if (sinks[0].pool) {
+    for (const Sink& m : sinks[0].pool->members) {
+      if (m.meta_stream >= 0) return false;
+    }
+  }
+  return true;
 }
 
 // Whether the copies of a packet to `sinks` (two or more) can all be chains ending in the

@@ -414,12 +414,18 @@ struct Worker {
 
   // Sends `m` (`ref`, as the session left it) to the one sink of a session whose sinks are
   // single_sink() (route.h): what fan_out() does for one sink, without its bookkeeping, and a
-  // tunnel written inline as on a route. True when queued; else `m` ended as dropped, counted at
-  // the output and the input.
+  // tunnel written inline as on a route. A pool's sink is the member of the frame's flow, as in
+  // fan_out(). True when queued; else `m` ended as dropped, counted at the output and the input.
   // `fm`: the frame's parse, where the caller has it.
   template <bool kFileMeta>
-  [[gnu::always_inline]] bool send_one(rte_mbuf* m, PacketRef& ref, const Sink& sink, uint16_t input,
+  [[gnu::always_inline]] bool send_one(rte_mbuf* m, PacketRef& ref, const Sink& listed, uint16_t input,
                                        InputCounters& ic, const FrameMeta* fm = nullptr) {
+    FrameMeta parsed_here;
+    if (listed.pool && !fm) {
+      parsed_here = parse_frame(wire::Bytes(ref.data, ref.len));
+      fm = &parsed_here;
+    }
+    const Sink& sink = listed.pool ? pool_member(listed, fm->flow_hash) : listed;
     DropReason r;
     uint32_t cuts;
     if (wraps_in_place(sink)) {
@@ -1160,7 +1166,8 @@ struct Worker {
       }
       if ((route.appliance || route.inject) && tx[route.return_output].count >= kBurstSize) flush(route.return_output);
       // The first mirror session's one sink, as a route's output.
-      if (!route.mirror_sessions.empty() && route.mirror_sessions.front().single) {
+      if (!route.mirror_sessions.empty() && route.mirror_sessions.front().single &&
+          !route.mirror_sessions.front().sinks[0].pool) {
         const uint16_t out = route.mirror_sessions.front().sinks[0].output;
         if (tx[out].count >= kBurstSize) flush(out);
       }
@@ -1329,7 +1336,7 @@ struct Worker {
     uint32_t mirrored[kOne ? 1 : kMaxSessions];
     for (size_t j = 0; j < count; ++j) mirrored[j] = 0;
     const MirrorSessionRoute& first = sessions[0];
-    if (kOne && first.single && wraps_in_place(first.sinks[0])) {
+    if (kOne && first.single && !first.sinks[0].pool && wraps_in_place(first.sinks[0])) {
       // One session, one tunnel written in place (most): its packets queued together.
       const Sink& sink = first.sinks[0];
       rte_mbuf* ready[kBurstSize];
