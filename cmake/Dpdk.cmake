@@ -48,16 +48,22 @@ _mirrorpipe_dpdk_archives(_drivers ${MIRRORPIPE_DPDK_DRIVERS})
 _mirrorpipe_dpdk_archives(_libs ${_dpdk_libs})
 
 find_package(Threads REQUIRED)
-pkg_check_modules(LIBXDP REQUIRED IMPORTED_TARGET libxdp)  # net_af_xdp
-pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf)
 find_library(NUMA_LIBRARY numa REQUIRED)  # EAL
 find_library(BSD_LIBRARY bsd REQUIRED)    # DPDK's strlcpy (Debian builds it with libbsd)
+set(_system_libs PkgConfig::PCAP ${NUMA_LIBRARY} ${BSD_LIBRARY} Threads::Threads ${CMAKE_DL_LIBS} m)
+if(net_af_xdp IN_LIST MIRRORPIPE_DPDK_DRIVERS)
+  pkg_check_modules(LIBXDP REQUIRED IMPORTED_TARGET libxdp)
+  pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf)
+  list(PREPEND _system_libs PkgConfig::LIBXDP PkgConfig::LIBBPF)
+endif()
 
 get_target_property(_dpdk_includes PkgConfig::DPDK INTERFACE_INCLUDE_DIRECTORIES)
 get_target_property(_dpdk_options PkgConfig::DPDK INTERFACE_COMPILE_OPTIONS)
+if(NOT _dpdk_options)
+  set(_dpdk_options "")
+endif()
 set_target_properties(mirrorpipe_dpdk PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES "${_dpdk_includes}"
   INTERFACE_COMPILE_OPTIONS "${_dpdk_options}"
   # The drivers whole: each registers itself from a constructor that nothing references.
-  INTERFACE_LINK_LIBRARIES
-    "-Wl,--whole-archive;${_drivers};-Wl,--no-whole-archive;${_libs};PkgConfig::PCAP;PkgConfig::LIBXDP;PkgConfig::LIBBPF;${NUMA_LIBRARY};${BSD_LIBRARY};Threads::Threads;${CMAKE_DL_LIBS};m")
+  INTERFACE_LINK_LIBRARIES "-Wl,--whole-archive;${_drivers};-Wl,--no-whole-archive;${_libs};${_system_libs}")

@@ -22,6 +22,17 @@ install(FILES ${MIRRORPIPE_EXAMPLES} DESTINATION ${CMAKE_INSTALL_DOCDIR}/example
 install(FILES ${PROJECT_SOURCE_DIR}/pcaps/sample-mix.pcap DESTINATION ${CMAKE_INSTALL_DATADIR}/mirrorpipe)
 file(GLOB MIRRORPIPE_DOCS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${MIRRORPIPE_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# A static build carries DPDK's code (BSD-3-Clause and others): its copyright and licence
+# notices go with the binary, as Debian's DPDK packages state them.
+if(MIRRORPIPE_STATIC_DPDK)
+  find_file(MIRRORPIPE_DPDK_COPYRIGHT copyright PATHS /usr/share/doc/libdpdk-dev /usr/share/doc/librte-eal23
+            NO_DEFAULT_PATH)
+  if(NOT MIRRORPIPE_DPDK_COPYRIGHT)
+    message(FATAL_ERROR "MIRRORPIPE_STATIC_DPDK: DPDK's copyright file (/usr/share/doc/libdpdk-dev/copyright) "
+                        "not found; the package must carry it")
+  endif()
+  install(FILES ${MIRRORPIPE_DPDK_COPYRIGHT} DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME copyright.dpdk)
+endif()
 
 # bash-completion loads completions/NAME when NAME is completed the first time.
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/bash-completion/mirrorpipe

@@ -931,7 +931,9 @@ EngineConfig load(const toml::table& root, const std::string& path) {
     // DPDK is linked in with its drivers (cmake/Dpdk.cmake): a driver plugin would bring the
     // shared EAL along, a second EAL in the process.
     for (const std::string& a : cfg.eal_args) {
-      if (a.rfind("-d", 0) == 0 || a.rfind("--driver-path", 0) == 0) {
+      // -d, -dPATH, or -d after EAL's flag-only short options grouped with it (-vd).
+      const size_t d = a.size() > 1 && a[0] == '-' && a[1] != '-' ? a.find_first_not_of("hv", 1) : std::string::npos;
+      if (d != std::string::npos && a[d] == 'd') {
         e->fail("args", e->node("args"),
                 "no -d (driver plugins): this build has DPDK and its drivers built in (`mirrorpipe --version`)");
       }

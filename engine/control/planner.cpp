@@ -94,6 +94,9 @@ Sink make_pool_sink(const EngineConfig& c, const PortTopology& topo, const PoolC
   auto ps = std::make_shared<PoolSinks>();
   ps->index = static_cast<uint16_t>(&pool - c.pools.data());
   for (const auto& m : pool.members) ps->members.push_back(make_sink(c, topo, m, live_input, session));
+  ps->in_place_one_output = std::all_of(ps->members.begin(), ps->members.end(), [&](const Sink& m) {
+    return wraps_in_place(m) && m.output == ps->members.front().output;
+  });
   std::unique_ptr<bool[]> in_service(new bool[pool.members.size()]);
   const auto state = topo.pool_in_service.find(pool.name);
   bool any = false;

@@ -43,6 +43,9 @@ struct Sink {
   bool share_payload = false;
 };
 
+// A sink whose tunnel is written on the packet itself, in its headroom (Worker::send_one()).
+inline bool wraps_in_place(const Sink& sink) noexcept { return sink.encap && !sink.stamp_file_meta; }
+
 // A pool of targets (config [[pools]]): each packet goes to the member its symmetric flow hash
 // maps to in the Maglev table, built by the planner (engine/control/maglev.h) from the members
 // in service (healthy and not drained); all of them when none is (failing open).
@@ -51,6 +54,9 @@ struct PoolSinks {
   std::vector<uint16_t> table;      // Maglev lookup table: flow hash mod size -> member index
   uint16_t index = 0;               // in [[pools]]: its counters
   bool fail_open = false;           // no member in service: the table spreads over all of them
+  // Every member wraps_in_place() and sends through one output: a session's packets to the
+  // pool can be written and queued a burst at a time (Worker::burst_sessions).
+  bool in_place_one_output = false;
 
   uint16_t member_for(uint32_t flow_hash) const noexcept { return table[flow_hash % table.size()]; }
 };

@@ -14,6 +14,7 @@
 
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 namespace mirrorpipe {
 namespace {
@@ -459,8 +460,6 @@ struct Worker {
   // frame's L3 packet, its outer headers over the L2 header.
   static bool overwrites_frame(const Sink& sink) noexcept { return sink.encap && sink.outer.kind == TunnelKind::kGwlb; }
 
-  // A sink whose tunnel is written on the packet itself, in its headroom (send_one()).
-  static bool wraps_in_place(const Sink& sink) noexcept { return sink.encap && !sink.stamp_file_meta; }
 
   // `m` (`ref`, parsed as `fm`) wrapped in place for `sink` (wraps_in_place()); on kNone, ready
   // to queue.
@@ -768,8 +767,7 @@ struct Worker {
     FilterReason last = FilterReason::no_session;
     for (const MirrorSessionRoute& s : route.mirror_sessions) {
       if (!s.select.active) {  // a route to a pool: every packet, no session of its own
-        copy_cuts = 0;
-        if (fan_out(m, s.sinks, nullptr, kFileMeta, rx.input, ic) != 0) count_cuts(ic, copy_cuts);
+        send_session<kFileMeta>(s, m, ref, rx.input, ic);
         return;
       }
       if (!s.select.options) {
@@ -860,6 +858,9 @@ struct Worker {
       return;
     }
     account_metadata<kFileMeta>(res, m, ic);
+    // Cut upstream (AWS PacketLength: the inner IP length says more than the frame holds),
+    // read before a session's slice shortens the frame too.
+    const bool cut_upstream = inner_original_length(ref.data, ref.len) != 0;
     uint16_t session = 0;
     FilterReason f = classify_received(route.policy, res, session);
     if (f == FilterReason::kNone && route.any_receive_selection) {
@@ -890,9 +891,9 @@ struct Worker {
     const SessionSinks& ss = route.sessions[session];
     SinkMeta meta;
     if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, original);
-    // A packet sent shortened is counted once: cut upstream (AWS PacketLength: its IP length
-    // says more than the frame holds) or by a sink here (a target's packet_length, the MTU).
-    copy_cuts = original != 0 ? PacketRef::kTruncatedPacketLength : 0;
+    // A packet sent shortened is counted once: cut upstream or by a sink here (a target's
+    // packet_length, the MTU); a slice is counted apart (truncated.slice).
+    copy_cuts = cut_upstream ? PacketRef::kTruncatedPacketLength : 0;
     // Sinks that share the payload are tunnels: none keeps the metadata record.
     const unsigned queued = shares_payload(ss.sinks) && m->nb_segs == 1
                                 ? fan_out_shared(m, ref, parse_frame(wire::Bytes(ref.data, ref.len)), ss.sinks, rx.input, ic)
@@ -1167,7 +1168,8 @@ struct Worker {
       if ((route.appliance || route.inject) && tx[route.return_output].count >= kBurstSize) flush(route.return_output);
       // The first mirror session's one sink, as a route's output.
       if (!route.mirror_sessions.empty() && route.mirror_sessions.front().single &&
-          !route.mirror_sessions.front().sinks[0].pool) {
+          (!route.mirror_sessions.front().sinks[0].pool ||
+           route.mirror_sessions.front().sinks[0].pool->in_place_one_output)) {
         const uint16_t out = route.mirror_sessions.front().sinks[0].output;
         if (tx[out].count >= kBurstSize) flush(out);
       }
@@ -1336,25 +1338,36 @@ struct Worker {
     uint32_t mirrored[kOne ? 1 : kMaxSessions];
     for (size_t j = 0; j < count; ++j) mirrored[j] = 0;
     const MirrorSessionRoute& first = sessions[0];
-    if (kOne && first.single && !first.sinks[0].pool && wraps_in_place(first.sinks[0])) {
-      // One session, one tunnel written in place (most): its packets queued together.
-      const Sink& sink = first.sinks[0];
+    const Sink& listed = first.sinks[0];
+    if (kOne && first.single && (listed.pool ? listed.pool->in_place_one_output : wraps_in_place(listed))) {
+      // One session, one tunnel written in place (most), or a pool of such on one output (the
+      // member of each packet's flow): its packets queued together.
       rte_mbuf* ready[kBurstSize];
       uint16_t nready = 0;
       uint64_t ready_bytes = 0;
-      for (uint16_t k = 0; k < ntake; ++k) {
-        rte_mbuf* m = take[k];
-        PacketRef ref = to_packet_ref(m, kFileMeta);
-        const DropReason r = wrap_in_place<kFileMeta>(m, ref, sink, take_meta[k]);
-        if (r != DropReason::kNone) {
-          drop_copy(m, sink, r, ic);
-          continue;
+      // The loop twice, with and without the member choice: a plain session's loop keeps no
+      // branch on it (+4 instructions a packet with one).
+      auto write_all = [&](auto pool_tag) {
+        for (uint16_t k = 0; k < ntake; ++k) {
+          rte_mbuf* m = take[k];
+          const Sink& sink = decltype(pool_tag)::value ? pool_member(listed, take_meta[k].flow_hash) : listed;
+          PacketRef ref = to_packet_ref(m, kFileMeta);
+          const DropReason r = wrap_in_place<kFileMeta>(m, ref, sink, take_meta[k]);
+          if (r != DropReason::kNone) {
+            drop_copy(m, sink, r, ic);
+            continue;
+          }
+          count_cuts(ic, ref.flags);
+          ready[nready++] = m;
+          ready_bytes += ref.len;
         }
-        count_cuts(ic, ref.flags);
-        ready[nready++] = m;
-        ready_bytes += ref.len;
+      };
+      if (listed.pool) {
+        write_all(std::true_type{});
+      } else {
+        write_all(std::false_type{});
       }
-      enqueue_burst(sink.output, ready, nready, rx.input, ready_bytes);
+      enqueue_burst(listed.output, ready, nready, rx.input, ready_bytes);
       mirrored[0] = nready;
     } else {
       for (uint16_t k = 0; k < ntake; ++k) {

@@ -67,10 +67,12 @@ for d in "${deps[@]}"; do
 done
 # DPDK: inside the binary (a static build, cmake/Dpdk.cmake: no librte_*.so linked, the drivers
 # built in), else its shared libraries and the driver plugins, named in Depends.
-musts="libpcap0.8 libtomlplusplus3 libnuma1"
-if ldd "$build/mirrorpipe" | grep -q 'librte_'; then
+musts="libpcap0.8 libtomlplusplus3"
+needed=$(readelf -d "$build/mirrorpipe" | awk -F'[][]' '/NEEDED/ {print $2}')
+if grep -q '^librte_' <<<"$needed"; then
   musts="$musts librte-eal23 librte-ethdev23 librte-net-ena23 librte-mempool-ring23"
 else
+  musts="$musts libnuma1 libxdp1 libbpf1"  # DPDK's own dependencies, linked with it
   need "no DPDK package in Depends (a static build)" test -z "$(grep -oE 'librte-[a-z0-9-]+' <<<"$depends" || true)"
   for sym in net_ena_pmd_info net_iavf_pmd_info net_ixgbe_vf_pmd_info net_af_xdp_pmd_info mp_hdlr_init_ops_mp_mc; do
     need "built in: $sym" grep -qw "$sym" <(nm "$build/mirrorpipe" 2>/dev/null)
@@ -108,6 +110,9 @@ for f in "$src"/docs/man/*.scd; do
   page=${f##*/}; page=${page%.scd}
   need "man page $page" has "/usr/share/man/man${page##*.}/$page.gz"
 done
+if ! grep -q '^librte_' <<<"$needed"; then
+  need "DPDK's copyright notice, for the DPDK built in" has /usr/share/doc/mirrorpipe/copyright.dpdk
+fi
 need "nothing under /usr/local or /etc" test -z "$(grep -E '^/(usr/local|etc)/' <<<"$contents" || true)"
 need "the unit runs /usr/bin/mirrorpipe" grep -q '^ExecStart=/usr/bin/mirrorpipe run' \
   <(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/mirrorpipe@.service)

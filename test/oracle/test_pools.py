@@ -70,21 +70,23 @@ for i, p in enumerate(pk):
 wrpcap(cap, pk)
 
 
-def config(members, route_to_pool=True, table_size=None, extra=""):
+def config(members, route_to_pool=True, table_size=None, extra="", sinks=("zeek", "archive"), shared_output=False):
+    """The pool's members each on its own output file, or (shared_output) all on out-shared."""
     text = EAL + '[[ports]]\nname = "in"\nrole = "mirror-input"\nfile = "%s"\n' % cap
     names = ["zeek-a", "zeek-b", "zeek-c", "archive"]
-    for n in names:
+    for n in names + ["shared"]:
         text += '[[ports]]\nname = "out-%s"\nrole = "output"\nfile = "out-%s.pcap"\n' % (n, n)
     for i, n in enumerate(names):
+        out = "shared" if shared_output and n != "archive" else n
         text += ('[[targets]]\nname = "%s"\noutput = "out-%s"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
-                 'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n') % (n, n, 10 + i, 100 + i)
+                 'dst_ip = "10.0.0.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n') % (n, out, 10 + i, 100 + i)
     text += '[[pools]]\nname = "zeek"\nmembers = [%s]\n' % ", ".join('"%s"' % m for m in members)
     if table_size:
         text += "table_size = %d\n" % table_size
     if route_to_pool:
         text += '[[routes]]\ninput = "in"\ntarget = "zeek"\n'
     else:
-        text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["zeek", "archive"]\n'
+        text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = [%s]\n' % ", ".join('"%s"' % k for k in sinks)
     return text + extra
 
 
@@ -100,6 +102,9 @@ def run(name, text):
     for n in ("zeek-a", "zeek-b", "zeek-c", "archive"):
         p = os.path.join(d, "out-%s.pcap" % n)
         outs[n] = [bytes(Ether(r[0])[VXLAN].payload) for r in read_records(p)] if os.path.exists(p) else []
+    p = os.path.join(d, "out-shared.pcap")  # (VNI, inner frame)
+    outs["shared"] = [(Ether(r[0])[VXLAN].vni, bytes(Ether(r[0])[VXLAN].payload)) for r in read_records(p)] \
+        if os.path.exists(p) else []
     if stats:
         c.check(accounting_holds(stats), "%s: received != sent + filtered + dropped" % name)
     return stats, outs
@@ -149,6 +154,22 @@ stats, outs = run("session", config(members, route_to_pool=False))
 check_outputs("session", stats, outs, members, expected)
 c.check(outs["archive"] == [f for _, f in frames], "session: the plain target has %d of %d frames" % (
     len(outs["archive"]), len(frames)))
+
+# 2b. a session whose one sink is the pool: the packet itself goes to its member
+stats, outs = run("session-pool", config(members, route_to_pool=False, sinks=("zeek",)))
+check_outputs("session-pool", stats, outs, members, expected)
+if stats:
+    c.check(stats["packets_out"] == len(frames), "session-pool: packets_out %d of %d" % (stats["packets_out"], len(frames)))
+
+# 2c. the same with every member on one output: each frame under its member's VNI, in input order
+stats, outs = run("session-pool-shared", config(members, route_to_pool=False, sinks=("zeek",), shared_output=True))
+want = [(100 + members.index(e), f) for (_, f), e in zip(frames, expected)]
+c.check(outs["shared"] == want, "session-pool-shared: out-shared has %d frames, the oracle %d (or other VNIs, order, bytes)" % (
+    len(outs["shared"]), len(want)))
+if stats:
+    for m in members:
+        got = stats["pools"]["zeek"]["members"][m]["copies"]
+        c.check(got == expected.count(m), "session-pool-shared: %s copies %s, oracle %d" % (m, got, expected.count(m)))
 
 # 3. the middle member removed from the file
 fewer = ["zeek-a", "zeek-c"]

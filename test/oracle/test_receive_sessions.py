@@ -219,6 +219,9 @@ check_counts("crafted", stats, want, tally(reasons))
 if stats:
     cut = sum(1 for w, s in zip(want["sliced"], selected) if len(w) < len(s))
     c.check(stats["truncated"]["slice"] == cut, "crafted: truncated.slice %s, expected %d" % (stats["truncated"]["slice"], cut))
+    # Nothing here was cut by AWS or by a sink: a slice is not PacketLength.
+    c.check(stats["truncated"]["packet_length"] == 0, "crafted: truncated.packet_length %s, expected 0 (sliced frames "
+            "are counted under slice only)" % stats["truncated"]["packet_length"])
 
 # ------------------------------------------------------------------ 3. the sinks' own cuts
 

@@ -177,16 +177,20 @@ TEST_CASE("config: [eal] args take no driver plugin where DPDK is built in") {
   const std::string base = std::string(kMirror) + "\n[eal]\nargs = [\"--log-level=7\", ";
   const std::string plugin = error_of(base + "\"-d\", \"/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0\"]\n");
   const std::string joined = error_of(base + "\"-d/tmp/librte_net_x.so\"]\n");
+  const std::string grouped = error_of(base + "\"-vd\", \"/tmp/librte_net_x.so\"]\n");
   CHECK(error_of(base + "\"--no-telemetry\"]\n").empty());
+  CHECK(error_of(base + "\"-a\", \"0000:00:06.0\", \"-v\"]\n").empty());
 #if MIRRORPIPE_STATIC_DPDK
   INFO(plugin);
   CHECK(plugin.rfind("/tmp/m.toml:52:", 0) == 0);  // the line of `args`
   CHECK(plugin.find("eal.args") != std::string::npos);
   CHECK(plugin.find("no -d") != std::string::npos);
   CHECK(joined.find("no -d") != std::string::npos);
+  CHECK(grouped.find("no -d") != std::string::npos);
 #else
   CHECK(plugin.empty());
   CHECK(joined.empty());
+  CHECK(grouped.empty());
 #endif
 }
 
