@@ -460,7 +460,6 @@ struct Worker {
   // frame's L3 packet, its outer headers over the L2 header.
   static bool overwrites_frame(const Sink& sink) noexcept { return sink.encap && sink.outer.kind == TunnelKind::kGwlb; }
 
-
   // `m` (`ref`, parsed as `fm`) wrapped in place for `sink` (wraps_in_place()); on kNone, ready
   // to queue.
   template <bool kFileMeta>
@@ -1010,6 +1009,9 @@ struct Worker {
     if (ss->any_keeps_meta) {
       meta = make_sink_meta(res, ss->config_index, inner_original_length(rte_pktmbuf_mtod(inner, const uint8_t*), inner->data_len));
     }
+    // The copies' cuts, counted once on the input as a mirror session's are (the return itself
+    // goes whole).
+    copy_cuts = 0;
     const unsigned queued =
         shares_payload(ss->sinks) && inner->nb_segs == 1
             ? fan_out_shared(inner, to_packet_ref(inner, kFileMeta),
@@ -1017,7 +1019,8 @@ struct Worker {
                              rx.input, ic, m, route.return_output)
             : fan_out(inner, ss->sinks, ss->any_keeps_meta ? &meta : nullptr, kFileMeta, rx.input, ic, m,
                       route.return_output);
-    if (sc) sc->mirrored += queued > 1;  // the return is always queued: more is a copy to a sink
+    if (queued > 1) count_cuts(ic, copy_cuts);  // the return is always queued: more is a copy to a sink
+    if (sc) sc->mirrored += queued > 1;
   }
 
   // A packet from an inspection engine (an Ethernet frame on a TAP): wrapped with the return

@@ -148,6 +148,59 @@ for i, (s, rec) in enumerate(zip(sent, inner_records)):
     l3 = payload[8 + (payload[0] & 0x3f) * 4:]
     c.check(rec[0][14:] == l3 and rec[0][12:14] == b"\x08\x00", "capture #%d: inner frame bytes" % i)
 
+# 1b. The same capture with a VXLAN target as the session's sink, its PacketLength between the
+#     inner frames' sizes: each copy carries its inner frame (an Ethernet header in front of
+#     the inner IP packet, scapy's reading) cut to PacketLength, the return goes whole, and each
+#     packet whose copy was cut is counted once under truncated.packet_length.
+inner_frames = []
+for s_ in sent:
+    payload = bytes(Ether(s_)[UDP].payload)
+    l3 = payload[8 + (payload[0] & 0x3f) * 4:]
+    inner_frames.append(14 + min(len(l3), IP(l3).len))
+CUT = sorted(inner_frames)[len(inner_frames) // 2]
+want_cut = sum(1 for n in inner_frames if n > CUT)
+c.check(0 < want_cut < len(inner_frames), "capture-cut: PacketLength %d cuts some inner frames, not all (%s)" % (
+    CUT, inner_frames))
+ret1b, cut1b = os.path.join(tmp, "ret1b.pcap"), os.path.join(tmp, "cut1b.pcap")
+stats = run("""
+[[ports]]
+name = "gwlb"
+role = "appliance"
+file = "%s"
+returns = "ret"
+[[ports]]
+name = "ret"
+role = "output"
+file = "%s"
+[[ports]]
+name = "copies"
+role = "output"
+file = "%s"
+[[targets]]
+name = "ids"
+output = "copies"
+tunnel = "vxlan"
+src_ip = "10.0.0.1"
+dst_ip = "10.0.0.2"
+dst_mac = "02:00:00:00:00:02"
+vni = 7
+packet_length = %d
+[[sessions]]
+name = "inspect"
+input = "gwlb"
+sinks = ["ids"]
+""" % (GWLB_CAPTURE, ret1b, cut1b, CUT), "appliance-capture-cut")
+check_returns("capture-cut", sent, [r[0] for r in read_records(ret1b)])
+copies = [Ether(r[0]) for r in read_records(cut1b)] if os.path.exists(cut1b) else []
+c.check([len(bytes(p[VXLAN].payload)) if VXLAN in p else -1 for p in copies] == [min(n, CUT) for n in inner_frames],
+        "capture-cut: the copies' inner lengths %s, expected %s" % (
+            [len(bytes(p[VXLAN].payload)) if VXLAN in p else -1 for p in copies], [min(n, CUT) for n in inner_frames]))
+if stats:
+    c.check(accounting_holds(stats), "capture-cut: accounting")
+    got = stats["inputs"]["gwlb"]["truncated"]["packet_length"]
+    c.check(got == want_cut, "capture-cut: truncated.packet_length %s, expected %d (once a packet whose copy was cut)" % (
+        got, want_cut))
+
 # 2. Generated GWLB traffic: two endpoints, a reused 5-tuple with a new cookie, GRE, IPv6,
 #    ICMP, plus packets that are not GWLB (dropped as not_gwlb, counted).
 gen = []
