@@ -55,8 +55,9 @@ def run(config_text, name):
     return run_config(c, MP, tmp, EAL + config_text, name)
 
 
-def run_appliance(capture, returns, inner, name, appliance_table=""):
-    """The appliance reading `capture`: returns to a pcap, inner packets to a pcapng."""
+def run_appliance(capture, returns, inner, name, appliance_table="", target=""):
+    """The appliance reading `capture`: returns to a pcap, inner packets to `inner` (a pcapng),
+    or, with `target` (a [[targets]] table named "ids" whose output is "inner"), through it."""
     return run(appliance_table + """
 [[ports]]
 name = "gwlb"
@@ -71,11 +72,11 @@ file = "%s"
 name = "inner"
 role = "output"
 file = "%s"
-[[sessions]]
+%s[[sessions]]
 name = "inspect"
 input = "gwlb"
-sinks = ["inner"]
-""" % (capture, returns, inner), name)
+sinks = ["%s"]
+""" % (capture, returns, inner, target, "ids" if target else "inner"), name)
 
 
 def tshark_fields(path, *fields):
@@ -162,34 +163,16 @@ want_cut = sum(1 for n in inner_frames if n > CUT)
 c.check(0 < want_cut < len(inner_frames), "capture-cut: PacketLength %d cuts some inner frames, not all (%s)" % (
     CUT, inner_frames))
 ret1b, cut1b = os.path.join(tmp, "ret1b.pcap"), os.path.join(tmp, "cut1b.pcap")
-stats = run("""
-[[ports]]
-name = "gwlb"
-role = "appliance"
-file = "%s"
-returns = "ret"
-[[ports]]
-name = "ret"
-role = "output"
-file = "%s"
-[[ports]]
-name = "copies"
-role = "output"
-file = "%s"
-[[targets]]
+stats = run_appliance(GWLB_CAPTURE, ret1b, cut1b, "appliance-capture-cut", target="""[[targets]]
 name = "ids"
-output = "copies"
+output = "inner"
 tunnel = "vxlan"
 src_ip = "10.0.0.1"
 dst_ip = "10.0.0.2"
 dst_mac = "02:00:00:00:00:02"
 vni = 7
 packet_length = %d
-[[sessions]]
-name = "inspect"
-input = "gwlb"
-sinks = ["ids"]
-""" % (GWLB_CAPTURE, ret1b, cut1b, CUT), "appliance-capture-cut")
+""" % CUT)
 check_returns("capture-cut", sent, [r[0] for r in read_records(ret1b)])
 copies = [Ether(r[0]) for r in read_records(cut1b)] if os.path.exists(cut1b) else []
 c.check([len(bytes(p[VXLAN].payload)) if VXLAN in p else -1 for p in copies] == [min(n, CUT) for n in inner_frames],
