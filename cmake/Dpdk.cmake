@@ -6,7 +6,7 @@
 #   shared library (a driver's RX and TX, the mbuf frees): a static link resolves DPDK's
 #   thread-local variables at link time;
 # - the PLT's indirect jump on every call into DPDK.
-# `mirrorpipe bench` measured +7 % (4 KiB pages) and +11 % (hugepages) for VXLAN at 64 B (see
+# `mirrorpipe bench` measured about +5 % (4 KiB pages) and +7 % (hugepages) for VXLAN at 64 B (see
 # docs/performance.md). The price: drivers cannot be added as plugins (`-d`): a plugin built
 # against the shared librte_eal would bring a second EAL. The drivers below are the ones the
 # engine is made for: EC2's NICs (ENA, Intel VFs), the vdevs of its kernel-interface ports and

@@ -7,9 +7,11 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -360,6 +362,15 @@ TelemetryClient::TelemetryClient(const std::string& prefix) {
     throw std::runtime_error("no running mirrorpipe engine with EAL file prefix '" + prefix +
                              "' (no telemetry socket at " + path + ")");
   }
+  // An engine that stops answering (stopped, or its telemetry thread stuck) must not hang the
+  // command that asked: every send and receive gives up after kReplyTimeoutS.
+  const timeval limit{kReplyTimeoutS, 0};
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0 ||
+      setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) != 0) {
+    close(fd_);
+    fd_ = -1;
+    throw std::runtime_error("telemetry: cannot set the socket's timeouts");
+  }
   std::string greeting(4096, '\0');
   if (recv(fd_, greeting.data(), greeting.size(), 0) <= 0) {
     close(fd_);
@@ -376,6 +387,9 @@ std::string TelemetryClient::ask(const std::string& command) {
   if (send(fd_, command.data(), command.size(), 0) < 0) throw std::runtime_error("telemetry: send failed");
   std::string buf(1 << 16, '\0');
   const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    throw std::runtime_error("telemetry: no reply to " + command + " within " + std::to_string(kReplyTimeoutS) + " s");
+  }
   if (n <= 0) throw std::runtime_error("telemetry: no reply to " + command);
   buf.resize(static_cast<size_t>(n));
   return buf;

@@ -79,6 +79,8 @@ class TelemetryClient {
   TelemetryClient& operator=(const TelemetryClient&) = delete;
   std::string ask(const std::string& command);
 
+  static constexpr int kReplyTimeoutS = 10;  // the engine answers from its telemetry thread at once
+
  private:
   int fd_ = -1;
 };

@@ -886,10 +886,10 @@ struct Worker {
       return;
     }
     apply_packet_ref(m, ref, kFileMeta);
-    const uint32_t original = inner_original_length(ref.data, ref.len);
     const SessionSinks& ss = route.sessions[session];
     SinkMeta meta;
-    if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, original);
+    // The length before any cut, upstream or by a slice (the IP header's length still says it).
+    if (ss.any_keeps_meta) meta = make_sink_meta(res, ss.config_index, inner_original_length(ref.data, ref.len));
     // A packet sent shortened is counted once: cut upstream or by a sink here (a target's
     // packet_length, the MTU); a slice is counted apart (truncated.slice).
     copy_cuts = cut_upstream ? PacketRef::kTruncatedPacketLength : 0;

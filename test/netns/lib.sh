@@ -30,6 +30,10 @@ mp_netns() {
 # mp_background: registers the last background process ($!) for cleanup.
 mp_background() { mp_pids+=("$!"); }
 
+# mp_step TEXT: says which step a test is at, with the seconds since it started, so that a test
+# stopped by ctest's timeout shows where it was.
+mp_step() { echo "[+${SECONDS}s] $*"; }
+
 # mp_wait_for SECONDS COMMAND...: succeeds as soon as COMMAND does; fails after SECONDS.
 mp_wait_for() {
   local tenths=$(( $1 * 10 ))

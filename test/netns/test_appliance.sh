@@ -72,6 +72,7 @@ sinks = ["inspect", "inner-pcapng"]
 CFG
 "$mp" check -c "$work/appliance.toml"
 
+mp_step "engine starting"
 ip netns exec "$nsa" "$mp" run -c "$work/appliance.toml" --stats-json "$work/stats.json" >"$work/engine.log" 2>&1 &
 engine_pid=$!; mp_background
 ready() {
@@ -100,6 +101,7 @@ tcpdump_pid=$!; mp_background
 sleep 1
 
 fails=0
+mp_step "health check"
 # The health check, as GWLB makes it (HTTP, 200 expected).
 code=$(ip netns exec "$nsg" $py -c '
 import urllib.request
@@ -107,6 +109,7 @@ print(urllib.request.urlopen("http://10.9.0.2:8080/", timeout=5).status)' 2>&1 |
 echo "health check: HTTP $code"
 [ "$code" = "200" ] || { echo "FAIL: health check got '$code'"; fails=$((fails + 1)); }
 
+mp_step "GWLB emulator: generated flows, then the capture"
 # GWLB's side: generated flows, each sent twice (the second time with a new cookie), then the
 # shared GWLB capture.
 if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --appliance-ip 10.9.0.2 \
@@ -118,6 +121,7 @@ if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --ap
   echo "FAIL: the emulator found wrong or missing returns (capture)"; fails=$((fails + 1))
 fi
 
+mp_step "verdict hook"
 # The verdict hook, live: block generated flow 0 (TCP 192.0.2.1:40000 <-> 198.51.100.7:443 on
 # the emulator's first endpoint), written in the reverse direction.
 flow0="tcp 198.51.100.7:443 192.0.2.1:40000 endpoint=0x0123456789abcdef"
@@ -135,6 +139,7 @@ if ! ip netns exec "$nsg" "$mp" gwlb-emulate --iface vg --local-ip 10.9.0.1 --ap
   echo "FAIL: the accepted flow did not come back"; fails=$((fails + 1))
 fi
 
+mp_step "injection from the inspection TAP"
 # An inspection engine writes into the inspection TAP: a reply of generated flow 1 (UDP
 # 192.0.2.2:40001 <-> 198.51.100.7:53), which must reach GWLB in the header of that flow's latest
 # packet, and a packet of no known flow (dropped as no_flow).
@@ -153,6 +158,7 @@ sleep 1
 kill -INT "$inject_dump" 2>/dev/null || true
 sleep 1
 kill -INT "$tcpdump_pid" 2>/dev/null || true
+mp_step "stopping the engine"
 # A run whose file output failed ends with exit 1 and says so.
 mp_stop_engine "$engine_pid" "$work/engine.log" "$sink_file_fails"
 if [ "$sink_file_fails" = 1 ] && ! grep -q "write failed: '/dev/full'" "$work/engine.log"; then
@@ -160,7 +166,8 @@ if [ "$sink_file_fails" = 1 ] && ! grep -q "write failed: '/dev/full'" "$work/en
 fi
 sleep 0.3
 
-$py - "$work" "$fails" "$sink_file_fails" <<'PY'
+mp_step "checking the captures"
+timeout 120 $py - "$work" "$fails" "$sink_file_fails" <<'PY'
 import json, os, struct, sys
 from scapy.all import IP, UDP, Ether, IPv6, rdpcap
 from scapy.utils import RawPcapReader
