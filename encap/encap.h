@@ -31,6 +31,20 @@ namespace mirrorpipe {
   ip->checksum.set_raw(static_cast<uint16_t>(~sum));
 }
 
+// The plain VXLAN-over-IPv4 header (t.plain_vxlan4_header) at `out`, for a frame of
+// `ip_length` - 36 bytes (already cut to fit, within IPv4's length field): the template and four
+// fields.
+[[gnu::always_inline]] inline void write_plain_vxlan4(const OuterTemplate& t, uint32_t flow_hash, uint8_t* out,
+                                                      uint32_t ip_length) noexcept {
+  using namespace wire;
+  std::memcpy(out, t.bytes.data(), kPlainVxlan4HeaderBytes);
+  auto* ip = reinterpret_cast<Ipv4Header*>(out + kEthernetHeaderBytes);
+  auto* udp = reinterpret_cast<UdpHeader*>(out + kEthernetHeaderBytes + kIpv4MinHeaderBytes);
+  set_ipv4_length(t, ip, static_cast<uint16_t>(ip_length));
+  udp->src_port.set(hash_to_port_span(flow_hash, t.sport_lo, t.sport_span));
+  udp->length.set(static_cast<uint16_t>(ip_length - kIpv4MinHeaderBytes));
+}
+
 // The common case, written with as little as it needs: VXLAN over IPv4 without a UDP checksum
 // or PacketLength (AWS's own mirror encapsulation), a frame that fits the output's MTU and the
 // IP length field, and room in the headroom. Five stores after the template copy and no
@@ -39,22 +53,15 @@ namespace mirrorpipe {
 [[gnu::always_inline]] inline bool encapsulate_plain_vxlan4(const OuterTemplate& t, const FrameMeta& meta,
                                                             PacketRef& pkt) noexcept {
   using namespace wire;
-  constexpr uint32_t kHeader = kEthernetHeaderBytes + kIpv4MinHeaderBytes + kUdpHeaderBytes + kVxlanHeaderBytes;
-  constexpr uint32_t kIpOverhead = kHeader - kEthernetHeaderBytes;
+  constexpr uint32_t kIpOverhead = kPlainVxlan4HeaderBytes - kEthernetHeaderBytes;
   const uint32_t ip_length = pkt.wire_len + kIpOverhead;
   // max_ip_length 0 (no MTU) wraps to the largest value: one compare for both cases.
   if (!t.plain_vxlan4 || ip_length > kIpv4MaxTotalLengthBytes || ip_length - 1 > t.max_ip_length - 1u ||
-      pkt.headroom < kHeader) {
+      pkt.headroom < kPlainVxlan4HeaderBytes) {
     return false;
   }
-  pkt.prepend(kHeader);
-  uint8_t* out = pkt.data;
-  std::memcpy(out, t.bytes.data(), kHeader);
-  auto* ip = reinterpret_cast<Ipv4Header*>(out + kEthernetHeaderBytes);
-  auto* udp = reinterpret_cast<UdpHeader*>(out + kEthernetHeaderBytes + kIpv4MinHeaderBytes);
-  set_ipv4_length(t, ip, static_cast<uint16_t>(ip_length));
-  udp->src_port.set(hash_to_port_span(meta.flow_hash, t.sport_lo, t.sport_span));
-  udp->length.set(static_cast<uint16_t>(ip_length - kIpv4MinHeaderBytes));
+  pkt.prepend(kPlainVxlan4HeaderBytes);
+  write_plain_vxlan4(t, meta.flow_hash, pkt.data, ip_length);
   return true;
 }
 

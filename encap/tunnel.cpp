@@ -248,8 +248,9 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     if (t.cookie_offset) zero(t.cookie_offset, 4);
     t.udp_header_sum = checksum_partial(h.data() + t.udp_offset, t.length_bytes - t.udp_offset);
   }
-  t.plain_vxlan4 = t.kind == TunnelKind::kVxlan && !t.ipv6 && !t.udp_checksum && t.packet_length == 0 &&
-                   t.length_bytes == kEthernetHeaderBytes + kIpv4MinHeaderBytes + kUdpHeaderBytes + kVxlanHeaderBytes;
+  t.plain_vxlan4_header = t.kind == TunnelKind::kVxlan && !t.ipv6 && !t.udp_checksum &&
+                          t.length_bytes == kPlainVxlan4HeaderBytes;
+  t.plain_vxlan4 = t.plain_vxlan4_header && t.packet_length == 0;
   return t;
 }
 

@@ -69,6 +69,9 @@ struct TunnelConfig {
   bool metadata_option = false;     // geneve: mirrorpipe's metadata option (wire::MirrorMetaOption)
 };
 
+// VXLAN over untagged IPv4: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
+inline constexpr uint32_t kPlainVxlan4HeaderBytes = 14 + 20 + 8 + 8;
+
 // Largest outer header: Ethernet 14 + IPv6 40 + UDP 8 + Geneve 8 + 252 bytes of options.
 inline constexpr uint32_t kMaxOuterHeaderBytes = 14 + 40 + 8 + 8 + wire::kGeneveMaxOptionsBytes;
 
@@ -101,8 +104,10 @@ struct alignas(64) OuterTemplate {
   // left 0, and the UDP checksum field holds the pseudo-header sum the NIC completes.
   bool ip_checksum_offload = false;
   bool udp_checksum_offload = false;
-  // encapsulate_plain_vxlan4's test, set by build_outer_template from the fields above that
-  // only it sets: VXLAN over IPv4, no UDP checksum, no PacketLength.
+  // write_plain_vxlan4's test, set by build_outer_template: VXLAN over IPv4 in 50 bytes
+  // (kPlainVxlan4HeaderBytes), no UDP checksum.
+  bool plain_vxlan4_header = false;
+  // encapsulate_plain_vxlan4's: the same, and no PacketLength.
   bool plain_vxlan4 = false;
   // geneve with metadata_option: where the option's data (wire::MirrorMetaOption) starts in
   // `bytes`; the writer fills it per packet. 0: no option.

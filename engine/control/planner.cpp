@@ -199,6 +199,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         for (const auto& name : ses.sinks) ms.sinks.push_back(make_named_sink(c, topo, name, live, route, &ses));
         ms.single = single_sink(ms.sinks);
         if (!ms.sinks.empty()) ms.sinks.back().share_payload = share_payload(ms.sinks);
+        ms.shared_one_output = shared_one_output(ms.sinks);
         route.mirror_sessions.push_back(std::move(ms));
       }
       continue;

@@ -103,6 +103,9 @@ struct MirrorSessionRoute {
   // metadata option: the packet itself goes, with no fan-out bookkeeping (set by the planner;
   // see single_sink()).
   bool single = false;
+  // Two or more sinks that share the payload (share_payload()), none a pool, all on one output:
+  // a burst's copies are written and queued together (Worker::fan_burst; set by the planner).
+  bool shared_one_output = false;
 };
 
 inline bool single_sink(const std::vector<Sink>& sinks) noexcept {
@@ -146,6 +149,15 @@ inline bool share_payload(const std::vector<Sink>& sinks) noexcept {
 // What the planner decided of `sinks` with share_payload() (set on the last).
 inline bool shares_payload(const std::vector<Sink>& sinks) noexcept {
   return !sinks.empty() && sinks.back().share_payload;
+}
+
+// Whether a session's `sinks` (share_payload() decided) are MirrorSessionRoute::shared_one_output.
+inline bool shared_one_output(const std::vector<Sink>& sinks) noexcept {
+  if (!shares_payload(sinks)) return false;
+  for (const Sink& s : sinks) {
+    if (s.pool || s.output != sinks.front().output) return false;
+  }
+  return true;
 }
 
 // What happens to the packets of one input. Immutable while workers run.

@@ -289,13 +289,13 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
       for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
         if (simulate_hash) rx_owned.push_back(make_rss_flag_rx(info.port_id, w));
         else if (restore_head) rx_owned.push_back(make_restore_ethernet_rx(info.port_id, w));
-        else rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w));
+        else rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w, info.rx_may_chain));
         queues[w] = rx_owned.back().get();
       }
       // More RX queues than workers (queues = N): the device spreads flows over all of them,
       // so each is polled, queue q by worker q mod workers.
       for (uint16_t q = static_cast<uint16_t>(nworkers); q < info.rx_queues; ++q) {
-        rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, q));
+        rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, q, info.rx_may_chain));
         extra_rx.push_back({input_queues.size(), q % nworkers, rx_owned.back().get()});
       }
       ethdevs.emplace_back(p.name, info);
@@ -410,7 +410,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     std::vector<RxPort*> rxq(nworkers, nullptr);
     std::vector<TxPort*> txq(nworkers, nullptr);
     for (uint16_t w = 0; w < nworkers; ++w) {
-      rx_owned.push_back(std::make_unique<EthdevRx>(tinfo.port_id, w));
+      rx_owned.push_back(std::make_unique<EthdevRx>(tinfo.port_id, w, tinfo.rx_may_chain));
       rxq[w] = rx_owned.back().get();
       tx_owned.push_back(std::make_unique<EthdevTx>(tinfo.port_id, w));
       txq[w] = tx_owned.back().get();
@@ -433,7 +433,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     input_names.push_back(o->name + "/inject");
     std::vector<RxPort*> rxq(nworkers, nullptr);
     for (uint16_t w = 0; w < nworkers && w < oi.rx_queues; ++w) {
-      rx_owned.push_back(std::make_unique<EthdevRx>(oi.port_id, w));
+      rx_owned.push_back(std::make_unique<EthdevRx>(oi.port_id, w, oi.rx_may_chain));
       rxq[w] = rx_owned.back().get();
     }
     input_queues.push_back(std::move(rxq));

@@ -54,6 +54,10 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
   int rc = rte_eth_dev_info_get(id, &dev);
   if (rc != 0) fail(p, "cannot read device information", rc);
   info.driver = dev.driver_name ? dev.driver_name : "?";
+  info.rx_may_chain = (dev.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0 || info.driver == "net_pcap";
+  if (info.rx_may_chain && p.role != PortRole::kOutput) {
+    info.notes.push_back("may receive a frame in several buffers (larger than them): dropped as rx_chained");
+  }
   if (rx_queues > dev.max_rx_queues) {
     if (p.role != PortRole::kOutput) {
       info.notes.push_back("has " + std::to_string(dev.max_rx_queues) + " RX queues, not " +
@@ -260,6 +264,22 @@ LinkState LinkWatch::state(size_t i) const {
   const Port& p = *ports_[i];
   return {p.up.load(std::memory_order_relaxed), p.speed_mbps.load(std::memory_order_relaxed),
           p.full_duplex.load(std::memory_order_relaxed)};
+}
+
+uint16_t EthdevRx::drop_chained(rte_mbuf** pkts, uint16_t got, InputCounters& c) {
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < got; ++i) {
+    rte_mbuf* m = pkts[i];
+    if (m->nb_segs == 1) {
+      pkts[kept++] = m;
+      continue;
+    }
+    ++c.rx;
+    c.rx_bytes += m->pkt_len;
+    c.drop(DropReason::rx_chained);
+    rte_pktmbuf_free(m);
+  }
+  return kept;
 }
 
 }  // namespace mirrorpipe

@@ -294,6 +294,45 @@ struct Worker {
     if (b.count == kTxBufferSize) flush(out);
   }
 
+  // enqueue_group() of consecutive packets of `input`, `per` copies each (`total` copies in
+  // all, in packet order, `bytes` their pkt_len summed): as many whole groups at once as the
+  // buffer has room for.
+  void enqueue_groups(uint16_t out, rte_mbuf* const* copies, unsigned total, unsigned per, uint16_t input,
+                      uint64_t bytes) {
+    TxBuffer& b = tx[out];
+    while (total) {
+      if (b.count + per > kTxBufferSize) flush(out);  // a group goes in one send
+      if (b.count == 0) start(b, input);
+      if (b.detailed || input != b.first_input) {
+        for (; total; total -= per, copies += per) enqueue_group(out, copies, per, input);
+        return;
+      }
+      if (!b.grouped) {
+        for (uint16_t i = 0; i < b.count; ++i) b.packet_of[i] = static_cast<uint8_t>(i);
+        b.packets = b.count;
+        b.grouped = true;
+        b.plain_input = TxBuffer::kNoInput;
+      }
+      const unsigned fit = std::min(total, (kTxBufferSize - b.count) / per * per);
+      std::memcpy(b.pkts + b.count, copies, fit * sizeof(rte_mbuf*));
+      uint8_t* packet_of = b.packet_of + b.count;
+      for (unsigned k = 0; k < fit; k += per, ++b.packets) {
+        for (unsigned j = 0; j < per; ++j) packet_of[k + j] = static_cast<uint8_t>(b.packets);
+      }
+      uint64_t fit_bytes = bytes;
+      if (fit < total) {  // the rest after a flush
+        fit_bytes = 0;
+        for (unsigned k = 0; k < fit; ++k) fit_bytes += copies[k]->pkt_len;
+      }
+      b.bytes += fit_bytes;
+      bytes -= fit_bytes;
+      b.count = static_cast<uint16_t>(b.count + fit);
+      copies += fit;
+      total -= fit;
+      if (b.count == kTxBufferSize) flush(out);
+    }
+  }
+
   // Nanoseconds since the worker's TSC base, without overflowing the multiplication.
   uint64_t elapsed_ns() const {
     const uint64_t dt = rte_get_tsc_cycles() - plan.tsc_base;
@@ -311,6 +350,7 @@ struct Worker {
     m->ol_flags |= ipv6 ? RTE_MBUF_F_TX_IPV6 : (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
     if (udp_offload) m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
   }
+
 
   // Makes `c` (a received packet's inner frame, or a copy of it) what `sink` sends: wrapped
   // for a re-mirroring target, timestamped for a file, with the metadata record for pcapng.
@@ -354,25 +394,66 @@ struct Worker {
     return PacketRef{static_cast<uint8_t*>(hdr->buf_addr) + header, len, wire_len, header};
   }
 
-  // Header buffers for fan_out_shared(), taken from their pool a stash at a time (one pool
-  // operation per kHeaderStash copies); what is left goes back when the worker stops.
+  // Header buffers for fan_out_shared() and fan_burst(), taken from their pool a stash at a
+  // time (one pool operation per kHeaderStash copies) as their last user freed them (next null,
+  // one segment, one reference: DPDK's state of a free mbuf), without rte_pktmbuf_reset():
+  // chain_header() writes every field a copy's first segment needs. A buffer goes back to the
+  // stash only in that state; what is left goes back to the pool when the worker stops.
   static constexpr unsigned kHeaderStash = 32;
   rte_mbuf* header_stash[kHeaderStash];
   unsigned header_stash_count = 0;
 
-  rte_mbuf* take_header() {
-    if (header_stash_count == 0) {
-      if (rte_pktmbuf_alloc_bulk(plan.header_pool, header_stash, kHeaderStash) != 0) {
-        return rte_pktmbuf_alloc(plan.header_pool);  // the pool is nearly empty: one, if any
-      }
+  // At least `n` (<= kHeaderStash) buffers in the stash; false when the pool has too few.
+  bool stash_headers(unsigned n) {
+    if (header_stash_count >= n) return true;
+    const unsigned want = kHeaderStash - header_stash_count;
+    if (rte_mempool_get_bulk(plan.header_pool, reinterpret_cast<void**>(header_stash + header_stash_count), want) == 0) {
       header_stash_count = kHeaderStash;
+      return true;
     }
-    return header_stash[--header_stash_count];
+    for (; header_stash_count < n; ++header_stash_count) {  // the pool is nearly empty: one at a time
+      if (rte_mempool_get(plan.header_pool, reinterpret_cast<void**>(header_stash + header_stash_count)) != 0) return false;
+    }
+    return true;
   }
 
+  rte_mbuf* take_header() { return stash_headers(1) ? header_stash[--header_stash_count] : nullptr; }
+
   void release_headers() {
-    if (header_stash_count) rte_pktmbuf_free_bulk(header_stash, header_stash_count);
+    if (header_stash_count) rte_mempool_put_bulk(plan.header_pool, reinterpret_cast<void* const*>(header_stash), header_stash_count);
     header_stash_count = 0;
+  }
+
+  // Makes `hdr` (from the stash, its buffer holding `header` bytes of outer headers from
+  // `data_off` on) the first segment of a copy of the single-segment `m` (`len` bytes of it,
+  // after any cut) for `sink`: every field rte_pktmbuf_reset() would set, then the chain's.
+  [[gnu::always_inline]] static void chain_header(rte_mbuf* hdr, rte_mbuf* m, uint16_t data_off, uint16_t header,
+                                                  uint32_t len, const Sink& sink) {
+    hdr->data_off = data_off;
+    hdr->nb_segs = 2;
+    hdr->port = RTE_MBUF_PORT_INVALID;
+    hdr->ol_flags = 0;
+    hdr->packet_type = 0;
+    hdr->pkt_len = header + len;
+    hdr->data_len = header;
+    hdr->vlan_tci = 0;
+    hdr->vlan_tci_outer = 0;
+    hdr->next = m;
+    hdr->tx_offload = 0;
+    set_tx_offloads(hdr, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
+  }
+
+  // chain_header() for a header buffer that encapsulate() wrote as `out`.
+  [[gnu::always_inline]] static void chain_header(rte_mbuf* hdr, rte_mbuf* m, const PacketRef& out, uint32_t len,
+                                                  const Sink& sink) {
+    chain_header(hdr, m, static_cast<uint16_t>(out.data - static_cast<uint8_t*>(hdr->buf_addr)),
+                 static_cast<uint16_t>(out.len - len), len, sink);
+  }
+
+  // `hdr`, chained by chain_header() but not queued, back in the state the stash keeps.
+  static void unchain_header(rte_mbuf* hdr) {
+    hdr->next = nullptr;
+    hdr->nb_segs = 1;
   }
 
   // A copy of `m` for `sink` without copying its payload: the outer headers in a buffer of
@@ -529,16 +610,10 @@ struct Worker {
       if (r != DropReason::kNone) {
         stats.outputs[sink.output].drop(r);
         failure = r;
-        rte_pktmbuf_free(hdr);
+        header_stash[header_stash_count++] = hdr;  // untouched: back to the stash
         continue;
       }
-      const uint16_t header = sink.outer.length_bytes;
-      hdr->data_off = static_cast<uint16_t>(out.data - static_cast<uint8_t*>(hdr->buf_addr));
-      hdr->data_len = header;
-      hdr->pkt_len = header + len;
-      hdr->nb_segs = 2;
-      hdr->next = m;
-      set_tx_offloads(hdr, sink.outer.ipv6, sink.tx_ip_checksum_offload, sink.tx_udp_checksum_offload);
+      chain_header(hdr, m, out, len, sink);
       copies[made] = hdr;
       outputs[made++] = sink.output;
       one_output &= sink.output == outputs[0];
@@ -571,6 +646,99 @@ struct Worker {
     fans[fan] = FanSlot{input, static_cast<uint16_t>(made), 0, false, failure};
     for (unsigned i = 0; i < made; ++i) enqueue(outputs[i], copies[i], input, fan);
     return made;
+  }
+
+  // Stage 2 of burst_sessions() for a session whose sinks share the payload on one output
+  // (MirrorSessionRoute::shared_one_output): the copies fan_out_shared() would make, written a
+  // burst at a time and queued together, each packet's copies a group. kPlain: every sink's
+  // header is plain VXLAN over IPv4 (OuterTemplate::plain_vxlan4_header), written with no
+  // per-copy check once the packet is cut. A packet this loop does not take (more than one
+  // segment, refused by its targets, no header buffer left) goes through send_session(), after
+  // the packets before it are queued: the output keeps the input's order. `take`, parsed as
+  // `meta`: the session's packets. Returns how many were mirrored.
+  template <bool kFileMeta, bool kPlain>
+  [[gnu::noinline]] uint32_t fan_burst(const MirrorSessionRoute& s, rte_mbuf* const* take, const FrameMeta* meta,
+                                       uint16_t n, uint16_t input, InputCounters& ic) {
+    const Sink* sinks = s.sinks.data();
+    const auto per = static_cast<unsigned>(s.sinks.size());
+    const uint16_t output = sinks[0].output;
+    rte_mbuf* ready[kTxBufferSize];
+    unsigned nready = 0;
+    uint64_t ready_bytes = 0;
+    uint32_t mirrored = 0;
+    for (uint16_t k = 0; k < n; ++k) {
+      rte_mbuf* m = take[k];
+      const PacketRef ref = to_packet_ref(m, kFileMeta);
+      // Every sink cuts alike (share_payload()): the first one's cut is every copy's.
+      uint32_t len = ref.len, wire_len = ref.wire_len, cuts = 0;
+      constexpr uint32_t kIpOverhead = kPlainVxlan4HeaderBytes - wire::kEthernetHeaderBytes;
+      if (m->nb_segs == 1 && cut_to_fit(sinks[0].outer, len, wire_len, cuts) &&
+          (!kPlain || wire_len + kIpOverhead <= wire::kIpv4MaxTotalLengthBytes) &&
+          (header_stash_count >= per || stash_headers(per))) {
+        if (nready + per > kTxBufferSize) {
+          enqueue_groups(output, ready, nready, per, input, ready_bytes);
+          nready = 0;
+          ready_bytes = 0;
+        }
+        rte_mbuf** hdrs = header_stash + header_stash_count - per;
+        uint64_t bytes = 0;  // the copies' pkt_len
+        unsigned i = 0;
+        for (; i < per; ++i) {
+          rte_mbuf* hdr = hdrs[i];
+          if (kPlain) {
+            write_plain_vxlan4(sinks[i].outer, meta[k].flow_hash, static_cast<uint8_t*>(hdr->buf_addr),
+                               wire_len + kIpOverhead);
+            chain_header(hdr, m, 0, kPlainVxlan4HeaderBytes, len, sinks[i]);
+            bytes += kPlainVxlan4HeaderBytes + len;
+          } else {
+            PacketRef out = header_buffer_ref(hdr, len, wire_len, sinks[i].outer.length_bytes);
+            if (encapsulate(sinks[i].outer, meta[k], out, nullptr) != DropReason::kNone) break;
+            chain_header(hdr, m, out, len, sinks[i]);
+            bytes += out.len;
+          }
+          ready[nready + i] = hdr;
+        }
+        if (i == per) {
+          if (len < m->data_len) {  // one segment: trimmed in place
+            m->data_len = static_cast<uint16_t>(len);
+            m->pkt_len = len;
+          }
+          rte_mbuf_refcnt_set(m, static_cast<uint16_t>(per));  // `m` is ours alone until queued
+          nready += per;
+          ready_bytes += bytes;
+          header_stash_count -= per;
+          count_cuts(ic, cuts);
+          ++mirrored;
+          continue;
+        }
+        while (i) unchain_header(hdrs[--i]);  // a target refused it: fan_out_shared() says why
+      }
+      if (nready) {
+        enqueue_groups(output, ready, nready, per, input, ready_bytes);
+        nready = 0;
+        ready_bytes = 0;
+      }
+      mirrored += fan_one<kFileMeta>(s, m, input, ic, meta[k]);
+    }
+    if (nready) enqueue_groups(output, ready, nready, per, input, ready_bytes);
+    return mirrored;
+  }
+
+  // A packet fan_burst() does not take, sent the general way. Out of line: the burst's loop
+  // keeps its registers.
+  template <bool kFileMeta>
+  [[gnu::noinline]] bool fan_one(const MirrorSessionRoute& s, rte_mbuf* m, uint16_t input, InputCounters& ic,
+                                 const FrameMeta& fm) {
+    PacketRef ref = to_packet_ref(m, kFileMeta);
+    return send_session<kFileMeta>(s, m, ref, input, ic, &fm);
+  }
+
+  // Whether every sink of `s` writes plain VXLAN over IPv4 (fan_burst's kPlain).
+  static bool plain_vxlan4_sinks(const MirrorSessionRoute& s) noexcept {
+    for (const Sink& sink : s.sinks) {
+      if (!sink.outer.plain_vxlan4_header) return false;
+    }
+    return true;
   }
 
   // Sends `m` to every sink of `sinks` (a copy to each but the last, which takes `m`), plus
@@ -1372,6 +1540,9 @@ struct Worker {
       }
       enqueue_burst(listed.output, ready, nready, rx.input, ready_bytes);
       mirrored[0] = nready;
+    } else if (kOne && first.shared_one_output) {
+      mirrored[0] = plain_vxlan4_sinks(first) ? fan_burst<kFileMeta, true>(first, take, take_meta, ntake, rx.input, ic)
+                                              : fan_burst<kFileMeta, false>(first, take, take_meta, ntake, rx.input, ic);
     } else {
       for (uint16_t k = 0; k < ntake; ++k) {
         const size_t j = kOne ? 0 : take_session[k];

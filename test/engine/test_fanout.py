@@ -19,7 +19,9 @@ length that is the frame's own, and no buffer leaks; a packet cut for its copies
 on its input (truncated.packet_length, truncated.mtu), as for one target with PacketLength. Last, a live input (net_pcap) into a session
 with `slice = 10`, to one target and to two sharing the payload: each copy carries the frame cut
 10 bytes after its L4 header (scapy's lengths), with outer IP and UDP lengths that count what it
-carries.
+carries. Then three targets on one output, from a file and from a live input: the copies of a
+burst written and queued together, in order, whole, cut, or refused by the MTU between frames
+that go.
 
 usage: test_fanout.py MIRRORPIPE SOURCE_DIR
 """
@@ -145,6 +147,16 @@ gwlb_endpoint_id = "0x31e129cdc0cd8633"
         for cut in (None, 300):
             shared_case(c, binary, tmp, cap, frames, cut)
         single_cut_case(c, binary, tmp, cap, frames)
+        for live in (False, True):
+            for cut, mtu in ((None, None), (300, None), (None, 900)):
+                one_output_case(c, binary, tmp, cap, frames, live, cut, mtu)
+        # Frames of 3000 bytes between the others: a live port (net_pcap, its buffers of 2048
+        # bytes for an MTU of 1500) receives each in more than one buffer; they are dropped as
+        # rx_chained, and the others go, in order.
+        jumbo = [f if k % 7 else f + bytes(3000 - len(f)) for k, f in enumerate(frames)]
+        jumbo_cap = os.path.join(tmp, "jumbo.pcap")
+        wrpcap(jumbo_cap, [Ether(f) for f in jumbo])
+        one_output_case(c, binary, tmp, jumbo_cap, jumbo, True, None, 1500, "truncate")
         for sinks in (["t-a"], ["t-a", "t-b"]):
             sliced_live_case(c, binary, tmp, cap, frames, sinks)
     c.done()
@@ -197,6 +209,89 @@ def shared_case(c, binary, tmp, cap, frames, cut):
                     g[IP].len != len(bytes(g[IP]))):
                 bad += 1
         c.check(bad == 0, "%s %s: %d frames with the wrong VNI, inner bytes or IP length" % (tag, n, bad))
+
+
+def one_output_case(c, binary, tmp, cap, frames, live, cut, mtu, oversize="drop"):
+    """Three targets on one output that chains (the copies of a burst written and queued
+    together, each packet's three in a row), from a capture-file input or a live one (net_pcap):
+    whole frames; PacketLength `cut` on all; or an output MTU of `mtu` with `oversize` "drop",
+    where the frames over it are refused by every target (each counted once on the input, once
+    a copy on the output) between frames that go, or "truncate", where they are cut to fit.
+    A live port drops the frames larger than its buffers (2048 bytes) as rx_chained. The output holds, for each frame that fits,
+    in the input's order, its three copies in the session's order (VNIs 50, 51, 52), each with
+    the frame (cut), outer IP and UDP lengths that count it, and an IP checksum scapy agrees
+    with; no buffer leaks."""
+    tag = "one-output-%s%s%s%s" % ("live" if live else "file", "-cut%d" % cut if cut else "", "-mtu%d" % mtu if mtu else "",
+                                   "-jumbo" if max(len(f) for f in frames) > 2048 else "")
+    out = os.path.join(tmp, tag + ".pcap")
+    text = HEAD.split("[[ports]]")[0]
+    if live:
+        text += '[[ports]]\nname = "in"\nrole = "mirror-input"\ndevargs = "net_pcap_in,rx_pcap=%s"\n' % cap
+    else:
+        text += '[[ports]]\nname = "in"\nrole = "mirror-input"\nfile = "%s"\n' % cap
+    text += '[[ports]]\nname = "o"\nrole = "output"\ndevargs = "net_pcap1,tx_pcap=%s"\ntx_chains = true\n' % out
+    if mtu:
+        text += 'mtu = %d\noversize = "%s"\n' % (mtu, oversize)
+    extra = "packet_length = %d\n" % cut if cut else ""
+    vnis = (50, 51, 52)
+    for i, vni in enumerate(vnis):
+        text += ('[[targets]]\nname = "t%d"\noutput = "o"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
+                 'dst_ip = "10.0.1.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (i, i + 1, vni, extra)
+    text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t0", "t1", "t2"]\n'
+    # What goes: VXLAN over IPv4 adds 36 bytes of IP, UDP and VXLAN to the frame (as cut).
+    chained = [live and len(f) > 2048 for f in frames]
+    if any(chained):
+        c.check(not all(chained), "%s: some frames fit a buffer" % tag)
+    frames = [f for f, ch in zip(frames, chained) if not ch]
+    kept = [f if cut is None else f[:cut] for f in frames]
+    if mtu and oversize == "truncate":
+        kept = [k[:mtu - 36] for k in kept]
+    fits = [mtu is None or len(k) + 36 <= mtu for k in kept]
+    cut_by_mtu = sum(1 for f, k in zip(frames, kept) if len(k) < len(f) and (cut is None or len(k) < cut))
+    want_copies = [(k, vni) for k, ok in zip(kept, fits) if ok for vni in vnis]
+    too_big = fits.count(False)
+    if mtu and mtu < 1500:
+        c.check(0 < too_big < len(frames), "%s: the MTU drops some frames and not all (%d)" % (tag, too_big))
+    if live:
+        cfg = os.path.join(tmp, tag + ".toml")
+        with open(cfg, "w") as f:
+            f.write(text)
+        js = os.path.join(tmp, tag + ".json")
+        log = os.path.join(tmp, tag + ".log")
+        rc = run_live_engine(binary, cfg, js, log)
+        c.check(rc == 0, "%s run: exit %d %s" % (tag, rc, open(log).read()[-1200:]))
+        st = json.load(open(js)) if rc == 0 else None
+    else:
+        _, st = run_file_job(c, binary, tmp, tag, text)
+    if st:
+        c.check(accounting_holds(st), "%s: counters do not add up" % tag)
+        inp = st["inputs"]["in"]
+        c.check(st["packets_out"] == len(frames) - too_big and inp["dropped"].get("over_mtu", 0) == too_big and
+                inp["dropped"].get("rx_chained", 0) == chained.count(True),
+                "%s: %d sent, dropped %s; expected %d sent, %d over_mtu, %d rx_chained" % (
+                    tag, st["packets_out"], inp["dropped"], len(frames) - too_big, too_big, chained.count(True)))
+        o = st["outputs"]["o"]
+        c.check(o["dropped"].get("over_mtu", 0) == 3 * too_big, "%s: output o dropped %s, expected %d over_mtu" % (
+            tag, o["dropped"], 3 * too_big))
+        want_cut = sum(1 for f, ok in zip(frames, fits) if ok and cut and len(f) > cut)
+        c.check(inp["truncated"]["packet_length"] == want_cut and inp["truncated"]["mtu"] == cut_by_mtu,
+                "%s: truncated %s, expected packet_length %d and mtu %d" % (tag, inp["truncated"], want_cut, cut_by_mtu))
+        for name, m in st.get("mempools", {}).items():
+            c.check(m["in_use_end"] == m["in_use_start"], "%s: mempool %s: %d buffers in use at the start, %d at the end" % (
+                tag, name, m["in_use_start"], m["in_use_end"]))
+    got = [Ether(r[0]) for r in read_records(out)] if os.path.exists(out) else []
+    c.check(len(got) == len(want_copies), "%s: %d frames, expected %d" % (tag, len(got), len(want_copies)))
+    bad = []
+    for i, (g, (inner, vni)) in enumerate(zip(got, want_copies)):
+        again = IP(bytes(g[IP])) if IP in g else None
+        if again is not None:
+            del again.chksum
+            again = IP(bytes(again))
+        if (VXLAN not in g or g[VXLAN].vni != vni or bytes(g[VXLAN].payload) != inner or
+                g[IP].len != len(bytes(g[IP])) or g[UDP].len != len(bytes(g[UDP])) or again.chksum != g[IP].chksum):
+            bad.append(i)
+    c.check(not bad, "%s: %d copies wrong (VNI order, inner bytes, lengths or checksum), first at %s" % (
+        tag, len(bad), bad[:5]))
 
 
 def single_cut_case(c, binary, tmp, cap, frames):

@@ -304,7 +304,9 @@ input = "in"
 number = 1
 sinks = %SINKS%
 )";
-  // The last sink's flag, for target options a, b, c, the session's sinks and whether o2 chains.
+  // The last sink's flag, for target options a, b, c, the session's sinks and whether o2 chains;
+  // the session's shared_one_output in `one_output`.
+  bool one_output = false;
   auto shared = [&](const std::string& a, const std::string& b, const std::string& c, const std::string& sinks,
                     bool o2_chains = true) {
     std::string text = base;
@@ -320,10 +322,22 @@ sinks = %SINKS%
     const auto& ms = (*routes)[0].mirror_sessions;
     REQUIRE(ms.size() == 1);
     for (size_t i = 0; i + 1 < ms[0].sinks.size(); ++i) CHECK_FALSE(ms[0].sinks[i].share_payload);  // the last's alone
+    one_output = ms[0].shared_one_output;
     return ms[0].sinks.back().share_payload;
   };
+  // Written a burst at a time (Worker::fan_burst): shared, no pool, one output.
+  CHECK(shared("", "", "", R"(["b", "c"])"));
+  CHECK(one_output);
+  CHECK(shared("packet_length = 100", "packet_length = 100", "packet_length = 100", R"(["c", "b"])"));
+  CHECK(one_output);
+  CHECK_FALSE(shared("", "", "", R"(["b", "c"])", false));  // o2 copies: nothing shared
+  CHECK_FALSE(one_output);
   CHECK(shared("", "", "", R"(["a", "b"])"));
+  CHECK_FALSE(one_output);  // two outputs
   CHECK(shared("", "", "", R"(["a", "p"])"));                                            // a pool: its members
+  CHECK_FALSE(one_output);                                                                // (a pool, and two outputs)
+  CHECK(shared("", "", "", R"(["b", "p"])"));
+  CHECK_FALSE(one_output);                                                                // a pool, on one output
   CHECK(shared("packet_length = 100", "packet_length = 100", "packet_length = 100", R"(["a", "p"])"));
   CHECK_FALSE(shared("", "", "", R"(["a"])"));                                            // one sink: nothing to share
   CHECK_FALSE(shared("", "", "", R"(["a", "b"])", false));                                // o2 copies
