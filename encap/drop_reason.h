@@ -51,7 +51,7 @@ namespace mirrorpipe {
   X(host_reply_limited, "the port's own ARP/echo answers over their rate (1000 a second per worker)") \
   X(duplicate, "session with dedup_us: the same IP packet seen within the window (both ends mirrored)") \
   X(link_header_bad, "capture record too short for its link-layer header, or raw IP neither v4 nor v6") \
-  X(rx_chained, "received in more than one buffer: a frame larger than the port's buffers (its mtu)")
+  X(rx_chained, "received in more than one buffer: a frame larger than the buffers (sized for the largest port MTU)")
 
 enum class DropReason : uint8_t {
   kNone = 0,  // not dropped

@@ -200,6 +200,7 @@ std::unique_ptr<std::vector<Route>> plan_routes(const EngineConfig& c, const Por
         ms.single = single_sink(ms.sinks);
         if (!ms.sinks.empty()) ms.sinks.back().share_payload = share_payload(ms.sinks);
         ms.shared_one_output = shared_one_output(ms.sinks);
+        ms.shared_plain_vxlan4 = ms.shared_one_output && plain_vxlan4_sinks(ms.sinks);
         route.mirror_sessions.push_back(std::move(ms));
       }
       continue;

@@ -106,6 +106,8 @@ struct MirrorSessionRoute {
   // Two or more sinks that share the payload (share_payload()), none a pool, all on one output:
   // a burst's copies are written and queued together (Worker::fan_burst; set by the planner).
   bool shared_one_output = false;
+  // ... and every sink's header is plain VXLAN over IPv4 (OuterTemplate::plain_vxlan4_header).
+  bool shared_plain_vxlan4 = false;
 };
 
 inline bool single_sink(const std::vector<Sink>& sinks) noexcept {
@@ -158,6 +160,14 @@ inline bool shared_one_output(const std::vector<Sink>& sinks) noexcept {
     if (s.pool || s.output != sinks.front().output) return false;
   }
   return true;
+}
+
+// Whether every sink of `sinks` (none a pool) writes plain VXLAN over IPv4.
+inline bool plain_vxlan4_sinks(const std::vector<Sink>& sinks) noexcept {
+  for (const Sink& s : sinks) {
+    if (s.pool || !s.outer.plain_vxlan4_header) return false;
+  }
+  return !sinks.empty();
 }
 
 // What happens to the packets of one input. Immutable while workers run.

@@ -54,10 +54,6 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
   int rc = rte_eth_dev_info_get(id, &dev);
   if (rc != 0) fail(p, "cannot read device information", rc);
   info.driver = dev.driver_name ? dev.driver_name : "?";
-  info.rx_may_chain = (dev.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0 || info.driver == "net_pcap";
-  if (info.rx_may_chain && p.role != PortRole::kOutput) {
-    info.notes.push_back("may receive a frame in several buffers (larger than them): dropped as rx_chained");
-  }
   if (rx_queues > dev.max_rx_queues) {
     if (p.role != PortRole::kOutput) {
       info.notes.push_back("has " + std::to_string(dev.max_rx_queues) + " RX queues, not " +
@@ -163,6 +159,16 @@ EthdevInfo ethdev_open(const PortConfig& p, uint16_t rx_queues, uint16_t tx_queu
   uint16_t mtu = 0;
   rte_eth_dev_get_mtu(id, &mtu);
   info.mtu = mtu;
+  // A frame in several buffers: from a driver that can scatter (RX offload SCATTER) when its
+  // largest frame (the MTU, two VLAN tags, the FCS) does not fit one of `pool`'s buffers; from
+  // net_pcap whenever a capture's frame is larger than them (it chains whatever it says).
+  const uint32_t room = pool ? rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM : 0;
+  const uint32_t largest = uint32_t{mtu} + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN + RTE_ETHER_CRC_LEN;
+  info.rx_may_chain = info.driver == "net_pcap" ||
+                      ((dev.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0 && largest > room);
+  if (info.rx_may_chain && p.role != PortRole::kOutput) {
+    info.notes.push_back("may receive a frame in several buffers (larger than them): dropped as rx_chained");
+  }
   rte_eth_macaddr_get(id, &info.mac);
   return info;
 }

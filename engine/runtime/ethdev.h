@@ -30,9 +30,10 @@ struct EthdevInfo {
   bool tx_ip_checksum = false;  // IPv4 header checksum offload in use
   bool tx_udp_checksum = false; // UDP checksum offload in use
   bool tx_multi_seg = false;    // sends chained mbufs (fan-out without copies)
-  // May hand over a frame in several chained mbufs: the driver says it can (RX offload
-  // SCATTER), or is net_pcap, which chains a capture's frames larger than its buffers whatever
-  // it says. EthdevRx drops such frames (rx_chained); other ports' frames are never checked.
+  // May hand over a frame in several chained mbufs: the driver can scatter (RX offload
+  // SCATTER) and its largest frame does not fit a buffer, or it is net_pcap, which chains a
+  // capture's frames larger than its buffers whatever it says. EthdevRx drops such frames
+  // (rx_chained); other ports' frames are never checked.
   bool rx_may_chain = false;
   rte_ether_addr mac{};
   std::vector<std::string> notes;  // said at start-up: what was chosen and why
@@ -100,8 +101,9 @@ class LinkWatch {
 
 // The data path takes a packet in one buffer (engine/runtime/mbuf.h). A port that may hand
 // over a frame in several (EthdevInfo::rx_may_chain: `may_chain`) has each burst checked, and
-// such a frame dropped here, as rx_chained. Not every port: on net_null the check's reads of
-// each mbuf, before the worker's prefetches, cost 7-8 % of the rate (`mirrorpipe bench`).
+// such a frame dropped here, as rx_chained. Only those ports: the check reads every mbuf
+// before the worker's prefetches, which cost 7-8 % of the rate when every port had it
+// (`mirrorpipe bench` on net_null, docs/performance.md).
 class EthdevRx final : public RxPort {
  public:
   EthdevRx(uint16_t port, uint16_t queue, bool may_chain) : port_(port), queue_(queue), may_chain_(may_chain) {}

@@ -351,7 +351,6 @@ struct Worker {
     if (udp_offload) m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
   }
 
-
   // Makes `c` (a received packet's inner frame, or a copy of it) what `sink` sends: wrapped
   // for a re-mirroring target, timestamped for a file, with the metadata record for pcapng.
   // kNone, or why it cannot go.
@@ -651,7 +650,7 @@ struct Worker {
   // Stage 2 of burst_sessions() for a session whose sinks share the payload on one output
   // (MirrorSessionRoute::shared_one_output): the copies fan_out_shared() would make, written a
   // burst at a time and queued together, each packet's copies a group. kPlain: every sink's
-  // header is plain VXLAN over IPv4 (OuterTemplate::plain_vxlan4_header), written with no
+  // header is plain VXLAN over IPv4 (MirrorSessionRoute::shared_plain_vxlan4), written with no
   // per-copy check once the packet is cut. A packet this loop does not take (more than one
   // segment, refused by its targets, no header buffer left) goes through send_session(), after
   // the packets before it are queued: the output keeps the input's order. `take`, parsed as
@@ -674,7 +673,7 @@ struct Worker {
       constexpr uint32_t kIpOverhead = kPlainVxlan4HeaderBytes - wire::kEthernetHeaderBytes;
       if (m->nb_segs == 1 && cut_to_fit(sinks[0].outer, len, wire_len, cuts) &&
           (!kPlain || wire_len + kIpOverhead <= wire::kIpv4MaxTotalLengthBytes) &&
-          (header_stash_count >= per || stash_headers(per))) {
+          (header_stash_count >= per || stash_headers(per))) {  // (the common case without a call)
         if (nready + per > kTxBufferSize) {
           enqueue_groups(output, ready, nready, per, input, ready_bytes);
           nready = 0;
@@ -703,6 +702,7 @@ struct Worker {
             m->data_len = static_cast<uint16_t>(len);
             m->pkt_len = len;
           }
+          RTE_ASSERT(rte_mbuf_refcnt_read(m) == 1);
           rte_mbuf_refcnt_set(m, static_cast<uint16_t>(per));  // `m` is ours alone until queued
           nready += per;
           ready_bytes += bytes;
@@ -711,7 +711,9 @@ struct Worker {
           ++mirrored;
           continue;
         }
-        while (i) unchain_header(hdrs[--i]);  // a target refused it: fan_out_shared() says why
+        // A target refused it. Defensive: sinks that share the payload cut alike and have one
+        // overhead, so they accept or refuse a packet together. fan_out_shared() says why.
+        while (i) unchain_header(hdrs[--i]);
       }
       if (nready) {
         enqueue_groups(output, ready, nready, per, input, ready_bytes);
@@ -731,14 +733,6 @@ struct Worker {
                                  const FrameMeta& fm) {
     PacketRef ref = to_packet_ref(m, kFileMeta);
     return send_session<kFileMeta>(s, m, ref, input, ic, &fm);
-  }
-
-  // Whether every sink of `s` writes plain VXLAN over IPv4 (fan_burst's kPlain).
-  static bool plain_vxlan4_sinks(const MirrorSessionRoute& s) noexcept {
-    for (const Sink& sink : s.sinks) {
-      if (!sink.outer.plain_vxlan4_header) return false;
-    }
-    return true;
   }
 
   // Sends `m` to every sink of `sinks` (a copy to each but the last, which takes `m`), plus
@@ -1541,7 +1535,7 @@ struct Worker {
       enqueue_burst(listed.output, ready, nready, rx.input, ready_bytes);
       mirrored[0] = nready;
     } else if (kOne && first.shared_one_output) {
-      mirrored[0] = plain_vxlan4_sinks(first) ? fan_burst<kFileMeta, true>(first, take, take_meta, ntake, rx.input, ic)
+      mirrored[0] = first.shared_plain_vxlan4 ? fan_burst<kFileMeta, true>(first, take, take_meta, ntake, rx.input, ic)
                                               : fan_burst<kFileMeta, false>(first, take, take_meta, ntake, rx.input, ic);
     } else {
       for (uint16_t k = 0; k < ntake; ++k) {

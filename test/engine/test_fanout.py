@@ -148,11 +148,15 @@ gwlb_endpoint_id = "0x31e129cdc0cd8633"
             shared_case(c, binary, tmp, cap, frames, cut)
         single_cut_case(c, binary, tmp, cap, frames)
         for live in (False, True):
-            for cut, mtu in ((None, None), (300, None), (None, 900)):
-                one_output_case(c, binary, tmp, cap, frames, live, cut, mtu)
+            for cut, mtu, oversize in ((None, None, "drop"), (300, None, "drop"), (None, 900, "drop"),
+                                       (None, 900, "truncate")):
+                one_output_case(c, binary, tmp, cap, frames, live, cut, mtu, oversize)
+        # Not all plain VXLAN over IPv4: each copy's header through the general writer.
+        one_output_case(c, binary, tmp, cap, frames, False, 300, None, tunnels=("vxlan", "geneve", "geneve"))
         # Frames of 3000 bytes between the others: a live port (net_pcap, its buffers of 2048
-        # bytes for an MTU of 1500) receives each in more than one buffer; they are dropped as
-        # rx_chained, and the others go, in order.
+        # bytes: the engine's pool is sized for the largest port MTU, 1500 here, rounded up to
+        # 2 KiB) receives each in more than one buffer; they are dropped as rx_chained, and the
+        # others go, in order.
         jumbo = [f if k % 7 else f + bytes(3000 - len(f)) for k, f in enumerate(frames)]
         jumbo_cap = os.path.join(tmp, "jumbo.pcap")
         wrpcap(jumbo_cap, [Ether(f) for f in jumbo])
@@ -211,18 +215,22 @@ def shared_case(c, binary, tmp, cap, frames, cut):
         c.check(bad == 0, "%s %s: %d frames with the wrong VNI, inner bytes or IP length" % (tag, n, bad))
 
 
-def one_output_case(c, binary, tmp, cap, frames, live, cut, mtu, oversize="drop"):
+def one_output_case(c, binary, tmp, cap, frames, live, cut, mtu, oversize="drop", tunnels=("vxlan",) * 3):
     """Three targets on one output that chains (the copies of a burst written and queued
     together, each packet's three in a row), from a capture-file input or a live one (net_pcap):
     whole frames; PacketLength `cut` on all; or an output MTU of `mtu` with `oversize` "drop",
     where the frames over it are refused by every target (each counted once on the input, once
     a copy on the output) between frames that go, or "truncate", where they are cut to fit.
-    A live port drops the frames larger than its buffers (2048 bytes) as rx_chained. The output holds, for each frame that fits,
-    in the input's order, its three copies in the session's order (VNIs 50, 51, 52), each with
-    the frame (cut), outer IP and UDP lengths that count it, and an IP checksum scapy agrees
-    with; no buffer leaks."""
-    tag = "one-output-%s%s%s%s" % ("live" if live else "file", "-cut%d" % cut if cut else "", "-mtu%d" % mtu if mtu else "",
-                                   "-jumbo" if max(len(f) for f in frames) > 2048 else "")
+    A live port drops the frames larger than its buffers (2048 bytes) as rx_chained. The output
+    holds, for each frame that fits, in the input's order, its three copies in the session's
+    order (VNIs 50, 51, 52), each with the frame (cut), outer IP and UDP lengths that count it,
+    and an IP checksum scapy agrees with; no buffer leaks. `tunnels`: the three targets' kinds
+    (Geneve's header goes through the general writer). The input's bytes out and the output's
+    bytes are the output file's."""
+    tag = "one-output-%s%s%s%s%s" % ("live" if live else "file", "-cut%d" % cut if cut else "",
+                                     "-mtu%d%s" % (mtu, oversize) if mtu else "",
+                                     "-jumbo" if max(len(f) for f in frames) > 2048 else "",
+                                     "" if set(tunnels) == {"vxlan"} else "-" + "-".join(tunnels))
     out = os.path.join(tmp, tag + ".pcap")
     text = HEAD.split("[[ports]]")[0]
     if live:
@@ -235,10 +243,11 @@ def one_output_case(c, binary, tmp, cap, frames, live, cut, mtu, oversize="drop"
     extra = "packet_length = %d\n" % cut if cut else ""
     vnis = (50, 51, 52)
     for i, vni in enumerate(vnis):
-        text += ('[[targets]]\nname = "t%d"\noutput = "o"\ntunnel = "vxlan"\nsrc_ip = "10.0.0.1"\n'
-                 'dst_ip = "10.0.1.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (i, i + 1, vni, extra)
+        text += ('[[targets]]\nname = "t%d"\noutput = "o"\ntunnel = "%s"\nsrc_ip = "10.0.0.1"\n'
+                 'dst_ip = "10.0.1.%d"\ndst_mac = "02:00:00:00:00:02"\nvni = %d\n%s') % (i, tunnels[i], i + 1, vni, extra)
     text += '[[sessions]]\nname = "s"\ninput = "in"\nnumber = 1\nsinks = ["t0", "t1", "t2"]\n'
-    # What goes: VXLAN over IPv4 adds 36 bytes of IP, UDP and VXLAN to the frame (as cut).
+    # What goes: VXLAN or Geneve (no options) over IPv4 adds 36 bytes of IP, UDP and the tunnel
+    # header to the frame (as cut).
     chained = [live and len(f) > 2048 for f in frames]
     if any(chained):
         c.check(not all(chained), "%s: some frames fit a buffer" % tag)
@@ -248,9 +257,11 @@ def one_output_case(c, binary, tmp, cap, frames, live, cut, mtu, oversize="drop"
         kept = [k[:mtu - 36] for k in kept]
     fits = [mtu is None or len(k) + 36 <= mtu for k in kept]
     cut_by_mtu = sum(1 for f, k in zip(frames, kept) if len(k) < len(f) and (cut is None or len(k) < cut))
-    want_copies = [(k, vni) for k, ok in zip(kept, fits) if ok for vni in vnis]
+    want_copies = [(k, vni, kind) for k, ok in zip(kept, fits) if ok for vni, kind in zip(vnis, tunnels)]
     too_big = fits.count(False)
-    if mtu and mtu < 1500:
+    if mtu and mtu < 1500 and oversize == "truncate":
+        c.check(0 < cut_by_mtu < len(frames), "%s: the MTU cuts some frames and not all (%d)" % (tag, cut_by_mtu))
+    elif mtu and mtu < 1500:
         c.check(0 < too_big < len(frames), "%s: the MTU drops some frames and not all (%d)" % (tag, too_big))
     if live:
         cfg = os.path.join(tmp, tag + ".toml")
@@ -279,15 +290,21 @@ def one_output_case(c, binary, tmp, cap, frames, live, cut, mtu, oversize="drop"
         for name, m in st.get("mempools", {}).items():
             c.check(m["in_use_end"] == m["in_use_start"], "%s: mempool %s: %d buffers in use at the start, %d at the end" % (
                 tag, name, m["in_use_start"], m["in_use_end"]))
-    got = [Ether(r[0]) for r in read_records(out)] if os.path.exists(out) else []
+    records = [r[0] for r in read_records(out)] if os.path.exists(out) else []
+    if st:
+        c.check(st["inputs"]["in"]["bytes_out"] == sum(map(len, records)) == st["outputs"]["o"]["bytes"],
+                "%s: bytes out %d on the input, %d on the output, %d in the file" % (
+                    tag, st["inputs"]["in"]["bytes_out"], st["outputs"]["o"]["bytes"], sum(map(len, records))))
+    got = [Ether(r) for r in records]
     c.check(len(got) == len(want_copies), "%s: %d frames, expected %d" % (tag, len(got), len(want_copies)))
     bad = []
-    for i, (g, (inner, vni)) in enumerate(zip(got, want_copies)):
+    for i, (g, (inner, vni, kind)) in enumerate(zip(got, want_copies)):
         again = IP(bytes(g[IP])) if IP in g else None
         if again is not None:
             del again.chksum
             again = IP(bytes(again))
-        if (VXLAN not in g or g[VXLAN].vni != vni or bytes(g[VXLAN].payload) != inner or
+        layer = VXLAN if kind == "vxlan" else GENEVE
+        if (layer not in g or g[layer].vni != vni or bytes(g[layer].payload) != inner or
                 g[IP].len != len(bytes(g[IP])) or g[UDP].len != len(bytes(g[UDP])) or again.chksum != g[IP].chksum):
             bad.append(i)
     c.check(not bad, "%s: %d copies wrong (VNI order, inner bytes, lengths or checksum), first at %s" % (
