@@ -265,6 +265,14 @@ struct Worker {
     b.plain_input = TxBuffer::kNoInput;
   }
 
+  // A simple buffer's entries so far, each a packet of its own, before a group joins them.
+  static void go_grouped(TxBuffer& b) {
+    for (uint16_t i = 0; i < b.count; ++i) b.packet_of[i] = static_cast<uint8_t>(i);
+    b.packets = b.count;
+    b.grouped = true;
+    b.plain_input = TxBuffer::kNoInput;
+  }
+
   // The `n` copies of one packet from `input`, all for output `out`: a group (TxBuffer), so
   // that the packet is accounted for with the buffer, without a fan slot; in a buffer that is
   // already detailed, or holds another input's packets, each copy as a fanned entry.
@@ -278,12 +286,7 @@ struct Worker {
       for (unsigned k = 0; k < n; ++k) enqueue(out, copies[k], input, fan);
       return;
     }
-    if (!b.grouped) {
-      for (uint16_t i = 0; i < b.count; ++i) b.packet_of[i] = static_cast<uint8_t>(i);
-      b.packets = b.count;
-      b.grouped = true;
-      b.plain_input = TxBuffer::kNoInput;
-    }
+    if (!b.grouped) go_grouped(b);
     for (unsigned k = 0; k < n; ++k) {
       b.pkts[b.count + k] = copies[k];
       b.packet_of[b.count + k] = static_cast<uint8_t>(b.packets);
@@ -307,12 +310,7 @@ struct Worker {
         for (; total; total -= per, copies += per) enqueue_group(out, copies, per, input);
         return;
       }
-      if (!b.grouped) {
-        for (uint16_t i = 0; i < b.count; ++i) b.packet_of[i] = static_cast<uint8_t>(i);
-        b.packets = b.count;
-        b.grouped = true;
-        b.plain_input = TxBuffer::kNoInput;
-      }
+      if (!b.grouped) go_grouped(b);
       const unsigned fit = std::min(total, (kTxBufferSize - b.count) / per * per);
       std::memcpy(b.pkts + b.count, copies, fit * sizeof(rte_mbuf*));
       uint8_t* packet_of = b.packet_of + b.count;
