@@ -397,6 +397,8 @@ struct Worker {
   // chain_header() writes every field a copy's first segment needs. A buffer goes back to the
   // stash only in that state; what is left goes back to the pool when the worker stops.
   static constexpr unsigned kHeaderStash = 32;
+  static_assert(kMaxSessionSinks <= kHeaderStash, "a packet's copies to every sink fit the stash (fan_burst)");
+  static_assert(kMaxSessionSinks <= kTxBufferSize, "a packet's copies fit one TX buffer (enqueue_groups)");
   rte_mbuf* header_stash[kHeaderStash];
   unsigned header_stash_count = 0;
 
