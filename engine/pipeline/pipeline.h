@@ -40,12 +40,18 @@ struct PipelineConfig {
 // The encapsulation with the flow hash the NIC computed on receive (its symmetric RSS hash):
 // VXLAN and Geneve need nothing else from the frame, so it is not parsed at all; GWLB still
 // parses for the inner L3 packet's offset and length.
+// nic_frame_meta() is what encapsulate() needs to know of such a frame.
+[[gnu::always_inline]] inline FrameMeta nic_frame_meta(const OuterTemplate& outer, wire::Bytes frame,
+                                                       uint32_t flow_hash) noexcept {
+  FrameMeta meta{};
+  if (outer.kind == TunnelKind::kGwlb) meta = parse_frame(frame);
+  meta.flow_hash = flow_hash;
+  return meta;
+}
+
 [[gnu::always_inline]] inline DropReason encap_with_flow_hash(const PipelineConfig& cfg, PacketRef& pkt,
                                                               uint32_t flow_hash) noexcept {
-  FrameMeta meta{};
-  if (cfg.outer.kind == TunnelKind::kGwlb) meta = parse_frame(wire::Bytes(pkt.data, pkt.len));
-  meta.flow_hash = flow_hash;
-  return encapsulate(cfg.outer, meta, pkt);
+  return encapsulate(cfg.outer, nic_frame_meta(cfg.outer, wire::Bytes(pkt.data, pkt.len), flow_hash), pkt);
 }
 
 // Where a mirror input's flow hash comes from, as configured (`flow_hash` on the port).

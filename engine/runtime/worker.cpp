@@ -1339,8 +1339,12 @@ struct Worker {
         if (tx[out].count >= kBurstSize) flush(out);
       }
     } else {
-      if (route.pipeline.mode == PipelineMode::kEncap && !route.host.enabled && !route.nic_flow_hash) {
-        burst_encap<kFileMeta>(pkts, n, rx, route, ic);
+      if (route.pipeline.mode == PipelineMode::kEncap && !route.host.enabled) {
+        if (route.nic_flow_hash) {
+          burst_encap<kFileMeta, true>(pkts, n, rx, route, ic);
+        } else {
+          burst_encap<kFileMeta, false>(pkts, n, rx, route, ic);
+        }
       } else {
         burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
       }
@@ -1352,7 +1356,9 @@ struct Worker {
   // first, then every outer header written and queued. The hash is a chain of dependent
   // multiplies; in a loop of its own, the chains of several packets run side by side, where
   // the whole per-packet path leaves the processor room for about one.
-  template <bool kFileMeta>
+  // kNicHash (Route::nic_flow_hash): a packet that carries the NIC's RSS hash takes it and is
+  // not parsed (encap_with_flow_hash, by stages); one without it is parsed and hashed.
+  template <bool kFileMeta, bool kNicHash>
   void burst_encap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
     FrameMeta parsed[kBurstSize];
     uint64_t bytes = 0;
@@ -1361,7 +1367,12 @@ struct Worker {
       if (i + kPrefetchAhead < n) prefetch_packet(pkts[i + kPrefetchAhead]);
       const rte_mbuf* m = pkts[i];
       bytes += m->data_len;
-      parsed[i] = parse_frame(wire::Bytes(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len));
+      const wire::Bytes frame(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
+      if (kNicHash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)) {
+        parsed[i] = nic_frame_meta(route.pipeline.outer, frame, m->hash.rss);
+      } else {
+        parsed[i] = parse_frame(frame);
+      }
     }
     ic.rx_bytes += bytes;
     rte_mbuf* ready[kBurstSize];  // wrapped, in the input's order
