@@ -37,10 +37,9 @@ struct PipelineConfig {
   return decapsulate(pkt, cfg.decap, result);
 }
 
-// The encapsulation with the flow hash the NIC computed on receive (its symmetric RSS hash):
-// VXLAN and Geneve need nothing else from the frame, so it is not parsed at all; GWLB still
-// parses for the inner L3 packet's offset and length.
-// nic_frame_meta() is what encapsulate() needs to know of such a frame.
+// What encapsulate() needs to know of a frame whose flow hash the NIC computed on receive (its
+// symmetric RSS hash): for VXLAN and Geneve nothing else, so the frame is not parsed at all;
+// GWLB still parses it for the inner L3 packet's offset and length.
 [[gnu::always_inline]] inline FrameMeta nic_frame_meta(const OuterTemplate& outer, wire::Bytes frame,
                                                        uint32_t flow_hash) noexcept {
   FrameMeta meta{};
@@ -49,6 +48,7 @@ struct PipelineConfig {
   return meta;
 }
 
+// The encapsulation with the NIC's flow hash (nic_frame_meta()), one packet.
 [[gnu::always_inline]] inline DropReason encap_with_flow_hash(const PipelineConfig& cfg, PacketRef& pkt,
                                                               uint32_t flow_hash) noexcept {
   return encapsulate(cfg.outer, nic_frame_meta(cfg.outer, wire::Bytes(pkt.data, pkt.len), flow_hash), pkt);

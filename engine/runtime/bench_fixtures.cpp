@@ -32,39 +32,30 @@ uint32_t simulated_rss_hash(const std::vector<uint8_t>& f) {
   return rte_softrss(reinterpret_cast<uint32_t*>(&t), RTE_THASH_V4_L4_LEN, key);
 }
 
-// Benchmarks only (RunOptions::simulate_rx_rss_hash): receives as EthdevRx does and marks
-// each packet as carrying its RSS hash, as a NIC's PMD does when it delivers one.
-class RssFlagRx final : public RxPort {
- public:
-  RssFlagRx(uint16_t port, uint16_t queue) : port_(port), queue_(queue) {}
-  uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters&) override {
-    const uint16_t got = rte_eth_rx_burst(port_, queue_, pkts, n);
-    // A store, not |=: the allocation just reset ol_flags to 0 (no external buffers in this
-    // pool), and reading it back measured 10 % slower (a load from the middle of the reset's
-    // wider store) than a PMD's own descriptor-to-mbuf write would cost.
-    for (uint16_t i = 0; i < got; ++i) pkts[i]->ol_flags = RTE_MBUF_F_RX_RSS_HASH;
-    return got;
-  }
-  bool finished() const override { return false; }
-
- private:
-  uint16_t port_, queue_;
-};
-
 // Where prefill_pool keeps a buffer's frame's first bytes: the end of its data room.
 uint8_t* kept_head(rte_mbuf* m) {
   return static_cast<uint8_t*>(m->buf_addr) + m->buf_len - kKeptHeadBytes;
 }
 
-// Benchmarks only (RunOptions::restore_ethernet_header).
-class RestoreEthernetRx final : public RxPort {
+// Benchmarks only: receives as EthdevRx does, then
+// - kRestoreHead (RunOptions::restore_ethernet_header): writes each frame's first bytes back
+//   from where prefill_pool kept them (GWLB's outer headers overwrote them the last time the
+//   buffer went out);
+// - kFlagHash (RunOptions::simulate_rx_rss_hash): marks each packet as carrying its RSS hash,
+//   as a NIC's PMD does when it delivers one.
+template <bool kRestoreHead, bool kFlagHash>
+class FixtureRx final : public RxPort {
  public:
-  RestoreEthernetRx(uint16_t port, uint16_t queue) : port_(port), queue_(queue) {}
+  FixtureRx(uint16_t port, uint16_t queue) : port_(port), queue_(queue) {}
   uint16_t rx_burst(rte_mbuf** pkts, uint16_t n, InputCounters&) override {
     const uint16_t got = rte_eth_rx_burst(port_, queue_, pkts, n);
     for (uint16_t i = 0; i < got; ++i) {
       rte_mbuf* m = pkts[i];
-      std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), kept_head(m), kKeptHeadBytes);
+      if (kRestoreHead) std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), kept_head(m), kKeptHeadBytes);
+      // A store, not |=: the allocation just reset ol_flags to 0 (no external buffers in this
+      // pool), and reading it back measured 10 % slower (a load from the middle of the reset's
+      // wider store) than a PMD's own descriptor-to-mbuf write would cost.
+      if (kFlagHash) m->ol_flags = RTE_MBUF_F_RX_RSS_HASH;
     }
     return got;
   }
@@ -108,12 +99,11 @@ void prefill_pool(rte_mempool* pool, const std::vector<std::vector<uint8_t>>& fr
       &fill);
 }
 
-std::unique_ptr<RxPort> make_rss_flag_rx(uint16_t port, uint16_t queue) {
-  return std::make_unique<RssFlagRx>(port, queue);
-}
-
-std::unique_ptr<RxPort> make_restore_ethernet_rx(uint16_t port, uint16_t queue) {
-  return std::make_unique<RestoreEthernetRx>(port, queue);
+std::unique_ptr<RxPort> make_fixture_rx(uint16_t port, uint16_t queue, bool restore_head, bool flag_hash) {
+  if (restore_head && flag_hash) return std::make_unique<FixtureRx<true, true>>(port, queue);
+  if (restore_head) return std::make_unique<FixtureRx<true, false>>(port, queue);
+  if (flag_hash) return std::make_unique<FixtureRx<false, true>>(port, queue);
+  throw std::invalid_argument("make_fixture_rx: neither fixture asked for");
 }
 
 }  // namespace mirrorpipe

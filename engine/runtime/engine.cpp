@@ -287,8 +287,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         nic_flow_hash[input_index[i]] = h.nic;
       }
       for (uint16_t w = 0; w < nworkers && w < info.rx_queues; ++w) {
-        if (simulate_hash) rx_owned.push_back(make_rss_flag_rx(info.port_id, w));
-        else if (restore_head) rx_owned.push_back(make_restore_ethernet_rx(info.port_id, w));
+        if (simulate_hash || restore_head) rx_owned.push_back(make_fixture_rx(info.port_id, w, restore_head, simulate_hash));
         else rx_owned.push_back(std::make_unique<EthdevRx>(info.port_id, w, info.rx_may_chain));
         queues[w] = rx_owned.back().get();
       }

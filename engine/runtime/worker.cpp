@@ -1340,10 +1340,15 @@ struct Worker {
       }
     } else {
       if (route.pipeline.mode == PipelineMode::kEncap && !route.host.enabled) {
-        if (route.nic_flow_hash) {
-          burst_encap<kFileMeta, true>(pkts, n, rx, route, ic);
+        // Only a live port gives the NIC's hash (file inputs never have nic_flow_hash).
+        if constexpr (!kFileMeta) {
+          if (route.nic_flow_hash) {
+            burst_encap<false, true>(pkts, n, rx, route, ic);
+          } else {
+            burst_encap<false, false>(pkts, n, rx, route, ic);
+          }
         } else {
-          burst_encap<kFileMeta, false>(pkts, n, rx, route, ic);
+          burst_encap<true, false>(pkts, n, rx, route, ic);
         }
       } else {
         burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
@@ -1356,8 +1361,9 @@ struct Worker {
   // first, then every outer header written and queued. The hash is a chain of dependent
   // multiplies; in a loop of its own, the chains of several packets run side by side, where
   // the whole per-packet path leaves the processor room for about one.
-  // kNicHash (Route::nic_flow_hash): a packet that carries the NIC's RSS hash takes it and is
-  // not parsed (encap_with_flow_hash, by stages); one without it is parsed and hashed.
+  // kNicHash (Route::nic_flow_hash): a packet that carries the NIC's RSS hash takes it instead,
+  // as encap_with_flow_hash() does (VXLAN and Geneve then without a parse); one without it is
+  // parsed and hashed.
   template <bool kFileMeta, bool kNicHash>
   void burst_encap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
     FrameMeta parsed[kBurstSize];

@@ -12,9 +12,10 @@
 5. `mirrorpipe bench` (1 s each, not a measurement: it must run, pass its own correctness gate
    and report what it promises) for every tunnel kind.
 6. The NIC's RSS hash as the flow hash (`bench --flow-hash nic`, the hash delivered as a PMD
-   does, into a pcap): every VXLAN source port is the one the Toeplitz hash of its inner
-   frame's tuple gives, computed here from the Microsoft RSS specification (checked against
-   its own verification vector) with the engine's key (0x6d5a repeated).
+   does, into a pcap): every VXLAN and GWLB source port, and every GWLB flow cookie, is the
+   one the Toeplitz hash of its inner packet's tuple gives, computed here from the Microsoft
+   RSS specification (checked against its own verification vector) with the engine's key
+   (0x6d5a repeated).
 
 usage: test_engine_vdev.py MIRRORPIPE SOURCE_DIR
 """
@@ -177,36 +178,47 @@ def main():
         vector = toeplitz(ms_key, bytes([66, 9, 149, 187, 161, 142, 100, 80]) + (2794).to_bytes(2, "big") + (1766).to_bytes(2, "big"))
         c.check(vector == 0x51ccc178, "toeplitz: the specification's vector gives %#x" % vector)
         key = bytes([0x6d, 0x5a]) * 20
-        out = os.path.join(tmp, "nic-hash.pcap")
-        p = subprocess.run([binary, "bench", "--tunnel", "vxlan", "--seconds", "0.05", "--frame-size", "128", "--flow-hash", "nic",
-                            "--tx", "net_pcap1,tx_pcap=" + out, "--json"], capture_output=True, text=True, timeout=60)
-        c.check(p.returncode == 0, "bench --flow-hash nic: exit %d %s" % (p.returncode, p.stderr[-300:]))
-        checked, wrong, ports, both = 0, 0, {}, {}
-        if p.returncode == 0:
-            for data, _ in RawPcapReader(out):
-                if checked == 20000:
-                    break
-                inner = data[50:]
-                ihl = (inner[14] & 15) * 4
-                l4 = 14 + ihl
-                src, dst, sp, dp = inner[26:30], inner[30:34], inner[l4:l4 + 2], inner[l4 + 2:l4 + 4]
-                h = toeplitz(key, src + dst + sp + dp)
-                want = 49152 + ((h * 16384) >> 32)
-                sport = int.from_bytes(data[34:36], "big")
-                wrong += sport != want
-                flow = tuple(sorted([(src, sp), (dst, dp)]))
-                ports.setdefault(flow, set()).add(sport)
-                both.setdefault(flow, set()).add((src, sp))
-                checked += 1
-            os.unlink(out)
-        c.check(checked == 20000, "nic hash: %d frames read, expected 20000" % checked)
-        c.check(wrong == 0, "nic hash: %d of %d source ports are not the Toeplitz hash's" % (wrong, checked))
-        # The buffers net_null hands out first are few (its mempool cache), so the frames read
-        # cover a few flows: each with one source port, in both directions where both came.
-        two_way = sum(len(d) == 2 for d in both.values())
-        c.check(len(ports) >= 8 and two_way >= 4 and all(len(v) == 1 for v in ports.values()),
-                "nic hash: %d flows (%d seen both ways), %d with more than one source port" % (
-                    len(ports), two_way, sum(len(v) > 1 for v in ports.values())))
+        # VXLAN carries the whole frame after 50 bytes; GWLB the frame's IP packet after 82, with
+        # the hash as its flow cookie too (the bench's RX then both restores the Ethernet header
+        # GWLB overwrote and flags the hash).
+        for tunnel, outer, l3 in (("vxlan", 50, 14), ("gwlb", 82, 0)):
+            out = os.path.join(tmp, "nic-hash-%s.pcap" % tunnel)
+            p = subprocess.run([binary, "bench", "--tunnel", tunnel, "--seconds", "0.05", "--frame-size", "128",
+                                "--flow-hash", "nic", "--tx", "net_pcap1,tx_pcap=" + out, "--json"],
+                               capture_output=True, text=True, timeout=60)
+            c.check(p.returncode == 0, "bench --tunnel %s --flow-hash nic: exit %d %s" % (tunnel, p.returncode, p.stderr[-300:]))
+            checked, wrong, ports, both = 0, 0, {}, {}
+            if p.returncode == 0:
+                j = json.loads(p.stdout.strip().splitlines()[-1])
+                c.check(j["dropped"] == {}, "nic hash %s: dropped %s" % (tunnel, j["dropped"]))
+                for data, _ in RawPcapReader(out):
+                    if checked == 20000:
+                        break
+                    inner = data[outer:]
+                    ihl = (inner[l3] & 15) * 4
+                    l4 = l3 + ihl
+                    src, dst = inner[l3 + 12:l3 + 16], inner[l3 + 16:l3 + 20]
+                    sp, dp = inner[l4:l4 + 2], inner[l4 + 2:l4 + 4]
+                    h = toeplitz(key, src + dst + sp + dp)
+                    want = 49152 + ((h * 16384) >> 32)
+                    sport = int.from_bytes(data[34:36], "big")
+                    wrong += sport != want
+                    if tunnel == "gwlb":
+                        wrong += int.from_bytes(data[78:82], "big") != h
+                    flow = tuple(sorted([(src, sp), (dst, dp)]))
+                    ports.setdefault(flow, set()).add(sport)
+                    both.setdefault(flow, set()).add((src, sp))
+                    checked += 1
+                os.unlink(out)
+            c.check(checked == 20000, "nic hash %s: %d frames read, expected 20000" % (tunnel, checked))
+            c.check(wrong == 0, "nic hash %s: %d of %d source ports or cookies are not the Toeplitz hash's" % (
+                tunnel, wrong, checked))
+            # The buffers net_null hands out first are few (its mempool cache), so the frames read
+            # cover a few flows: each with one source port, in both directions where both came.
+            two_way = sum(len(d) == 2 for d in both.values())
+            c.check(len(ports) >= 8 and two_way >= 4 and all(len(v) == 1 for v in ports.values()),
+                    "nic hash %s: %d flows (%d seen both ways), %d with more than one source port" % (
+                        tunnel, len(ports), two_way, sum(len(v) > 1 for v in ports.values())))
     c.done()
 
 
