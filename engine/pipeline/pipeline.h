@@ -77,7 +77,8 @@ constexpr FlowHashChoice choose_flow_hash(FlowHashSource want, bool rss_hash_off
     return {false, want != FlowHashSource::kNic,
             "in software: the device refused the symmetric RSS key, so its hash differs between a flow's two directions"};
   }
-  return {true, true, "from the NIC's symmetric RSS hash (Toeplitz); no parse for VXLAN and Geneve"};
+  return {true, true, "from the NIC's symmetric RSS hash (Toeplitz) on routes to one target, no parse for VXLAN and Geneve "
+                     "(mirror sessions, pools and metadata targets hash in software)"};
 }
 
 }  // namespace mirrorpipe
