@@ -220,7 +220,10 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   cfg.stats_interval_s = 0;
   cfg.eal_args = {"--file-prefix", "mpbench" + std::to_string(getpid()), "--no-pci", "--no-telemetry",
                   "--log-level", "lib.eal:error"};
-  if (!o.hugepages) cfg.eal_args.insert(cfg.eal_args.begin(), {"--no-huge", "-m", "2048"});
+  // Hugepage files unlinked once mapped: a run that is killed leaves none behind under its
+  // per-process prefix.
+  if (o.hugepages) cfg.eal_args.push_back("--huge-unlink");
+  else cfg.eal_args.insert(cfg.eal_args.begin(), {"--no-huge", "-m", "2048"});
   PortConfig in;
   in.name = "rx";
   in.role = decap ? PortRole::kTunnelInput : appliance ? PortRole::kAppliance : PortRole::kMirrorInput;
