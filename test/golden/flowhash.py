@@ -12,30 +12,39 @@ Specification:
   words IPv4: (le32(a) << 32) | le32(b); IPv6: le64(a[0:8]), le64(a[8:16]), le64(b[0:8]),
         le64(b[8:16]); then (addr_len << 48) | (proto << 32) | (port_a << 16) | port_b.
         Non-IP: le64(mac_a + 00 00), le64(mac_b + 00 00), 0xffff0000 | ethertype.
-  state h = 0x9e3779b97f4a7c15; per word: h ^= w; h *= 0xff51afd7ed558ccd; h = rotl(h, 31).
-  final x = h; x ^= x >> 30; x *= 0xbf58476d1ce4e5b9; x ^= x >> 27; x *= 0x94d049bb133111eb;
-        x ^= x >> 31; hash = low32(x ^ (x >> 32)).
+  hash  CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) of the words' bytes, each word
+        as 8 bytes little-endian, the register starting at 0xFFFFFFFF and taken as it ends (no
+        final inversion). The CRC here is the bitwise definition; crc32c_standard() checks it
+        against RFC 3720's test vectors on import.
   port  lo + ((hash * (hi - lo + 1)) >> 32).
 """
 import struct
 
-M64 = (1 << 64) - 1
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 
 
+def _crc32c(crc, data):
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc
+
+
+def crc32c_standard(data: bytes) -> int:
+    """CRC-32C as RFC 3720 defines it (initial and final inversion)."""
+    return _crc32c(0xFFFFFFFF, data) ^ 0xFFFFFFFF
+
+
+# RFC 3720, appendix B.4: 32 bytes of zeros, of ones, ascending, descending.
+assert crc32c_standard(bytes(32)) == 0x8A9136AA
+assert crc32c_standard(b"\xff" * 32) == 0x62A8AB43
+assert crc32c_standard(bytes(range(32))) == 0x46DD794E
+assert crc32c_standard(bytes(range(31, -1, -1))) == 0x113FDB5C
+
+
 def _mix(words):
-    h = 0x9E3779B97F4A7C15
-    for w in words:
-        h ^= w
-        h = (h * 0xFF51AFD7ED558CCD) & M64
-        h = ((h << 31) | (h >> 33)) & M64
-    x = h
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & M64
-    x ^= x >> 31
-    return (x ^ (x >> 32)) & 0xFFFFFFFF
+    return _crc32c(0xFFFFFFFF, b"".join(w.to_bytes(8, "little") for w in words))
 
 
 def _le(b):
