@@ -74,19 +74,15 @@ inline VerdictKey verdict_key(const uint8_t* p, uint32_t len) noexcept {
 // verdict_key()'s, but for a frame whose IPv4 total length is 1-19 (malformed), which has none
 // and is evaluated each time.
 [[gnu::always_inline]] inline FrameMeta parse_frame_keyed(const uint8_t* p, uint32_t len, VerdictKey& key) noexcept {
-  if (len >= 14 + 20 + 4 && p[12] == 0x08 && p[13] == 0x00 && p[14] == 0x45) {
-    const uint32_t total = (uint32_t{p[16]} << 8) | p[17];
-    const bool fragment = ((p[20] & 0x3f) | p[21]) != 0;
+  if (is_plain_ipv4_ports(p, len)) {
     const uint8_t proto = p[23];
-    if ((total == 0 || total >= 20) && !fragment && (proto == 6 || proto == 17 || proto == 132)) {
-      if (proto != 132) {
-        std::memcpy(&key.k0, p + 26, 8);
-        uint32_t ports;
-        std::memcpy(&ports, p + 34, 4);
-        key.k1 = (uint64_t{ports} << 32) | (uint64_t{proto} << 8) | 1u;
-      }
-      return parse_ipv4_ports(p, total, proto);
+    if (proto != 132) {
+      std::memcpy(&key.k0, p + 26, 8);
+      uint32_t ports;
+      std::memcpy(&ports, p + 34, 4);
+      key.k1 = (uint64_t{ports} << 32) | (uint64_t{proto} << 8) | 1u;
     }
+    return parse_ipv4_ports(p);
   }
   return parse_frame_general(wire::Bytes(p, len));
 }

@@ -886,7 +886,7 @@ struct Worker {
     }
     SessionState& st = session_state[config_index];
     if (sel.sample_flows) {
-      const uint32_t hash = parse_frame(wire::Bytes(ref.data, ref.len)).flow_hash;
+      const uint32_t hash = flow_hash_of(wire::Bytes(ref.data, ref.len));
       // Both directions share the hash: whole flows are kept or left.
       if (hash > UINT32_MAX / sel.sample_flows) {
         end_filtered(m, ic, FilterReason::not_sampled);
@@ -1340,16 +1340,7 @@ struct Worker {
       }
     } else {
       if (route.pipeline.mode == PipelineMode::kEncap && !route.host.enabled) {
-        // Only a live port gives the NIC's hash (file inputs never have nic_flow_hash).
-        if constexpr (!kFileMeta) {
-          if (route.nic_flow_hash) {
-            burst_encap<false, true>(pkts, n, rx, route, ic);
-          } else {
-            burst_encap<false, false>(pkts, n, rx, route, ic);
-          }
-        } else {
-          burst_encap<true, false>(pkts, n, rx, route, ic);
-        }
+        burst_encap_for<kFileMeta>(pkts, n, rx, route, ic);
       } else {
         burst_loop<kFileMeta, false>(pkts, n, rx, route, ic);
       }
@@ -1359,14 +1350,18 @@ struct Worker {
 
   // A mirror input routed to one target, a burst at a time: every frame parsed and hashed
   // first, then every outer header written and queued. The hash is a chain of dependent
-  // multiplies; in a loop of its own, the chains of several packets run side by side, where
+  // steps; in a loop of its own, the chains of several packets run side by side, where
   // the whole per-packet path leaves the processor room for about one.
   // kNicHash (Route::nic_flow_hash): a packet that carries the NIC's RSS hash takes it instead,
   // as encap_with_flow_hash() does (VXLAN and Geneve then without a parse); one without it is
   // parsed and hashed.
-  template <bool kFileMeta, bool kNicHash>
+  // kHashOnly: VXLAN and Geneve, whose writer needs only the flow hash of the frame (GWLB also
+  // needs its L3 offset and length): the first stage keeps a hash a packet, not a FrameMeta.
+  template <bool kFileMeta, bool kNicHash, bool kHashOnly>
   void burst_encap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
-    FrameMeta parsed[kBurstSize];
+    const OuterTemplate& outer = route.pipeline.outer;
+    FrameMeta parsed[kHashOnly ? 1 : kBurstSize];
+    uint32_t hashes[kHashOnly ? kBurstSize : 1];
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
     for (uint16_t i = 0; i < n; ++i) {
@@ -1374,10 +1369,11 @@ struct Worker {
       const rte_mbuf* m = pkts[i];
       bytes += m->data_len;
       const wire::Bytes frame(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
-      if (kNicHash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)) {
-        parsed[i] = nic_frame_meta(route.pipeline.outer, frame, m->hash.rss);
+      const bool nic = kNicHash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH);
+      if constexpr (kHashOnly) {
+        hashes[i] = nic ? m->hash.rss : flow_hash_of(frame);
       } else {
-        parsed[i] = parse_frame(frame);
+        parsed[i] = nic ? nic_frame_meta(outer, frame, m->hash.rss) : parse_frame(frame);
       }
     }
     ic.rx_bytes += bytes;
@@ -1387,12 +1383,29 @@ struct Worker {
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
       PacketRef ref = to_packet_ref(m, kFileMeta);
-      const DropReason r = encapsulate(route.pipeline.outer, parsed[i], ref);
+      FrameMeta hashed{};
+      if constexpr (kHashOnly) hashed.flow_hash = hashes[i];
+      const DropReason r = encapsulate(outer, kHashOnly ? hashed : parsed[i], ref);
       if (!route_result<kFileMeta>(m, ref, r, route, rx.input, ic)) continue;
       ready[nready++] = m;
       ready_bytes += ref.len;
     }
     enqueue_burst(route.output, ready, nready, rx.input, ready_bytes);
+  }
+
+  // burst_encap() with its template arguments for this route.
+  template <bool kFileMeta>
+  void burst_encap_for(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+    const bool hash_only = route.pipeline.outer.kind != TunnelKind::kGwlb;
+    // Only a live port gives the NIC's hash (file inputs never have nic_flow_hash).
+    if constexpr (!kFileMeta) {
+      if (route.nic_flow_hash) {
+        return hash_only ? burst_encap<false, true, true>(pkts, n, rx, route, ic)
+                         : burst_encap<false, true, false>(pkts, n, rx, route, ic);
+      }
+    }
+    return hash_only ? burst_encap<kFileMeta, false, true>(pkts, n, rx, route, ic)
+                     : burst_encap<kFileMeta, false, false>(pkts, n, rx, route, ic);
   }
 
   // An appliance's burst in stages (Route::staged_appliance): every packet GWLB's common layout

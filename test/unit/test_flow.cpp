@@ -264,20 +264,26 @@ TEST_CASE("hash_to_port covers exactly [lo, hi]") {
 
 TEST_CASE("flow hash: the inline fast path computes what the general parse computes") {
   // Every frame of the sample and of the third-party captures, and each of them with its
-  // addresses and ports varied (and, last, its IPv4 total length made short), through both
-  // parses; and through parse_frame_keyed(), whose key is checked against verdict_key().
+  // addresses and ports varied (and, in the last two, its IPv4 total length made short, or its
+  // fragment word and protocol made random), through both parses and flow_hash_of(); and
+  // through parse_frame_keyed(), whose key is checked against verdict_key().
   std::vector<std::string> files = {"pcaps/sample-mix.pcap"};
   for (const auto& e : std::filesystem::directory_iterator(test::source_path("pcaps/third-party"))) {
     if (e.path().extension() == ".pcap") files.push_back("pcaps/third-party/" + e.path().filename().string());
   }
-  size_t fast = 0, known = 0, short_total = 0;
+  size_t fast = 0, plain = 0, known = 0, short_total = 0;
   std::mt19937 rng(5);
   for (const auto& f : files) {
     for (auto r : test::read_pcap(test::source_path(f))) {
-      for (int variant = 0; variant < 5; ++variant) {
+      for (int variant = 0; variant < 6; ++variant) {
         if (variant && r.bytes.size() >= 38) {
           for (size_t i = 26; i < 38; ++i) r.bytes[i] = static_cast<uint8_t>(rng());
           if (variant == 4) r.bytes[16] = 0, r.bytes[17] = static_cast<uint8_t>(rng() % 20);
+          if (variant == 5) {
+            r.bytes[20] = static_cast<uint8_t>(rng() % 4 ? 0x40 : rng());  // mostly DF alone
+            r.bytes[21] = static_cast<uint8_t>(rng() % 4 ? 0 : rng());
+            r.bytes[23] = static_cast<uint8_t>(rng() % 2 ? (rng() % 2 ? 6 : 132) : rng());
+          }
         }
         const wire::Bytes b(r.bytes.data(), r.bytes.size());
         const FrameMeta g = parse_frame_general(b);
@@ -293,6 +299,8 @@ TEST_CASE("flow hash: the inline fast path computes what the general parse compu
           REQUIRE(a.l4_found == g.l4_found);
         };
         same(parse_frame(b));
+        REQUIRE(flow_hash_of(b) == g.flow_hash);
+        plain += is_plain_ipv4_ports(r.bytes.data(), r.bytes.size());
         // One pass for a session's burst: the same parse, and verdict_key()'s key but for a
         // total length of 1-19.
         const auto len = static_cast<uint32_t>(r.bytes.size());
@@ -313,6 +321,7 @@ TEST_CASE("flow hash: the inline fast path computes what the general parse compu
     }
   }
   CHECK(fast > 200);
+  CHECK(plain > 200);
   CHECK(known > 200);
   CHECK(short_total > 20);
 }
