@@ -44,11 +44,11 @@ FrameMeta parse_frame_general(wire::Bytes frame) noexcept;
 // Accumulates 64-bit words into a hash: CRC-32C steps from 0xFFFFFFFF, the register as it ends
 // (encap/crc32c.h): an IPv4 packet's two words are two instructions of 3 cycles' latency each,
 // where the multiply-and-rotate mixer this replaced took 16 instructions and about 24 cycles of
-// dependent latency. A CRC is linear, which costs nothing here: the
-// hash only spreads flows (source ports, pool members, GWLB cookies, bucket indices), and the
-// test suite measures its collision rate against the birthday bound of an ideal 32-bit hash and
-// its spread over a port range. The words and their order are the hash's specification
-// (test/golden/flowhash.py implements it again).
+// dependent latency. A CRC is linear, which costs nothing here: the hash only spreads flows
+// (source ports, pool members, GWLB cookies, bucket indices), and the test suite measures its
+// collision rate against the birthday bound of an ideal 32-bit hash and its spread over a port
+// range. The words and their order are the hash's specification (test/golden/flowhash.py
+// implements it again).
 struct FlowHashState {
   uint32_t h = 0xffffffffu;
   [[gnu::always_inline]] void add(uint64_t w) noexcept { h = crc32c_u64(h, w); }

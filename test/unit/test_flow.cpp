@@ -265,13 +265,14 @@ TEST_CASE("hash_to_port covers exactly [lo, hi]") {
 TEST_CASE("flow hash: the inline fast path computes what the general parse computes") {
   // Every frame of the sample and of the third-party captures, and each of them with its
   // addresses and ports varied (and, in the last two, its IPv4 total length made short, or its
-  // fragment word and protocol made random), through both parses and flow_hash_of(); and
-  // through parse_frame_keyed(), whose key is checked against verdict_key().
+  // fragment word and protocol made random, then every protocol number tried), through both
+  // parses and flow_hash_of(); and through parse_frame_keyed(), whose key is checked against
+  // verdict_key().
   std::vector<std::string> files = {"pcaps/sample-mix.pcap"};
   for (const auto& e : std::filesystem::directory_iterator(test::source_path("pcaps/third-party"))) {
     if (e.path().extension() == ".pcap") files.push_back("pcaps/third-party/" + e.path().filename().string());
   }
-  size_t fast = 0, plain = 0, known = 0, short_total = 0;
+  size_t fast = 0, plain = 0, every_protocol = 0, known = 0, short_total = 0;
   std::mt19937 rng(5);
   for (const auto& f : files) {
     for (auto r : test::read_pcap(test::source_path(f))) {
@@ -280,6 +281,7 @@ TEST_CASE("flow hash: the inline fast path computes what the general parse compu
           for (size_t i = 26; i < 38; ++i) r.bytes[i] = static_cast<uint8_t>(rng());
           if (variant == 4) r.bytes[16] = 0, r.bytes[17] = static_cast<uint8_t>(rng() % 20);
           if (variant == 5) {
+            r.bytes[16] = 0, r.bytes[17] = static_cast<uint8_t>(20 + rng() % 40);  // valid again after variant 4
             r.bytes[20] = static_cast<uint8_t>(rng() % 4 ? 0x40 : rng());  // mostly DF alone
             r.bytes[21] = static_cast<uint8_t>(rng() % 4 ? 0 : rng());
             r.bytes[23] = static_cast<uint8_t>(rng() % 2 ? (rng() % 2 ? 6 : 132) : rng());
@@ -300,6 +302,21 @@ TEST_CASE("flow hash: the inline fast path computes what the general parse compu
         };
         same(parse_frame(b));
         REQUIRE(flow_hash_of(b) == g.flow_hash);
+        if (variant == 5 && r.bytes.size() >= 38) {
+          // Every protocol number, on this frame as it is otherwise.
+          auto other = r.bytes;
+          for (int proto = 0; proto < 256; ++proto) {
+            other[23] = static_cast<uint8_t>(proto);
+            const wire::Bytes ob(other.data(), other.size());
+            const FrameMeta og = parse_frame_general(ob);
+            const FrameMeta of = parse_frame(ob);
+            REQUIRE(of.flow_hash == og.flow_hash);
+            REQUIRE(of.l4_proto == og.l4_proto);
+            REQUIRE(of.l4_found == og.l4_found);
+            REQUIRE(flow_hash_of(ob) == og.flow_hash);
+            every_protocol += is_plain_ipv4_ports(other.data(), other.size());
+          }
+        }
         plain += is_plain_ipv4_ports(r.bytes.data(), r.bytes.size());
         // One pass for a session's burst: the same parse, and verdict_key()'s key but for a
         // total length of 1-19.
@@ -322,6 +339,7 @@ TEST_CASE("flow hash: the inline fast path computes what the general parse compu
   }
   CHECK(fast > 200);
   CHECK(plain > 200);
+  CHECK(every_protocol > 300);  // three protocols take the fast path: over 100 frames each
   CHECK(known > 200);
   CHECK(short_total > 20);
 }
