@@ -116,6 +116,13 @@ struct alignas(64) OuterTemplate {
 };
 static_assert(offsetof(OuterTemplate, bytes) == 64, "the scalars fit one cache line");
 
+// What the writer reads of a frame besides its flow hash: VXLAN and Geneve carry the whole
+// frame and need nothing else; GWLB carries the L3 packet alone and needs its offset, length
+// and IP version (FrameMeta). The workers skip the parse where this is false.
+[[nodiscard]] constexpr bool writer_needs_frame_meta(const OuterTemplate& t) noexcept {
+  return t.kind == TunnelKind::kGwlb;
+}
+
 // Validates the configuration and builds the template; throws std::invalid_argument.
 OuterTemplate build_outer_template(const TunnelConfig& config);
 

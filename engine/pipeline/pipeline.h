@@ -38,12 +38,12 @@ struct PipelineConfig {
 }
 
 // What encapsulate() needs to know of a frame whose flow hash the NIC computed on receive (its
-// symmetric RSS hash): for VXLAN and Geneve nothing else, so the frame is not parsed at all;
-// GWLB still parses it for the inner L3 packet's offset and length.
+// symmetric RSS hash): the frame is parsed only where the writer needs more than the hash
+// (writer_needs_frame_meta: GWLB).
 [[gnu::always_inline]] inline FrameMeta nic_frame_meta(const OuterTemplate& outer, wire::Bytes frame,
                                                        uint32_t flow_hash) noexcept {
   FrameMeta meta{};
-  if (outer.kind == TunnelKind::kGwlb) meta = parse_frame(frame);
+  if (writer_needs_frame_meta(outer)) meta = parse_frame(frame);
   meta.flow_hash = flow_hash;
   return meta;
 }

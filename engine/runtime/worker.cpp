@@ -1355,13 +1355,12 @@ struct Worker {
   // kNicHash (Route::nic_flow_hash): a packet that carries the NIC's RSS hash takes it instead,
   // as encap_with_flow_hash() does (VXLAN and Geneve then without a parse); one without it is
   // parsed and hashed.
-  // kHashOnly: VXLAN and Geneve, whose writer needs only the flow hash of the frame (GWLB also
-  // needs its L3 offset and length): the first stage keeps a hash a packet, not a FrameMeta.
+  // kHashOnly: a writer that needs only the flow hash of the frame (!writer_needs_frame_meta:
+  // VXLAN and Geneve): the first stage keeps a hash a packet, not a FrameMeta.
   template <bool kFileMeta, bool kNicHash, bool kHashOnly>
   void burst_encap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
     const OuterTemplate& outer = route.pipeline.outer;
-    FrameMeta parsed[kHashOnly ? 1 : kBurstSize];
-    uint32_t hashes[kHashOnly ? kBurstSize : 1];
+    std::conditional_t<kHashOnly, uint32_t, FrameMeta> staged[kBurstSize];  // the first stage's, a packet
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
     for (uint16_t i = 0; i < n; ++i) {
@@ -1371,9 +1370,9 @@ struct Worker {
       const wire::Bytes frame(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len);
       const bool nic = kNicHash && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH);
       if constexpr (kHashOnly) {
-        hashes[i] = nic ? m->hash.rss : flow_hash_of(frame);
+        staged[i] = nic ? m->hash.rss : flow_hash_of(frame);
       } else {
-        parsed[i] = nic ? nic_frame_meta(outer, frame, m->hash.rss) : parse_frame(frame);
+        staged[i] = nic ? nic_frame_meta(outer, frame, m->hash.rss) : parse_frame(frame);
       }
     }
     ic.rx_bytes += bytes;
@@ -1383,9 +1382,14 @@ struct Worker {
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
       PacketRef ref = to_packet_ref(m, kFileMeta);
-      FrameMeta hashed{};
-      if constexpr (kHashOnly) hashed.flow_hash = hashes[i];
-      const DropReason r = encapsulate(outer, kHashOnly ? hashed : parsed[i], ref);
+      DropReason r;
+      if constexpr (kHashOnly) {
+        FrameMeta hashed{};
+        hashed.flow_hash = staged[i];
+        r = encapsulate(outer, hashed, ref);
+      } else {
+        r = encapsulate(outer, staged[i], ref);
+      }
       if (!route_result<kFileMeta>(m, ref, r, route, rx.input, ic)) continue;
       ready[nready++] = m;
       ready_bytes += ref.len;
@@ -1396,7 +1400,7 @@ struct Worker {
   // burst_encap() with its template arguments for this route.
   template <bool kFileMeta>
   void burst_encap_for(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
-    const bool hash_only = route.pipeline.outer.kind != TunnelKind::kGwlb;
+    const bool hash_only = !writer_needs_frame_meta(route.pipeline.outer);
     // Only a live port gives the NIC's hash (file inputs never have nic_flow_hash).
     if constexpr (!kFileMeta) {
       if (route.nic_flow_hash) {
