@@ -65,6 +65,84 @@ namespace mirrorpipe {
   return true;
 }
 
+// GWLB's per-packet Geneve words in the header at `out`: the protocol type of the L3 packet it
+// carries, and the flow cookie, which is the symmetric flow hash (both directions of a flow
+// share it). Returns the sum of the words as written, for the UDP checksum.
+[[gnu::always_inline]] inline uint64_t write_gwlb_words(uint8_t* out, uint32_t tunnel_offset, uint32_t cookie_offset,
+                                                        const FrameMeta& meta) noexcept {
+  using namespace wire;
+  const uint16_t protocol_raw = Be16::to_raw(meta.ip_version == 4 ? ethertype::kIpv4 : ethertype::kIpv6);
+  reinterpret_cast<GeneveHeader*>(out + tunnel_offset)->protocol_type.set_raw(protocol_raw);
+  const uint32_t cookie_raw = Be32::to_raw(meta.flow_hash);
+  reinterpret_cast<Be32*>(out + cookie_offset)->set_raw(cookie_raw);
+  return uint64_t{protocol_raw} + cookie_raw;
+}
+
+// The UDP checksum of a datagram with `t`'s header (no metadata option) whose per-packet words
+// were just written: the source port, the length and the tunnel's words (`tunnel_words`, their
+// sum), each as written; `payload`: the `payload_len` bytes present after the header. With the
+// NIC's offload, the pseudo-header sum it completes.
+[[gnu::always_inline]] inline void write_udp_checksum(const OuterTemplate& t, wire::UdpHeader* udp, uint16_t sport_raw,
+                                                      uint16_t length_raw, uint64_t tunnel_words,
+                                                      const uint8_t* payload, uint32_t payload_len) noexcept {
+  using namespace wire;
+  if (t.udp_checksum_offload) {
+    udp->checksum.set_raw(checksum_fold(t.pseudo_header_sum + length_raw));
+    return;
+  }
+  // Pseudo-header (addresses, protocol, UDP length) + UDP header + tunnel header + payload.
+  // The headers from the template's fixed words and the per-packet words as written, not read
+  // back: loads over the narrow stores just made could not take their bytes from them and
+  // would wait (GWLB's header was summed that way, a stall of every packet). A capture cut
+  // short cannot give the bytes it lacks: the sum covers the bytes present.
+  uint64_t sum = t.pseudo_header_sum + 2 * uint64_t{length_raw} + sport_raw + tunnel_words + t.udp_header_sum;
+  sum = checksum_partial(payload, payload_len, sum);
+  const uint16_t c = checksum_finish(sum);
+  udp->checksum.set_raw(c == 0 ? 0xffff : c);  // RFC 768: 0 means "no checksum"
+}
+
+// GWLB over IPv4 in GWLB's own layout (t.plain_gwlb4): an IP packet that fits the output's MTU
+// and the IP length field, with room in the headroom. The header's offsets are constants here,
+// and nothing is cut. Returns false, having written nothing, for anything else; encapsulate()
+// then takes the general path (which also drops what GWLB cannot carry).
+[[gnu::always_inline]] inline bool encapsulate_plain_gwlb4(const OuterTemplate& t, const FrameMeta& meta,
+                                                           PacketRef& pkt) noexcept {
+  using namespace wire;
+  constexpr uint32_t kUdpOffset = kEthernetHeaderBytes + kIpv4MinHeaderBytes;
+  constexpr uint32_t kTunnelOffset = kUdpOffset + kUdpHeaderBytes;
+  constexpr uint32_t kIpOverhead = kPlainGwlb4HeaderBytes - kEthernetHeaderBytes;
+  if (!t.plain_gwlb4) return false;
+  // What follows the header: the L3 packet exactly, without the Ethernet header, VLAN tags and
+  // Ethernet padding.
+  const uint32_t skip = meta.l3_offset;
+  uint32_t wire_len = pkt.wire_len - skip;
+  if (meta.l3_length != 0 && meta.l3_length < wire_len) wire_len = meta.l3_length;
+  uint32_t len = pkt.len - skip;
+  if (len > wire_len) len = wire_len;
+  const uint32_t ip_length = wire_len + kIpOverhead;
+  // max_ip_length 0 (no MTU) wraps to the largest value: one compare for both cases.
+  if (meta.ip_version == 0 || ip_length > kIpv4MaxTotalLengthBytes || ip_length - 1 > t.max_ip_length - 1u ||
+      pkt.headroom + skip < kPlainGwlb4HeaderBytes) {
+    return false;
+  }
+  pkt.data += skip;
+  pkt.headroom += skip;
+  pkt.len = len;
+  pkt.wire_len = wire_len;
+  pkt.prepend(kPlainGwlb4HeaderBytes);
+  uint8_t* out = pkt.data;
+  std::memcpy(out, t.bytes.data(), kPlainGwlb4HeaderBytes);
+  set_ipv4_length(t, reinterpret_cast<Ipv4Header*>(out + kEthernetHeaderBytes), static_cast<uint16_t>(ip_length));
+  auto* udp = reinterpret_cast<UdpHeader*>(out + kUdpOffset);
+  const uint16_t sport_raw = Be16::to_raw(hash_to_port_span(meta.flow_hash, t.sport_lo, t.sport_span));
+  const uint16_t length_raw = Be16::to_raw(static_cast<uint16_t>(ip_length - kIpv4MinHeaderBytes));
+  udp->src_port.set_raw(sport_raw);
+  udp->length.set_raw(length_raw);
+  const uint64_t tunnel_words = write_gwlb_words(out, kTunnelOffset, kPlainGwlb4CookieOffset, meta);
+  if (t.udp_checksum) write_udp_checksum(t, udp, sport_raw, length_raw, tunnel_words, out + kPlainGwlb4HeaderBytes, len);
+  return true;
+}
+
 // What of a payload of `wire_len` bytes (`len` of them present) goes behind `t`'s headers:
 // AWS PacketLength, then the output's MTU. False, with nothing changed, when it cannot go at
 // all (over the MTU without truncate_to_mtu). `flags` gains what was cut (PacketRef).
@@ -108,6 +186,7 @@ struct MirrorMetadata {
                               PacketRef& pkt, const MirrorMetadata* md = nullptr) noexcept {
   using namespace wire;
   if (encapsulate_plain_vxlan4(t, meta, pkt)) return DropReason::kNone;
+  if (encapsulate_plain_gwlb4(t, meta, pkt)) return DropReason::kNone;
   // What follows the tunnel header: the whole frame, or (gwlb) its L3 packet exactly, without
   // the Ethernet header, VLAN tags and Ethernet padding.
   uint32_t skip = 0;
@@ -162,15 +241,7 @@ struct MirrorMetadata {
   udp->length.set_raw(length_raw);
   uint64_t tunnel_words = 0;
 
-  if (t.kind == TunnelKind::kGwlb) {
-    auto* g = reinterpret_cast<GeneveHeader*>(out + t.tunnel_offset);
-    const uint16_t protocol_raw = Be16::to_raw(meta.ip_version == 4 ? ethertype::kIpv4 : ethertype::kIpv6);
-    g->protocol_type.set_raw(protocol_raw);
-    // The flow cookie is the symmetric flow hash: both directions of a flow share it.
-    const uint32_t cookie_raw = Be32::to_raw(meta.flow_hash);
-    reinterpret_cast<Be32*>(out + t.cookie_offset)->set_raw(cookie_raw);
-    tunnel_words = uint64_t{protocol_raw} + cookie_raw;
-  }
+  if (t.kind == TunnelKind::kGwlb) tunnel_words = write_gwlb_words(out, t.tunnel_offset, t.cookie_offset, meta);
 
   if (t.ipv6) {
     reinterpret_cast<Ipv6Header*>(out + t.ip_offset)->payload_length.set(static_cast<uint16_t>(ip_payload));
@@ -178,25 +249,16 @@ struct MirrorMetadata {
     set_ipv4_length(t, reinterpret_cast<Ipv4Header*>(out + t.ip_offset), static_cast<uint16_t>(ip_length));
   }
 
-  if (t.udp_checksum && t.udp_checksum_offload) {
-    // The NIC sums the datagram into the pseudo-header sum found in the field.
-    udp->checksum.set_raw(checksum_fold(t.pseudo_header_sum + udp->length.raw()));
-  } else if (t.udp_checksum) {
-    // Pseudo-header (addresses, protocol, UDP length) + UDP header + tunnel header + payload.
-    // A capture cut short cannot give the bytes it lacks: the sum covers the bytes present.
-    uint64_t sum;
-    if (!(t.meta_offset && md)) {
-      // The headers from the template's fixed words and the per-packet words as written, not
-      // read back: loads over the narrow stores just made could not take their bytes from
-      // them and would wait (GWLB's header was summed that way, a stall of every packet).
-      sum = t.pseudo_header_sum + 2 * uint64_t{length_raw} + sport_raw + tunnel_words + t.udp_header_sum;
-      sum = checksum_partial(out + t.length_bytes, pkt.len - t.length_bytes, sum);
-    } else {
-      sum = t.pseudo_header_sum + udp->length.raw();
+  if (t.udp_checksum) {
+    if (t.meta_offset && md && !t.udp_checksum_offload) {
+      // The metadata option's words are summed from the bytes written, with the whole datagram.
+      uint64_t sum = t.pseudo_header_sum + udp->length.raw();
       sum = checksum_partial(out + t.udp_offset, pkt.len - t.udp_offset, sum);
+      const uint16_t c = checksum_finish(sum);
+      udp->checksum.set_raw(c == 0 ? 0xffff : c);  // RFC 768: 0 means "no checksum"
+    } else {
+      write_udp_checksum(t, udp, sport_raw, length_raw, tunnel_words, out + t.length_bytes, pkt.len - t.length_bytes);
     }
-    uint16_t c = checksum_finish(sum);
-    udp->checksum.set_raw(c == 0 ? 0xffff : c);  // RFC 768: 0 means "no checksum"
   }
   return DropReason::kNone;
 }

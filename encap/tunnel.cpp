@@ -251,6 +251,8 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
   t.plain_vxlan4_header = t.kind == TunnelKind::kVxlan && !t.ipv6 && !t.udp_checksum &&
                           t.length_bytes == kPlainVxlan4HeaderBytes;
   t.plain_vxlan4 = t.plain_vxlan4_header && t.packet_length == 0;
+  t.plain_gwlb4 = t.kind == TunnelKind::kGwlb && !t.ipv6 && t.length_bytes == kPlainGwlb4HeaderBytes &&
+                  t.cookie_offset == kPlainGwlb4CookieOffset && t.packet_length == 0;
   return t;
 }
 

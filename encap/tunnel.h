@@ -72,6 +72,11 @@ struct TunnelConfig {
 // VXLAN over untagged IPv4: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
 inline constexpr uint32_t kPlainVxlan4HeaderBytes = 14 + 20 + 8 + 8;
 
+// GWLB over IPv4 as Gateway Load Balancer sends it: Ethernet 14 + IPv4 20 + UDP 8 + Geneve 8 +
+// its three options (endpoint ID 12, attachment ID 12, flow cookie 8), the cookie's data last.
+inline constexpr uint32_t kPlainGwlb4HeaderBytes = 14 + 20 + 8 + 8 + 12 + 12 + 8;
+inline constexpr uint32_t kPlainGwlb4CookieOffset = kPlainGwlb4HeaderBytes - 4;
+
 // Largest outer header: Ethernet 14 + IPv6 40 + UDP 8 + Geneve 8 + 252 bytes of options.
 inline constexpr uint32_t kMaxOuterHeaderBytes = 14 + 40 + 8 + 8 + wire::kGeneveMaxOptionsBytes;
 
@@ -109,6 +114,8 @@ struct alignas(64) OuterTemplate {
   bool plain_vxlan4_header = false;
   // encapsulate_plain_vxlan4's: the same, and no PacketLength.
   bool plain_vxlan4 = false;
+  // encapsulate_plain_gwlb4's: GWLB in kPlainGwlb4HeaderBytes, no PacketLength.
+  bool plain_gwlb4 = false;
   // geneve with metadata_option: where the option's data (wire::MirrorMetaOption) starts in
   // `bytes`; the writer fills it per packet. 0: no option.
   uint16_t meta_offset = 0;
