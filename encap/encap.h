@@ -78,8 +78,8 @@ namespace mirrorpipe {
   return uint64_t{protocol_raw} + cookie_raw;
 }
 
-// The UDP checksum of a datagram with `t`'s header (no metadata option) whose per-packet words
-// were just written: the source port, the length and the tunnel's words (`tunnel_words`, their
+// The UDP checksum of a datagram with `t`'s header whose per-packet words (no metadata option's
+// words: a header that carries them is summed from its bytes) were just written: the source port, the length and the tunnel's words (`tunnel_words`, their
 // sum), each as written; `payload`: the `payload_len` bytes present after the header. With the
 // NIC's offload, the pseudo-header sum it completes.
 [[gnu::always_inline]] inline void write_udp_checksum(const OuterTemplate& t, wire::UdpHeader* udp, uint16_t sport_raw,
@@ -217,7 +217,8 @@ struct MirrorMetadata {
   pkt.prepend(t.length_bytes);
   uint8_t* out = pkt.data;
   // Constant sizes for the common headers let the compiler copy with a few vector moves
-  // instead of calling memcpy: VXLAN over IPv4 (50 bytes) and GWLB (82 bytes).
+  // instead of calling memcpy: VXLAN over IPv4 (50 bytes; here with a UDP checksum, or cut)
+  // and GWLB (82 bytes; here when cut: the rest took encapsulate_plain_gwlb4).
   if (t.length_bytes == 50) {
     std::memcpy(out, t.bytes.data(), 50);
   } else if (t.length_bytes == 82) {

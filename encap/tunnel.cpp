@@ -252,7 +252,7 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
                           t.length_bytes == kPlainVxlan4HeaderBytes;
   t.plain_vxlan4 = t.plain_vxlan4_header && t.packet_length == 0;
   t.plain_gwlb4 = t.kind == TunnelKind::kGwlb && !t.ipv6 && t.length_bytes == kPlainGwlb4HeaderBytes &&
-                  t.cookie_offset == kPlainGwlb4CookieOffset && t.packet_length == 0;
+                  t.cookie_offset == kPlainGwlb4CookieOffset && t.meta_offset == 0 && t.packet_length == 0;
   return t;
 }
 

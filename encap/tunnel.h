@@ -82,8 +82,8 @@ inline constexpr uint32_t kMaxOuterHeaderBytes = 14 + 40 + 8 + 8 + wire::kGeneve
 
 // The outer headers of one target, built once; per packet the writer copies `bytes` and patches
 // the lengths, the IPv4 checksum, the UDP source port and the kind's per-packet fields.
-// The scalars fill the first cache line and the bytes start on the second, so that a VXLAN or
-// GWLB packet reads two lines of it.
+// The scalars fill the first cache line and the bytes start on the second, so that a VXLAN
+// packet reads two lines of it (GWLB's 82 bytes: three).
 struct alignas(64) OuterTemplate {
   uint16_t length_bytes = 0;      // Ethernet through the end of the tunnel header
   uint16_t ip_offset = 14;

@@ -134,12 +134,69 @@ TEST_CASE("golden: GWLB Geneve") {
   c.gwlb_endpoint_id = 0x31e129cdc0cd8633;
   c.gwlb_attachment_id = 0x0102030405060708;
   check_golden("gwlb", c);
-  // GWLB's own writer took every frame above (IP frames, tagged, padded, IPv4 and IPv6 inside);
-  // the general writer must give the same bytes for them.
+  // The general writer must give the same bytes for the same frames (which of them GWLB's own
+  // writer takes, and that the two agree at the edges: the next test).
   auto t = build_outer_template(c);
   REQUIRE(t.plain_gwlb4);
   t.plain_gwlb4 = false;
   check_golden_template("gwlb", t);
+}
+
+TEST_CASE("encap: GWLB's own writer takes what it should and agrees with the general writer") {
+  const auto input = read_pcap(source_path("pcaps/sample-mix.pcap"));
+  auto c = base(TunnelKind::kGwlb, "10.0.10.74", "10.0.8.64");
+  c.gwlb_endpoint_id = 0x31e129cdc0cd8633;
+  c.gwlb_attachment_id = 7;
+  const OuterTemplate plain = build_outer_template(c);
+  REQUIRE(plain.plain_gwlb4);
+  size_t taken = 0;
+  for (size_t i = 0; i < input.size(); ++i) {
+    const Record& rec = input[i];
+    const FrameMeta meta = parse_frame(wire::Bytes(rec.bytes.data(), rec.bytes.size()));
+    // GWLB carries the L3 packet: from its first byte, no longer than its IP length says.
+    uint32_t carried = rec.wire_len - meta.l3_offset;
+    if (meta.l3_length != 0 && meta.l3_length < carried) carried = meta.l3_length;
+    const uint32_t ip_length = carried + 20 + 8 + 8 + 12 + 12 + 8;
+    const uint32_t tight = meta.ip_version ? 82 - meta.l3_offset : 512;  // headroom it needs
+    for (const bool offload : {false, true}) {
+      for (const uint32_t mtu : {0u, ip_length, ip_length - 1}) {
+        for (const uint32_t headroom : {512u, tight, tight - 1}) {
+          INFO("frame " << i + 1 << ", offload " << offload << ", MTU " << mtu << ", headroom " << headroom);
+          OuterTemplate t = plain;
+          t.ip_checksum_offload = t.udp_checksum_offload = offload;
+          t.max_ip_length = mtu;
+          OuterTemplate general = t;
+          general.plain_gwlb4 = false;
+          Buffer fast(rec, headroom);
+          Buffer slow(rec, headroom);
+          const PacketRef before = fast.ref;
+          const std::vector<uint8_t> mem_before = fast.mem;
+          const bool took = encapsulate_plain_gwlb4(t, meta, fast.ref);
+          const bool should = meta.ip_version != 0 && ip_length <= 65535 && (mtu == 0 || ip_length <= mtu) &&
+                              headroom + meta.l3_offset >= 82;
+          CHECK(took == should);
+          const DropReason r = encapsulate(general, meta, slow.ref);
+          if (!took) {  // nothing written, nothing moved
+            CHECK(fast.mem == mem_before);
+            CHECK(fast.ref.data == before.data);
+            CHECK(fast.ref.len == before.len);
+            CHECK(fast.ref.wire_len == before.wire_len);
+            CHECK(fast.ref.headroom == before.headroom);
+            continue;
+          }
+          ++taken;
+          REQUIRE(r == DropReason::kNone);
+          CHECK(fast.ref.data - fast.mem.data() == slow.ref.data - slow.mem.data());
+          CHECK(fast.ref.headroom == slow.ref.headroom);
+          CHECK(fast.ref.len == slow.ref.len);
+          CHECK(fast.ref.wire_len == slow.ref.wire_len);
+          CHECK(fast.ref.flags == slow.ref.flags);
+          CHECK(to_hex(fast.ref.data, fast.ref.len) == to_hex(slow.ref.data, slow.ref.len));
+        }
+      }
+    }
+  }
+  CHECK(taken > 0);
 }
 
 TEST_CASE("golden: GWLB Geneve truncated, zero UDP checksum") {
