@@ -65,6 +65,19 @@ namespace mirrorpipe {
   return true;
 }
 
+// What GWLB carries of a frame: its L3 packet exactly, without the Ethernet header, VLAN tags
+// and Ethernet padding. `len` and `wire_len` (the packet's, in) become the L3 packet's bytes
+// present and its length on the wire; returns the bytes skipped. For a frame with IP only
+// (meta.ip_version != 0).
+[[gnu::always_inline]] inline uint32_t gwlb_payload(const FrameMeta& meta, uint32_t& len, uint32_t& wire_len) noexcept {
+  const uint32_t skip = meta.l3_offset;
+  wire_len -= skip;
+  len -= skip;
+  if (meta.l3_length != 0 && meta.l3_length < wire_len) wire_len = meta.l3_length;
+  if (len > wire_len) len = wire_len;
+  return skip;
+}
+
 // GWLB's per-packet Geneve words in the header at `out`: the protocol type of the L3 packet it
 // carries, and the flow cookie, which is the symmetric flow hash (both directions of a flow
 // share it). Returns the sum of the words as written, for the UDP checksum.
@@ -78,10 +91,11 @@ namespace mirrorpipe {
   return uint64_t{protocol_raw} + cookie_raw;
 }
 
-// The UDP checksum of a datagram with `t`'s header whose per-packet words (no metadata option's
-// words: a header that carries them is summed from its bytes) were just written: the source port, the length and the tunnel's words (`tunnel_words`, their
-// sum), each as written; `payload`: the `payload_len` bytes present after the header. With the
-// NIC's offload, the pseudo-header sum it completes.
+// The UDP checksum of a datagram with `t`'s header whose per-packet words were just written:
+// the source port, the length and the tunnel's words (`tunnel_words`, their sum), each as
+// written (not the metadata option's: a header that carries them is summed from its bytes);
+// `payload`: the `payload_len` bytes present after the header. With the NIC's offload, the
+// pseudo-header sum it completes.
 [[gnu::always_inline]] inline void write_udp_checksum(const OuterTemplate& t, wire::UdpHeader* udp, uint16_t sport_raw,
                                                       uint16_t length_raw, uint64_t tunnel_words,
                                                       const uint8_t* payload, uint32_t payload_len) noexcept {
@@ -112,13 +126,9 @@ namespace mirrorpipe {
   constexpr uint32_t kTunnelOffset = kUdpOffset + kUdpHeaderBytes;
   constexpr uint32_t kIpOverhead = kPlainGwlb4HeaderBytes - kEthernetHeaderBytes;
   if (!t.plain_gwlb4) return false;
-  // What follows the header: the L3 packet exactly, without the Ethernet header, VLAN tags and
-  // Ethernet padding.
-  const uint32_t skip = meta.l3_offset;
-  uint32_t wire_len = pkt.wire_len - skip;
-  if (meta.l3_length != 0 && meta.l3_length < wire_len) wire_len = meta.l3_length;
-  uint32_t len = pkt.len - skip;
-  if (len > wire_len) len = wire_len;
+  uint32_t len = pkt.len;
+  uint32_t wire_len = pkt.wire_len;
+  const uint32_t skip = gwlb_payload(meta, len, wire_len);  // values unused when not IP
   const uint32_t ip_length = wire_len + kIpOverhead;
   // max_ip_length 0 (no MTU) wraps to the largest value: one compare for both cases.
   if (meta.ip_version == 0 || ip_length > kIpv4MaxTotalLengthBytes || ip_length - 1 > t.max_ip_length - 1u ||
@@ -194,11 +204,7 @@ struct MirrorMetadata {
   uint32_t len = pkt.len;
   if (t.kind == TunnelKind::kGwlb) {
     if (meta.ip_version == 0) return DropReason::gwlb_not_ip;
-    skip = meta.l3_offset;
-    wire_len -= skip;
-    len -= skip;
-    if (meta.l3_length != 0 && meta.l3_length < wire_len) wire_len = meta.l3_length;
-    if (len > wire_len) len = wire_len;
+    skip = gwlb_payload(meta, len, wire_len);
   }
   uint32_t flags = 0;
   if (!cut_to_fit(t, len, wire_len, flags)) return DropReason::over_mtu;
