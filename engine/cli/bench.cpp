@@ -181,6 +181,10 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   if (nic_hash && (o.tunnel == "decap" || o.tunnel == "appliance" || !o.rx.empty())) {
     throw std::invalid_argument("--flow-hash nic: for a mirror input (vxlan, gwlb, geneve) on the default net_null RX");
   }
+  const bool nic_checksum = o.tx_checksum == "nic";
+  if (nic_checksum && (o.tunnel == "decap" || o.tunnel == "appliance")) {
+    throw std::invalid_argument("--tx-checksum nic: for an encapsulating route (vxlan, gwlb, geneve)");
+  }
   const std::string sample = o.sample.empty() ? default_sample() : o.sample;
   const bool decap = o.tunnel == "decap";
   // The GWLB appliance: GWLB Geneve in (the frames wrapped as GWLB sends them), each returned
@@ -329,6 +333,7 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   ro.prefill_frames = &frames;
   ro.simulate_rx_rss_hash = nic_hash;
   ro.restore_ethernet_header = restore_head;
+  ro.simulate_tx_checksum_offload = nic_checksum;
   ro.copy_fanout = o.fanout_copy;
   // SIGINT ends the measurement early: the figures are those of the time measured.
   const EngineReport rep = run_engine(cfg, ro, stop);
@@ -347,6 +352,9 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   if (restore_head) j["rx_fixture"] = "each frame's 14-byte Ethernet header written back on receive (GWLB overwrites it)";
   j["flow_hash"] = nic_hash ? "nic (simulated on net_null: Toeplitz hash written once per buffer, RX flag set per packet)"
                             : "software";
+  j["tx_checksum"] = nic_checksum ? "nic (simulated on net_null: the pseudo-header sum and offload flags written, "
+                                    "the checksums left unfilled)"
+                                  : "software";
   j["mpps"] = t.sent / s / 1e6;
   j["rx_mpps"] = t.rx / s / 1e6;  // packets processed (filters and sampling send fewer)
   j["filter_rules"] = o.filter_rules;

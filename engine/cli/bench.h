@@ -20,6 +20,10 @@ struct BenchOptions {
   // hash; net_null has none, so the run writes each buffer's Toeplitz hash once and its RX
   // sets the flag a PMD sets (see RunOptions::simulate_rx_rss_hash). "software": ours.
   std::string flow_hash = "software";
+  // "nic": the output taken as offloading the outer checksums, as ENA does (see
+  // RunOptions::simulate_tx_checksum_offload). "software": the output's own answer (net_null
+  // offloads nothing).
+  std::string tx_checksum = "software";
   // A mirror session instead of a route (vxlan, gwlb, geneve): a filter of this many rules per
   // direction, the accepting rule last; a tcpdump expression that must also accept; a flow
   // sample of 1/N.

@@ -519,6 +519,11 @@ int run_cli(int argc, char** argv) {
                     "net_null: the Toeplitz hash written once per buffer, the flag set on receive)")
       ->check(CLI::IsMember({"software", "nic"}))
       ->capture_default_str();
+  bench->add_option("--tx-checksum", bo.tx_checksum,
+                    "software (the outer checksums computed by the workers, where the tunnel sends them) or nic "
+                    "(the output taken as offloading them, as ENA does; the checksums go out unfilled)")
+      ->check(CLI::IsMember({"software", "nic"}))
+      ->capture_default_str();
   bench->add_option("--sample", bo.sample, "capture whose flows the frames take [default: pcaps/sample-mix.pcap]");
   bench->add_option("--filter-rules", bo.filter_rules,
                     "a mirror session whose filter has N rules per direction, the accepting rule last");

@@ -104,6 +104,12 @@ struct RunOptions {
   // writes them back in front of each packet received (a 14-byte copy where net_pcap's replay
   // copied the whole frame; bench_fixtures.h).
   bool restore_ethernet_header = false;
+  // Benchmarks of the path an output that offloads the outer IPv4 and UDP checksums takes (ENA
+  // and Intel's VFs offer both), on net_null, which offers neither: each output not shared with
+  // an input is taken as offloading them. The workers then write what the device would complete
+  // (the pseudo-header sum) and set the mbuf's offload flags, and net_null sends the packets
+  // with the checksums unfilled.
+  bool simulate_tx_checksum_offload = false;
   // File outputs are written under a temporary name and renamed when the run ends without a
   // write error (encap and decap): a partial file never takes the output's name.
   bool atomic_file_outputs = false;

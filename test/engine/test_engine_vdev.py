@@ -16,6 +16,11 @@
    one the Toeplitz hash of its inner packet's tuple gives, computed here from the Microsoft
    RSS specification (checked against its own verification vector) with the engine's key
    (0x6d5a repeated).
+7. The outer checksums offloaded (`bench --tx-checksum nic`, the output taken as offloading
+   them, into a pcap): every outer IPv4 checksum is left 0 and every GWLB UDP checksum holds the
+   pseudo-header sum, as DPDK asks of an application that sets RTE_MBUF_F_TX_IP_CKSUM and
+   RTE_MBUF_F_TX_UDP_CKSUM; completed here as the device would, both are the checksums scapy
+   computes for the packet.
 
 usage: test_engine_vdev.py MIRRORPIPE SOURCE_DIR
 """
@@ -219,7 +224,67 @@ def main():
             c.check(len(ports) >= 8 and two_way >= 4 and all(len(v) == 1 for v in ports.values()),
                     "nic hash %s: %d flows (%d seen both ways), %d with more than one source port" % (
                         tunnel, len(ports), two_way, sum(len(v) > 1 for v in ports.values())))
+
+        # 7. the outer checksums offloaded
+        for tunnel in ("vxlan", "gwlb"):
+            out = os.path.join(tmp, "tx-checksum-%s.pcap" % tunnel)
+            p = subprocess.run([binary, "bench", "--tunnel", tunnel, "--seconds", "0.05", "--frame-size", "128",
+                                "--tx-checksum", "nic", "--tx", "net_pcap1,tx_pcap=" + out, "--json"],
+                               capture_output=True, text=True, timeout=60)
+            c.check(p.returncode == 0, "bench --tunnel %s --tx-checksum nic: exit %d %s" % (tunnel, p.returncode,
+                                                                                          p.stderr[-300:]))
+            checked, wrong = 0, []
+            if p.returncode == 0:
+                j = json.loads(p.stdout.strip().splitlines()[-1])
+                c.check(j["dropped"] == {} and j["tx_checksum"].startswith("nic"),
+                        "tx checksum %s: dropped %s, tx_checksum %s" % (tunnel, j["dropped"], j["tx_checksum"]))
+                for data, _ in RawPcapReader(out):
+                    if checked == 2000:
+                        break
+                    checked += 1
+                    why = offloaded_checksums_wrong(data, tunnel == "gwlb")
+                    if why and len(wrong) < 3:
+                        wrong.append(why)
+                os.unlink(out)
+            c.check(checked == 2000 and not wrong, "tx checksum %s: %d frames read (expected 2000), wrong: %s" % (
+                tunnel, checked, wrong))
     c.done()
+
+
+def ones_sum(data):
+    """RFC 1071's one's-complement sum of 16-bit big-endian words, folded to 16 bits."""
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def offloaded_checksums_wrong(data, udp_checksum):
+    """Why an outer IPv4/UDP frame sent for checksum offload is not what a device completes into
+    the checksums scapy computes; None when it is."""
+    ip, udp = data[14:34], data[34:]
+    if ip[9] != 17 or len(udp) != int.from_bytes(data[38:40], "big"):
+        return "not one whole IPv4/UDP datagram"
+    if ip[10:12] != b"\0\0":
+        return "IPv4 checksum field %s, not 0" % ip[10:12].hex()
+    pkt = Ether(data)
+    del pkt["IP"].chksum
+    scapy_ip = Ether(bytes(pkt))["IP"].chksum
+    device_ip = 0xFFFF - ones_sum(ip)  # the field was 0
+    if device_ip != scapy_ip:
+        return "IPv4 checksum completed %#x, scapy %#x" % (device_ip, scapy_ip)
+    field = int.from_bytes(udp[6:8], "big")
+    if not udp_checksum:
+        return None if field == 0 else "UDP checksum %#x where none is sent" % field
+    pseudo = ones_sum(ip[12:20] + bytes([0, 17]) + udp[4:6])
+    if field != pseudo:
+        return "UDP checksum field %#x, not the pseudo-header sum %#x" % (field, pseudo)
+    device_udp = (0xFFFF - ones_sum(udp)) or 0xFFFF  # from the field's seed over the datagram
+    del pkt["UDP"].chksum
+    scapy_udp = Ether(bytes(pkt))["UDP"].chksum
+    return None if device_udp == scapy_udp else "UDP checksum completed %#x, scapy %#x" % (device_udp, scapy_udp)
 
 
 def toeplitz(key, data):
