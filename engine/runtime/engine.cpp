@@ -355,7 +355,7 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
         info = shared_info.at(i);
       } else {
         info = ethdev_open(p, txq, txq, pool, true, single_pool);
-        if (opts.simulate_tx_checksum_offload) {
+        if (opts.simulate_tx_checksum_offload && !(info.tx_ip_checksum && info.tx_udp_checksum)) {
           info.tx_ip_checksum = info.tx_udp_checksum = true;
           info.notes.push_back("outer checksums taken as offloaded (a benchmark: this device fills in neither)");
         }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <rte_mbuf.h>
+#include <rte_ether.h>
 #include <rte_mbuf_dyn.h>
 
 #include <cstdint>
@@ -38,6 +39,19 @@ static_assert(kSinkMetaBytes + 14 <= RTE_PKTMBUF_HEADROOM,
               "a copy's headroom holds the record and an Ethernet header written in front of L3");
 
 inline void* sink_meta_area(rte_mbuf* m) noexcept { return m->buf_addr; }
+
+// Asks the device for the outer checksums of a packet encapsulated for an output that offloads
+// them (the planner's tx_ip_checksum_offload and tx_udp_checksum_offload): the flags and header
+// lengths DPDK reads. The writer has left what the device completes: the IPv4 checksum field 0,
+// the UDP one the pseudo-header sum. Over IPv6 `ip_offload` only marks the packet IPv6, which
+// the UDP offload needs.
+inline void set_tx_offloads(rte_mbuf* m, bool ipv6, bool ip_offload, bool udp_offload) noexcept {
+  if (!ip_offload) return;
+  m->l2_len = RTE_ETHER_HDR_LEN;
+  m->l3_len = ipv6 ? 40 : 20;
+  m->ol_flags |= ipv6 ? RTE_MBUF_F_TX_IPV6 : (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
+  if (udp_offload) m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+}
 
 // Single-segment mbufs only: file ports and the live RX path both produce them. Only file
 // ports fill MbufMeta (it lives in the mbuf's second cache line, which the live path leaves

@@ -341,14 +341,6 @@ struct Worker {
     mbuf_meta(m) = MbufMeta{plan.wall_base_ns + elapsed_ns(), wire_len, 0};
   }
 
-  static void set_tx_offloads(rte_mbuf* m, bool ipv6, bool ip_offload, bool udp_offload) {
-    if (!ip_offload) return;
-    m->l2_len = RTE_ETHER_HDR_LEN;
-    m->l3_len = ipv6 ? 40 : 20;
-    m->ol_flags |= ipv6 ? RTE_MBUF_F_TX_IPV6 : (RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
-    if (udp_offload) m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
-  }
-
   // Makes `c` (a received packet's inner frame, or a copy of it) what `sink` sends: wrapped
   // for a re-mirroring target, timestamped for a file, with the metadata record for pcapng.
   // kNone, or why it cannot go.
