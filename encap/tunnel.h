@@ -105,8 +105,8 @@ struct alignas(64) OuterTemplate {
   TunnelKind kind = TunnelKind::kVxlan;
   bool ipv6 = false;
   bool udp_checksum = false;
-  // Set by the runtime when the output NIC computes the checksums: the IPv4 header checksum is
-  // left 0, and the UDP checksum field holds the pseudo-header sum the NIC completes.
+  // Set by use_checksum_offload() when the output NIC computes the checksums: the IPv4 header
+  // checksum is left 0, and the UDP checksum field holds the pseudo-header sum the NIC completes.
   bool ip_checksum_offload = false;
   bool udp_checksum_offload = false;
   // write_plain_vxlan4's test, set by build_outer_template: VXLAN over IPv4 in 50 bytes
@@ -132,6 +132,14 @@ static_assert(offsetof(OuterTemplate, bytes) == 64, "the scalars fit one cache l
 
 // Validates the configuration and builds the template; throws std::invalid_argument.
 OuterTemplate build_outer_template(const TunnelConfig& config);
+
+// Leaves to an output that offers them (`ip`: the IPv4 header checksum, `udp`: the UDP
+// checksum) the outer checksums `t` has: IPv4's where the outer is IPv4, UDP's where the tunnel
+// sends one.
+constexpr void use_checksum_offload(OuterTemplate& t, bool ip, bool udp) noexcept {
+  t.ip_checksum_offload = ip && !t.ipv6;
+  t.udp_checksum_offload = udp && t.udp_checksum;
+}
 
 const char* tunnel_kind_name(TunnelKind kind) noexcept;
 

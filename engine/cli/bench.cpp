@@ -205,10 +205,7 @@ int run_bench(const BenchOptions& o, std::atomic<bool>& stop) {
   PipelineConfig pc;
   pc.mode = decap ? PipelineMode::kDecap : PipelineMode::kEncap;
   pc.outer = build_outer_template(tc);
-  if (nic_checksum) {  // the gate runs the writer the workers will (the planner sets the same)
-    pc.outer.ip_checksum_offload = !pc.outer.ipv6;
-    pc.outer.udp_checksum_offload = pc.outer.udp_checksum;
-  }
+  if (nic_checksum) use_checksum_offload(pc.outer, true, true);  // the gate runs the workers' writer
   if (decap || appliance) {
     PipelineConfig enc;
     enc.outer = pc.outer;

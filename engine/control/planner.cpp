@@ -72,14 +72,11 @@ Sink make_sink(const EngineConfig& c, const PortTopology& topo, const std::strin
     const uint32_t mtu = out->mtu ? out->mtu : (out->is_file() ? 0 : info.mtu);
     if (mtu) sink.outer.max_ip_length = mtu;
     sink.outer.truncate_to_mtu = out->oversize == Oversize::kTruncate;
-    if (!out->is_file() && info.tx_ip_checksum && !sink.outer.ipv6) {
-      sink.outer.ip_checksum_offload = true;
-      sink.tx_ip_checksum_offload = true;
-    }
-    if (!out->is_file() && info.tx_udp_checksum && sink.outer.udp_checksum) {
-      sink.outer.udp_checksum_offload = true;
-      sink.tx_ip_checksum_offload = true;  // the offload flags and lengths are set together
-      sink.tx_udp_checksum_offload = true;
+    if (!out->is_file()) {
+      use_checksum_offload(sink.outer, info.tx_ip_checksum, info.tx_udp_checksum);
+      // The offload flags and lengths are set together (set_tx_offloads).
+      sink.tx_ip_checksum_offload = sink.outer.ip_checksum_offload || sink.outer.udp_checksum_offload;
+      sink.tx_udp_checksum_offload = sink.outer.udp_checksum_offload;
     }
     sink.chain = !out->is_file() && info.multi_seg && sink.outer.kind != TunnelKind::kGwlb &&
                  (!sink.outer.udp_checksum || sink.outer.udp_checksum_offload);

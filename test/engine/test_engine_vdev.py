@@ -19,9 +19,9 @@
 7. The outer checksums offloaded (`bench --tx-checksum nic`, the output taken as offloading
    them, into a pcap; the frames from net_null at one size, and from the sample through net_pcap
    at many): every outer IPv4 checksum is left 0 and every GWLB UDP checksum holds the
-   pseudo-header sum of its own packet, as DPDK asks of an application that sets RTE_MBUF_F_TX_IP_CKSUM and
-   RTE_MBUF_F_TX_UDP_CKSUM; completed here as the device would, both are the checksums scapy
-   computes for the packet.
+   pseudo-header sum of its own packet, as DPDK asks of an application that sets
+   RTE_MBUF_F_TX_IP_CKSUM and RTE_MBUF_F_TX_UDP_CKSUM; completed here as the device would, both
+   are the checksums scapy computes for the packet.
 
 usage: test_engine_vdev.py MIRRORPIPE SOURCE_DIR
 """
@@ -34,7 +34,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-from common import Checker, accounting_holds, read_records  # noqa: E402
+from common import Checker, accounting_holds, ones_sum, read_records  # noqa: E402
 from scapy.utils import RawPcapReader, wrpcap  # noqa: E402
 from scapy.all import Ether  # noqa: E402
 
@@ -254,16 +254,6 @@ def main():
                 what, checked, "20 or more" if rx else "2000", wrong))
             c.check(len(lengths) >= (8 if rx else 1), "%s: %d frame lengths" % (what, len(lengths)))
     c.done()
-
-
-def ones_sum(data):
-    """RFC 1071's one's-complement sum of 16-bit big-endian words, folded to 16 bits."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
 
 
 def offloaded_checksums_wrong(data, udp_checksum):

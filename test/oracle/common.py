@@ -11,6 +11,16 @@ import tempfile
 from scapy.utils import RawPcapReader
 
 
+def ones_sum(data):
+    """RFC 1071's one's-complement sum of 16-bit big-endian words, folded to 16 bits."""
+    if len(data) % 2:
+        data = bytes(data) + b"\0"
+    s = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
 def stop_engine(p, timeout_s=30):
     """SIGINT to a running engine, then its exit status (-1, killed, when it does not stop)."""
     p.send_signal(signal.SIGINT)

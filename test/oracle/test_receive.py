@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checker, accounting_holds, read_records, run_config, scratch_dir  # noqa: E402
+from common import Checker, accounting_holds, ones_sum, read_records, run_config, scratch_dir  # noqa: E402
 
 from scapy.all import GRE, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap  # noqa: E402
 from scapy.layers.vxlan import VXLAN  # noqa: E402
@@ -88,12 +88,7 @@ def tshark_fields(path, *fields):
 
 
 def ip_checksum_ok(ip_bytes):
-    s = 0
-    for i in range(0, len(ip_bytes), 2):
-        s += (ip_bytes[i] << 8) | ip_bytes[i + 1]
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return s == 0xffff
+    return ones_sum(ip_bytes) == 0xffff
 
 
 def expected_return(frame):

@@ -42,10 +42,8 @@ TEST_CASE("tx offload: the flags, lengths and fields agree with DPDK's preparati
     PipelineConfig cfg;
     cfg.outer = build_outer_template(c);
     OuterTemplate& t = cfg.outer;
-    // As the planner sets them for an output that offers both offloads (planner.cpp, make_sink).
-    t.ip_checksum_offload = !t.ipv6;
-    t.udp_checksum_offload = t.udp_checksum;
-    const bool ip_offload = t.ip_checksum_offload || t.udp_checksum_offload;
+    use_checksum_offload(t, true, true);  // an output that offers both, as the planner asks
+    const bool ip_offload = t.ip_checksum_offload || t.udp_checksum_offload;  // make_sink's rule
     const uint32_t l3 = 14, l4 = l3 + (t.ipv6 ? 40 : 20);
     size_t checked = 0;
     for (size_t i = 0; i < input.size(); ++i) {
