@@ -1397,7 +1397,7 @@ struct Worker {
   // call a packet through handle(), the route cost 265 instructions a packet
   // (scripts/callgrind-stages --systems decap).
   template <bool kFileMeta>
-  void burst_decap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+  [[gnu::noinline]] void burst_decap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
     const DecapConfig& cfg = route.pipeline.decap;
     uint64_t bytes = 0;
     rte_mbuf* ready[kBurstSize];  // decapsulated, in the input's order
