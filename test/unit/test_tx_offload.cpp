@@ -58,7 +58,14 @@ TEST_CASE("tx offload: the flags, lengths and fields agree with DPDK's preparati
       m.data_len = static_cast<uint16_t>(buf.ref.len);
       m.pkt_len = buf.ref.len;
       m.nb_segs = 1;
+      m.tx_offload = ~uint64_t{0};  // what an earlier use of the mbuf may have left
       set_tx_offloads(&m, t.ipv6, ip_offload, t.udp_checksum_offload);
+      // Our outer headers' lengths, and nothing else asked of the device: no TSO, no outer
+      // (tunnel) offload. (Every case here offloads: the IPv4 checksum, or IPv6's UDP one.)
+      REQUIRE(ip_offload);
+      CHECK(m.l2_len == 14);
+      CHECK(m.l3_len == (t.ipv6 ? 40u : 20u));
+      CHECK((m.l4_len | m.tso_segsz | m.outer_l2_len | m.outer_l3_len) == 0);
       const std::vector<uint8_t> written = buf.bytes();
       uint8_t* p = buf.ref.data;
       if (!t.ipv6) std::memset(p + l3 + 10, 0xa5, 2);
