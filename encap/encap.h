@@ -101,7 +101,10 @@ namespace mirrorpipe {
                                                       const uint8_t* payload, uint32_t payload_len) noexcept {
   using namespace wire;
   if (t.udp_checksum_offload) {
-    udp->checksum.set_raw(checksum_fold(t.pseudo_header_sum + length_raw));
+    // Two 16-bit values: one fold, where checksum_fold's four took 9 instructions a packet more
+    // (scripts/callgrind-stages --systems gwlb-offload, the writer: 91 -> 82).
+    const uint32_t s = static_cast<uint32_t>(t.pseudo_header_sum) + length_raw;
+    udp->checksum.set_raw(static_cast<uint16_t>((s & 0xffffu) + (s >> 16)));
     return;
   }
   // Pseudo-header (addresses, protocol, UDP length) + UDP header + tunnel header + payload.

@@ -213,7 +213,7 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     std::memcpy(ip->src.data(), c.src_ip.bytes.data(), 16);
     std::memcpy(ip->dst.data(), c.dst_ip.bytes.data(), 16);
     t.udp_offset = static_cast<uint16_t>(t.ip_offset + kIpv6HeaderBytes);
-    t.pseudo_header_sum = udp_pseudo_header_partial(ip->src.data(), 32);
+    t.pseudo_header_sum = checksum_fold(udp_pseudo_header_partial(ip->src.data(), 32));
   } else {
     auto* ip = reinterpret_cast<Ipv4Header*>(b + t.ip_offset);
     ip->version_ihl = 0x45;
@@ -226,7 +226,7 @@ OuterTemplate build_outer_template(const TunnelConfig& c) {
     std::memcpy(ip->dst.data(), c.dst_ip.bytes.data(), 4);
     t.ip_checksum_base = checksum_fold(checksum_partial(b + t.ip_offset, kIpv4MinHeaderBytes));
     t.udp_offset = static_cast<uint16_t>(t.ip_offset + kIpv4MinHeaderBytes);
-    t.pseudo_header_sum = udp_pseudo_header_partial(ip->src.data(), 8);
+    t.pseudo_header_sum = checksum_fold(udp_pseudo_header_partial(ip->src.data(), 8));
   }
 
   auto* udp = reinterpret_cast<UdpHeader*>(b + t.udp_offset);

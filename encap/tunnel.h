@@ -97,7 +97,9 @@ struct alignas(64) OuterTemplate {
   bool truncate_to_mtu = true;     // over max_ip_length: truncate (AWS, toward instances) or drop
   uint32_t ip_checksum_base = 0;  // IPv4: header sum with total length and checksum zero, folded
                                   // to 16 bits (so one more fold after adding the length)
-  uint64_t pseudo_header_sum = 0; // addresses + protocol, for the UDP checksum
+  // Addresses + protocol, for the UDP checksum: folded to 16 bits, so that with the UDP length
+  // added (the pseudo-header sum an offloading NIC completes) one more fold is enough.
+  uint64_t pseudo_header_sum = 0;
   // The UDP and tunnel headers' sum (checksum_partial) with the words written per packet zero:
   // source port, length, checksum, and GWLB's protocol type and cookie (not the metadata
   // option's words: a packet that carries them is summed from its bytes).

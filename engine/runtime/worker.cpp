@@ -1257,7 +1257,7 @@ struct Worker {
               ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)
               : process_packet(route.pipeline, ref);
     }
-    if (route_result<kFileMeta>(m, ref, r, route, rx.input, ic)) enqueue(route.output, m, rx.input);
+    if (route_result<kFileMeta>(m, ref, r, route, tx_offloads_of(route), rx.input, ic)) enqueue(route.output, m, rx.input);
   }
 
   // A decap route's step for one packet: plain VXLAN over IPv4 inline; anything else (and every
@@ -1272,11 +1272,16 @@ struct Worker {
     return r;
   }
 
+  static TxOffloads tx_offloads_of(const Route& route) noexcept {
+    return tx_offloads(route.pipeline.outer.ipv6, route.tx_ip_checksum_offload, route.tx_udp_checksum_offload);
+  }
+
   // A route's packet after its pipeline step (`r`): handed to the host or dropped (false), or
-  // wrapped as `ref` says and ready to queue on route.output (true).
+  // wrapped as `ref` says and ready to queue on route.output (true). `offloads`: the route's
+  // (tx_offloads_of), which a burst works out once.
   template <bool kFileMeta>
   [[gnu::always_inline]] bool route_result(rte_mbuf* m, const PacketRef& ref, DropReason r, const Route& route,
-                                           uint16_t input, InputCounters& ic) {
+                                           const TxOffloads& offloads, uint16_t input, InputCounters& ic) {
     if (r != DropReason::kNone) {
       if (!to_host(r, route, m, input, ic)) {
         ic.drop(r);
@@ -1287,7 +1292,7 @@ struct Worker {
     count_cuts(ic, ref.flags);
     apply_packet_ref(m, ref, kFileMeta);
     if (route.stamp_file_meta) stamp(m, ref.len);
-    set_tx_offloads(m, route.pipeline.outer.ipv6, route.tx_ip_checksum_offload, route.tx_udp_checksum_offload);
+    set_tx_offloads(m, offloads);
     return true;
   }
 
@@ -1358,6 +1363,7 @@ struct Worker {
   template <bool kFileMeta, bool kNicHash, bool kHashOnly>
   void burst_encap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
     const OuterTemplate& outer = route.pipeline.outer;
+    const TxOffloads offloads = tx_offloads_of(route);
     std::conditional_t<kHashOnly, uint32_t, FrameMeta> staged[kBurstSize];  // the first stage's, a packet
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < kPrefetchAhead && i < n; ++i) prefetch_packet(pkts[i]);
@@ -1388,7 +1394,7 @@ struct Worker {
       } else {
         r = encapsulate(outer, staged[i], ref);
       }
-      if (!route_result<kFileMeta>(m, ref, r, route, rx.input, ic)) continue;
+      if (!route_result<kFileMeta>(m, ref, r, route, offloads, rx.input, ic)) continue;
       ready[nready++] = m;
       ready_bytes += ref.len;
     }
@@ -1401,6 +1407,7 @@ struct Worker {
   // now 212 (scripts/callgrind-stages --systems decap).
   template <bool kFileMeta>
   [[gnu::noinline]] void burst_decap(rte_mbuf** pkts, uint16_t n, const WorkerPlan::Rx& rx, const Route& route, InputCounters& ic) {
+    const TxOffloads offloads = tx_offloads_of(route);
     uint64_t bytes = 0;
     rte_mbuf* ready[kBurstSize];  // decapsulated, in the input's order
     uint16_t nready = 0;
@@ -1412,7 +1419,7 @@ struct Worker {
       bytes += m->data_len;
       PacketRef ref = to_packet_ref(m, kFileMeta);
       const DropReason r = decap_step<kFileMeta>(m, ref, route.pipeline.decap, ic);
-      if (!route_result<kFileMeta>(m, ref, r, route, rx.input, ic)) continue;
+      if (!route_result<kFileMeta>(m, ref, r, route, offloads, rx.input, ic)) continue;
       ready[nready++] = m;
       ready_bytes += ref.len;
     }
