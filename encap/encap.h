@@ -103,7 +103,7 @@ namespace mirrorpipe {
   if (t.udp_checksum_offload) {
     // Two 16-bit values: one fold, where checksum_fold's four took 9 instructions a packet more
     // (scripts/callgrind-stages --systems gwlb-offload, the writer: 91 -> 82).
-    const uint32_t s = static_cast<uint32_t>(t.pseudo_header_sum) + length_raw;
+    const uint32_t s = uint32_t{t.pseudo_header_sum} + length_raw;
     udp->checksum.set_raw(static_cast<uint16_t>((s & 0xffffu) + (s >> 16)));
     return;
   }

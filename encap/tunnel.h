@@ -99,7 +99,7 @@ struct alignas(64) OuterTemplate {
                                   // to 16 bits (so one more fold after adding the length)
   // Addresses + protocol, for the UDP checksum: folded to 16 bits, so that with the UDP length
   // added (the pseudo-header sum an offloading NIC completes) one more fold is enough.
-  uint64_t pseudo_header_sum = 0;
+  uint16_t pseudo_header_sum = 0;
   // The UDP and tunnel headers' sum (checksum_partial) with the words written per packet zero:
   // source port, length, checksum, and GWLB's protocol type and cookie (not the metadata
   // option's words: a packet that carries them is summed from its bytes).

@@ -25,8 +25,8 @@ static_assert(sizeof(UdpHeader) == 8);
 
 // The fixed part of UDP's pseudo-header sum (RFC 768; RFC 8200 section 8.1): the source and
 // destination addresses, `address_bytes` from `src` (8 for IPv4, 32 for IPv6: they follow each
-// other in both headers), and the protocol word. Not folded; the caller adds the UDP length
-// field (raw), which changes per packet, and then the datagram.
+// other in both headers), and the protocol word. Not folded (OuterTemplate keeps it folded); the
+// caller adds the UDP length field (raw), which changes per packet, and then the datagram.
 inline uint64_t udp_pseudo_header_partial(const uint8_t* src, size_t address_bytes) noexcept {
   constexpr uint8_t kProtocolWord[2] = {0, 17};  // IPPROTO_UDP
   return checksum_partial(kProtocolWord, 2, checksum_partial(src, address_bytes));

@@ -1257,7 +1257,9 @@ struct Worker {
               ? encap_with_flow_hash(route.pipeline, ref, m->hash.rss)
               : process_packet(route.pipeline, ref);
     }
-    if (route_result<kFileMeta>(m, ref, r, route, tx_offloads_of(route), rx.input, ic)) enqueue(route.output, m, rx.input);
+    if (route_result<kFileMeta>(m, ref, r, route, tx_offloads_of(route), rx.input, ic)) {
+      enqueue(route.output, m, rx.input);
+    }
   }
 
   // A decap route's step for one packet: plain VXLAN over IPv4 inline; anything else (and every
@@ -1278,7 +1280,7 @@ struct Worker {
 
   // A route's packet after its pipeline step (`r`): handed to the host or dropped (false), or
   // wrapped as `ref` says and ready to queue on route.output (true). `offloads`: the route's
-  // (tx_offloads_of), which a burst works out once.
+  // (tx_offloads_of), which burst_encap and burst_decap work out once a burst.
   template <bool kFileMeta>
   [[gnu::always_inline]] bool route_result(rte_mbuf* m, const PacketRef& ref, DropReason r, const Route& route,
                                            const TxOffloads& offloads, uint16_t input, InputCounters& ic) {
