@@ -100,3 +100,25 @@ TEST_CASE("checksum: every length and alignment against RFC 1071 word by word, s
   folded.set_raw(checksum_fold(checksum_partial(big.data(), big.size())));
   CHECK(folded.value() == 0xffff);
 }
+
+TEST_CASE("checksum: checksum_fold gives the repeated 16-bit fold's value exactly") {
+  // RFC 1071's fold as written: add the carries back until 16 bits are left. Exact equality,
+  // not equality modulo 0xffff: 0 only for 0, and never 0xffff for 0 or 0 for 0xffff.
+  const auto fold_loop = [](uint64_t x) {
+    while (x >> 16) x = (x & 0xffff) + (x >> 16);
+    return static_cast<uint16_t>(x);
+  };
+  std::mt19937_64 rng(1624);
+  std::vector<uint64_t> values = {0, 1, 0xffff, 0x10000, 0x1fffe, 0xffffffff, 0x100000000, 0x1ffffffff,
+                                  0xfffffffffffffffe, 0xffffffffffffffff, 0x8000000000000000, 0xffff0000ffff};
+  for (int i = 0; i < 100000; ++i) {
+    const uint64_t r = rng();
+    values.push_back(r);
+    values.push_back(r >> (r % 64));  // every width
+  }
+  for (int k = 0; k < 64; ++k) values.push_back((uint64_t{1} << k) - 1);
+  for (const uint64_t v : values) {
+    INFO("sum " << v);
+    CHECK(checksum_fold(v) == fold_loop(v));
+  }
+}
