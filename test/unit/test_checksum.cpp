@@ -69,6 +69,24 @@ uint16_t reference_sum(const std::vector<uint8_t>& b, size_t from, size_t len, u
 
 }  // namespace
 
+namespace {
+
+// The forms of checksum_partial this build has: the one callers use (which picks one of the
+// others by length), the portable one (a build without SSE4.1 has only it) and the SSE4.1 one.
+struct PartialForm {
+  const char* name;
+  uint64_t (*sum)(const uint8_t*, size_t, uint64_t) noexcept;
+};
+const std::vector<PartialForm> kPartialForms = {
+    {"checksum_partial", &checksum_partial},
+    {"checksum_partial_scalar", &checksum_partial_scalar},
+#if defined(__SSE4_1__)
+    {"checksum_partial_sse41", &checksum_partial_sse41},  // also below the length that picks it
+#endif
+};
+
+}  // namespace
+
 TEST_CASE("checksum: every length and alignment against RFC 1071 word by word, sums kept small") {
   // Random bytes and all-ones bytes (every word a carry), every length from 0 to 300 at each of
   // 8 alignments, with a start sum of 0 or a large one; and long all-ones buffers. The partial
@@ -76,52 +94,56 @@ TEST_CASE("checksum: every length and alignment against RFC 1071 word by word, s
   std::mt19937 rng(1071);
   std::vector<uint8_t> random(400), ones(400, 0xff);
   for (auto& b : random) b = static_cast<uint8_t>(rng());
-  for (const auto* buf : {&random, &ones}) {
-    for (size_t len = 0; len <= 300; ++len) {
-      for (size_t align = 0; align < 8; ++align) {
-        for (const uint32_t start16 : {0u, 0xfffeu}) {
-          // The start sum as callers pass it: host-order words, here one word in its raw form.
-          Be16 start;
-          start.set(static_cast<uint16_t>(start16));
-          const uint64_t partial = checksum_partial(buf->data() + align, len, uint64_t{start.raw()} * 0x100010001ull);
-          INFO("len " << len << ", align " << align << ", start " << start16);
-          CHECK(partial < (uint64_t{1} << 34));
-          Be16 folded;
-          folded.set_raw(checksum_fold(partial));
-          // (2^32 + 2^16 + 1) * w = 3 * w modulo 0xffff: a start sum of 33 bits and more.
-          const uint16_t want = reference_sum(*buf, align, len, 3 * start16);
-          CHECK(folded.value() % 0xffff == want % 0xffff);
+  for (const auto& form : kPartialForms) {
+    for (const auto* buf : {&random, &ones}) {
+      for (size_t len = 0; len <= 300; ++len) {
+        for (size_t align = 0; align < 8; ++align) {
+          for (const uint32_t start16 : {0u, 0xfffeu}) {
+            // The start sum as callers pass it: host-order words, here one word in its raw form.
+            Be16 start;
+            start.set(static_cast<uint16_t>(start16));
+            const uint64_t partial = form.sum(buf->data() + align, len, uint64_t{start.raw()} * 0x100010001ull);
+            INFO(form.name << ": len " << len << ", align " << align << ", start " << start16);
+            CHECK(partial < (uint64_t{1} << 34));
+            Be16 folded;
+            folded.set_raw(checksum_fold(partial));
+            // (2^32 + 2^16 + 1) * w = 3 * w modulo 0xffff: a start sum of 33 bits and more.
+            const uint16_t want = reference_sum(*buf, align, len, 3 * start16);
+            CHECK(folded.value() % 0xffff == want % 0xffff);
+          }
         }
       }
     }
+    const std::vector<uint8_t> big(65536, 0xff);
+    Be16 folded;
+    folded.set_raw(checksum_fold(form.sum(big.data(), big.size(), 0)));
+    CHECK(folded.value() == 0xffff);
   }
-  const std::vector<uint8_t> big(65536, 0xff);
-  Be16 folded;
-  folded.set_raw(checksum_fold(checksum_partial(big.data(), big.size())));
-  CHECK(folded.value() == 0xffff);
 }
 
-TEST_CASE("checksum: long buffers, with start sums up to 2^63") {
-  // Lengths about one and two 64 KiB and far past them, all-ones (every word a carry) and
-  // random, with the largest start sum checksum_partial's contract allows: the partial sum
-  // still folds to the reference's and stays below 2^34.
+TEST_CASE("checksum: long buffers, across the SSE4.1 form's 128 KiB passes, with start sums up to 2^63") {
+  // Lengths about 64 KiB, on both sides of one 128 KiB pass and past two, all-ones (every
+  // lane at its largest) and random, with the largest start sum the contract allows: the
+  // partial sum still folds to the reference's and stays below 2^34.
   std::mt19937 rng(7);
   std::vector<uint8_t> random(300000), ones(300000, 0xff);
   for (auto& b : random) b = static_cast<uint8_t>(rng());
-  for (const auto* buf : {&random, &ones}) {
-    for (const size_t len : {65527u, 65528u, 65535u, 65536u, 65537u, 65544u, 65560u, 131071u, 131072u, 131080u,
-                             299999u, 300000u}) {
-      for (const uint64_t start : {uint64_t{0}, (uint64_t{1} << 63) - 1}) {
-        const uint64_t partial = checksum_partial(buf->data(), len, start);
-        INFO("len " << len << ", start " << start);
-        CHECK(partial < (uint64_t{1} << 34));
-        Be16 folded;
-        folded.set_raw(checksum_fold(partial));
-        // The start is in the host's reading of network-order words; in the reference's
-        // (network) reading a word's bytes swap, which is a product by 256 modulo 0xffff.
-        const auto start_mod = static_cast<uint32_t>(start % 0xffff * 256 % 0xffff);
-        const uint16_t want = reference_sum(*buf, 0, len, start_mod);
-        CHECK(folded.value() % 0xffff == want % 0xffff);
+  for (const auto& form : kPartialForms) {
+    for (const auto* buf : {&random, &ones}) {
+      for (const size_t len : {65527u, 65528u, 65535u, 65536u, 65537u, 65544u, 65560u, 131071u, 131072u,
+                               131080u, 299999u, 300000u}) {
+        for (const uint64_t start : {uint64_t{0}, (uint64_t{1} << 63) - 1}) {
+          const uint64_t partial = form.sum(buf->data(), len, start);
+          INFO(form.name << ": len " << len << ", start " << start);
+          CHECK(partial < (uint64_t{1} << 34));
+          Be16 folded;
+          folded.set_raw(checksum_fold(partial));
+          // The start is in the host's reading of network-order words; in the reference's
+          // (network) reading a word's bytes swap, which is a product by 256 modulo 0xffff.
+          const auto start_mod = static_cast<uint32_t>(start % 0xffff * 256 % 0xffff);
+          const uint16_t want = reference_sum(*buf, 0, len, start_mod);
+          CHECK(folded.value() % 0xffff == want % 0xffff);
+        }
       }
     }
   }
