@@ -14,8 +14,7 @@ namespace detail {
 
 // The end of checksum_partial from a 64-bit sum `lo` and its carries out of 64 bits, with the
 // last 0 to 7 bytes at `data`.
-[[gnu::always_inline]] inline uint64_t checksum_tail(const uint8_t* data, size_t len, uint64_t lo,
-                                                    uint64_t carries) noexcept {
+inline uint64_t checksum_tail(const uint8_t* data, size_t len, uint64_t lo, uint64_t carries) noexcept {
   // Each carry is worth 2^64 = 1 modulo 0xffff (the end-around carry), then 64 bits to 33.
   uint64_t s = lo + carries;
   s += s < carries;
@@ -46,10 +45,10 @@ namespace detail {
 }  // namespace detail
 
 // checksum_partial's portable form: 8 bytes at a time, the carries out of 64 bits counted apart
-// (an add, and its carry added to a count, a word): 8 instructions for every 16 bytes. Byte order and word size:
-// summing network-order words read as host integers and swapping once at the end gives the
-// same result (RFC 1071 section 2, "byte order independence"), and 2^16 = 1 modulo 0xffff, so
-// wider words fold to the same 16-bit sum.
+// (an add, and its carry added to a count, a word): 8 instructions for every 16 bytes. Byte
+// order and word size: summing network-order words read as host integers and swapping once at
+// the end gives the same result (RFC 1071 section 2, "byte order independence"), and 2^16 = 1
+// modulo 0xffff, so wider words fold to the same 16-bit sum.
 inline uint64_t checksum_partial_scalar(const uint8_t* data, size_t len, uint64_t sum = 0) noexcept {
   uint64_t lo = sum, carries = 0;
   while (len >= 16) {

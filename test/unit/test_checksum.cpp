@@ -57,14 +57,19 @@ TEST_CASE("checksum: RFC 1624 incremental update equals a full recomputation") {
 
 namespace {
 
+// RFC 1071's fold as written: add the carries back until 16 bits are left.
+uint16_t fold_loop(uint64_t x) {
+  while (x >> 16) x = (x & 0xffff) + (x >> 16);
+  return static_cast<uint16_t>(x);
+}
+
 // RFC 1071 as written: 16-bit big-endian words, the carries folded back at the end.
 uint16_t reference_sum(const std::vector<uint8_t>& b, size_t from, size_t len, uint32_t start) {
   uint64_t sum = start;
   for (size_t i = 0; i < len; i += 2) {
     sum += (uint32_t{b[from + i]} << 8) | (i + 1 < len ? b[from + i + 1] : 0);
   }
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
+  return fold_loop(sum);
 }
 
 // The forms of checksum_partial this build has: the one callers use (which picks one of the
@@ -138,12 +143,9 @@ TEST_CASE("checksum: long buffers, across the SSE4.1 form's 128 KiB passes, with
           folded.set_raw(checksum_fold(partial));
           // The start is in the host's reading of network-order words: folded to 16 bits as
           // RFC 1071 says, then read as a network-order word, as the reference reads them.
-          uint64_t folded_start = start;
-          while (folded_start >> 16) folded_start = (folded_start & 0xffff) + (folded_start >> 16);
           Be16 start_word;
-          start_word.set_raw(static_cast<uint16_t>(folded_start));
-          const uint32_t start_mod = start_word.value();
-          const uint16_t want = reference_sum(*buf, 0, len, start_mod);
+          start_word.set_raw(fold_loop(start));
+          const uint16_t want = reference_sum(*buf, 0, len, start_word.value());
           CHECK(folded.value() % 0xffff == want % 0xffff);
         }
       }
@@ -152,12 +154,8 @@ TEST_CASE("checksum: long buffers, across the SSE4.1 form's 128 KiB passes, with
 }
 
 TEST_CASE("checksum: checksum_fold gives the repeated 16-bit fold's value exactly") {
-  // RFC 1071's fold as written: add the carries back until 16 bits are left. Exact equality,
-  // not equality modulo 0xffff: 0 only for 0, and never 0xffff for 0 or 0 for 0xffff.
-  const auto fold_loop = [](uint64_t x) {
-    while (x >> 16) x = (x & 0xffff) + (x >> 16);
-    return static_cast<uint16_t>(x);
-  };
+  // Against RFC 1071's fold as written (fold_loop). Exact equality, not equality modulo 0xffff:
+  // 0 only for 0, and never 0xffff for 0 or 0 for 0xffff.
   std::mt19937_64 rng(1624);
   std::vector<uint64_t> values = {0, 1, 0xffff, 0x10000, 0x1fffe, 0xffffffff, 0x100000000, 0x1ffffffff,
                                   0xfffffffffffffffe, 0xffffffffffffffff, 0x8000000000000000, 0xffff0000ffff};
