@@ -114,24 +114,28 @@ if vxs_sent != len(sent):
 if len(got) != len(sent):
     fails.append("the analyzer's VXLAN device delivered %d inner frames, expected %d" % (len(got), len(sent)))
 from collections import Counter
-from scapy.layers.l2 import Ether, ARP
+from scapy.layers.l2 import Ether, ARP, Dot1Q
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 def flow(frame):
-    # The flow a frame belongs to, as narrow as the kernel's flow hash can be: direction, addresses,
-    # protocol, and ports (a fragment: its datagram's id, since fragments carry no ports).
+    # The flow a frame belongs to, no wider than what the kernel's flow hash (hence the qpair)
+    # reads: VLAN tags, direction, addresses, protocol, ports or ICMP type, code and id, IPv6's
+    # flow label (a fragment: its datagram's id, since fragments carry no ports).
     p = Ether(frame)
+    tags = tuple(l.vlan for l in p.iterpayloads() if isinstance(l, Dot1Q))
     if IP in p:
         ip = p[IP]
         if ip.flags.MF or ip.frag:
-            return ("ip", ip.src, ip.dst, ip.proto, "fragment", ip.id)
-        return ("ip", ip.src, ip.dst, ip.proto, getattr(ip.payload, "sport", None), getattr(ip.payload, "dport", None))
+            return (tags, "ip", ip.src, ip.dst, ip.proto, "fragment", ip.id)
+        return (tags, "ip", ip.src, ip.dst, ip.proto) + l4(ip.payload)
     if IPv6 in p:
         ip = p[IPv6]
-        return ("ip6", ip.src, ip.dst, ip.nh, getattr(ip.payload, "sport", None), getattr(ip.payload, "dport", None))
+        return (tags, "ip6", ip.src, ip.dst, ip.nh, ip.fl) + l4(ip.payload)
     if ARP in p:
-        return ("arp", p[ARP].psrc, p[ARP].pdst, p[ARP].op)
-    return ("eth", p.src, p.dst, p.type)
+        return (tags, "arp", p[ARP].psrc, p[ARP].pdst, p[ARP].op)
+    return (tags, "eth", p.src, p.dst, p.type)
+def l4(h):
+    return tuple(getattr(h, f, None) for f in ("sport", "dport", "type", "code", "id"))
 known = {w: i + 1 for i, w in reversed(list(enumerate(sent)))}
 arrival = [known.get(g, "?") for g in got]  # sample frame numbers, in the order they arrived
 missing, extra = Counter(sent) - Counter(got), Counter(got) - Counter(sent)
