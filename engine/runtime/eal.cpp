@@ -3,6 +3,9 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_memzone.h>
+#include <rte_mempool.h>
 
 #include <rte_version.h>
 
@@ -75,10 +78,53 @@ std::vector<std::string> eal_file_mode_args() {
           "lib.mbuf:error"};
 }
 
+rte_mempool* create_packet_pool(const char* name, unsigned n, unsigned cache, uint16_t room, int socket) {
+  // With hugepages, or with physical addresses as IO addresses: DPDK's own layout.
+  if (rte_eal_has_hugepages() || rte_eal_iova_mode() != RTE_IOVA_VA) {
+    return rte_pktmbuf_pool_create(name, n, cache, 0, room, socket);
+  }
+  // Without hugepages, DPDK keeps each buffer that needs contiguous IO addresses within one
+  // 4 KiB page: a buffer of more than 2 KiB starts a page of its own, so line k of every buffer
+  // falls in the same set of the L1 data cache (address bits 6-11 alike), and a burst of 32
+  // buffers contends for that set's 8 ways at each line it touches. With IOVA as VA the IO
+  // addresses are the virtual ones, contiguous across pages: the buffers are packed instead, one
+  // after the other in one memory zone (a stride of 37 cache lines for 2 KiB of room).
+  rte_mempool* mp = rte_mempool_create_empty(name, n, sizeof(rte_mbuf) + room, cache,
+                                             sizeof(rte_pktmbuf_pool_private), socket,
+                                             RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+  if (!mp) return nullptr;
+  auto fail = [mp](int err) -> rte_mempool* {
+    rte_mempool_free(mp);  // frees the memory zone too, once populated
+    rte_errno = err;
+    return nullptr;
+  };
+  int rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), nullptr);
+  if (rc != 0) return fail(-rc);
+  rte_pktmbuf_pool_private priv{};
+  priv.mbuf_data_room_size = room;
+  rte_pktmbuf_pool_init(mp, &priv);
+  const size_t object_bytes = size_t{mp->header_size} + mp->elt_size + mp->trailer_size;
+  const std::string zone_name = std::string(name) + "_mem";
+  const rte_memzone* mz = rte_memzone_reserve_aligned(zone_name.c_str(), object_bytes * n, socket,
+                                                      RTE_MEMZONE_IOVA_CONTIG, RTE_CACHE_LINE_SIZE);
+  if (!mz) return fail(rte_errno);
+  rc = rte_mempool_populate_iova(
+      mp, static_cast<char*>(mz->addr), mz->iova, mz->len,
+      [](rte_mempool_memhdr*, void* zone) { rte_memzone_free(static_cast<const rte_memzone*>(zone)); },
+      const_cast<rte_memzone*>(mz));
+  if (rc < 0) {
+    rte_memzone_free(mz);
+    return fail(-rc);
+  }
+  if (mp->populated_size != n) return fail(ENOMEM);
+  rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
+  return mp;
+}
+
 FilePools create_file_pools() {
   FilePools p;
   const unsigned small_room = kFileHeadroomBytes + 9216 + 512;
-  p.small = rte_pktmbuf_pool_create("mp_file_small", 2047, 64, 0, small_room, SOCKET_ID_ANY);
+  p.small = create_packet_pool("mp_file_small", 2047, 64, small_room, SOCKET_ID_ANY);
   // 65535 is the largest buffer an mbuf's 16-bit buf_len can describe.
   const unsigned large_room = UINT16_MAX;
   p.large = rte_pktmbuf_pool_create("mp_file_large", 127, 0, 0, large_room, SOCKET_ID_ANY);

@@ -1,6 +1,7 @@
 // DPDK EAL start-up and the process-wide packet-buffer pools. The EAL starts once per process.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,11 @@ std::string dpdk_version();  // "DPDK 22.11.x"
 
 // EAL options for file mode, tests and benches: no hugepages, no PCI, no shared config, quiet.
 std::vector<std::string> eal_file_mode_args();
+
+// A pool of packet buffers, as rte_pktmbuf_pool_create makes it (`n` buffers of `room` bytes,
+// `cache` per lcore, on `socket`), laid out so that buffers do not share cache sets needlessly
+// (see the definition). nullptr and rte_errno on failure.
+rte_mempool* create_packet_pool(const char* name, unsigned n, unsigned cache, uint16_t room, int socket);
 
 // Buffers for file ports: frames up to a standard jumbo frame go in the small pool; larger ones
 // (GRO captures hold 9-64 KB frames) in the large pool, whose buffers are as big as an mbuf can

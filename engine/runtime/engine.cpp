@@ -177,8 +177,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
     n = std::min<uint64_t>(n, 1u << 24);
     // Whole kilobytes: af_packet, for one, wants room for its whole framesz (e.g. 10240).
     const uint32_t room = RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(2048, (max_frame + 1023) / 1024 * 1024);
-    pool = rte_pktmbuf_pool_create("mp_engine", static_cast<unsigned>(n), 256, 0,
-                                   static_cast<uint16_t>(room), rte_socket_id());
+    pool = create_packet_pool("mp_engine", static_cast<unsigned>(n), 256, static_cast<uint16_t>(room),
+                              rte_socket_id());
     if (!pool) {
       throw std::runtime_error("cannot create a pool of " + std::to_string(n) + " packet buffers of " +
                                std::to_string(room) + " bytes: " + rte_strerror(rte_errno));
@@ -209,8 +209,8 @@ EngineReport run_engine(const EngineConfig& cfg, const RunOptions& opts, std::at
   if (fan_out && any_ethdev && !opts.copy_fanout) {
     // Room for the largest outer header (kMaxOuterHeaderBytes), written at the buffer's start.
     const unsigned n = 8191 + nworkers * 2048;
-    header_pool = rte_pktmbuf_pool_create("mp_fan_hdr", n, 256, 0, kHeaderBufferBytes, rte_socket_id());
-    indirect_pool = rte_pktmbuf_pool_create("mp_fan_ind", n, 256, 0, 0, rte_socket_id());
+    header_pool = create_packet_pool("mp_fan_hdr", n, 256, kHeaderBufferBytes, rte_socket_id());
+    indirect_pool = create_packet_pool("mp_fan_ind", n, 256, 0, rte_socket_id());
     if (!header_pool || !indirect_pool) {
       throw std::runtime_error(std::string("cannot create the fan-out buffer pools: ") + rte_strerror(rte_errno));
     }
