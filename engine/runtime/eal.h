@@ -18,9 +18,10 @@ std::string dpdk_version();  // "DPDK 22.11.x"
 // EAL options for file mode, tests and benches: no hugepages, no PCI, no shared config, quiet.
 std::vector<std::string> eal_file_mode_args();
 
-// A pool of packet buffers, as rte_pktmbuf_pool_create makes it (`n` buffers of `room` bytes,
-// `cache` per lcore, on `socket`), laid out so that buffers do not share cache sets needlessly
-// (see the definition). nullptr and rte_errno on failure.
+// A pool of packet buffers: `n` buffers of `room` bytes (headroom included), `cache` of them
+// kept per lcore, on `socket`; no private area a buffer. rte_pktmbuf_pool_create's pool, except
+// that without hugepages and without a PCI bus its buffers are packed (see the definition).
+// nullptr and rte_errno on failure.
 rte_mempool* create_packet_pool(const char* name, unsigned n, unsigned cache, uint16_t room, int socket);
 
 // Buffers for file ports: frames up to a standard jumbo frame go in the small pool; larger ones

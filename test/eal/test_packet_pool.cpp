@@ -8,12 +8,14 @@
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_memory.h>
+#include <rte_memzone.h>
 #include <rte_mempool.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "engine/runtime/eal.h"
@@ -48,7 +50,7 @@ TEST_CASE("the EAL of file mode has no hugepages and IO addresses that are virtu
   CHECK(rte_eal_iova_mode() == RTE_IOVA_VA);
 }
 
-TEST_CASE("a packet pool without hugepages: every buffer there, whole in IO space, and packed") {
+TEST_CASE("a packet pool without hugepages: every buffer there, its IO address, and packed") {
   constexpr unsigned kBuffers = 4095;
   constexpr uint16_t kRoom = RTE_PKTMBUF_HEADROOM + 2048;
   rte_mempool* mp = create_packet_pool("t_pool_layout", kBuffers, 256, kRoom, SOCKET_ID_ANY);
@@ -63,12 +65,9 @@ TEST_CASE("a packet pool without hugepages: every buffer there, whole in IO spac
   for (size_t i = 0; i < all.size(); ++i) {
     rte_mbuf* m = all[i];
     auto* data = static_cast<uint8_t*>(m->buf_addr);
-    // IO addresses: the buffer's first and last bytes where the memory subsystem says they are,
-    // contiguous in between (what a NIC's DMA into the buffer needs).
-    if (m->buf_iova != rte_mem_virt2iova(data) ||
-        rte_mem_virt2iova(data + m->buf_len - 1) != m->buf_iova + m->buf_len - 1) {
-      ++bad_iova;
-    }
+    // IO addresses: with IOVA as VA, the buffer's own virtual address (which is also all that
+    // rte_mem_virt2iova says there; the pool's memory was given its zone's IO address).
+    if (rte_mbuf_iova_get(m) != reinterpret_cast<rte_iova_t>(data)) ++bad_iova;
     if (m->pool != mp || m->buf_len != kRoom || data != reinterpret_cast<uint8_t*>(m) + sizeof(rte_mbuf) ||
         m->data_off != RTE_PKTMBUF_HEADROOM || rte_mbuf_refcnt_read(m) != 1 || m->nb_segs != 1) {
       ++bad_init;
@@ -109,8 +108,7 @@ TEST_CASE("a packet pool without hugepages: every buffer there, whole in IO spac
   CHECK(rte_mempool_avail_count(mp) == kBuffers);
 }
 
-// Buffers larger than a page (the file ports' small pool) DPDK packs already; what matters there
-// is that each stays whole in IO space across the pages it spans.
+// Buffers larger than a page (the file ports' small pool) DPDK packs already.
 TEST_CASE("a buffer of no room (indirect buffers) and one larger than a page") {
   rte_mempool* small = create_packet_pool("t_pool_indirect", 1023, 0, 0, SOCKET_ID_ANY);
   REQUIRE(small != nullptr);
@@ -125,10 +123,7 @@ TEST_CASE("a buffer of no room (indirect buffers) and one larger than a page") {
   unsigned worst = 0;
   for (size_t i = 0; i < all.size(); ++i) {
     auto* data = static_cast<uint8_t*>(all[i]->buf_addr);
-    if (all[i]->buf_iova != rte_mem_virt2iova(data) ||
-        rte_mem_virt2iova(data + all[i]->buf_len - 1) != all[i]->buf_iova + all[i]->buf_len - 1) {
-      ++bad_iova;
-    }
+    if (rte_mbuf_iova_get(all[i]) != reinterpret_cast<rte_iova_t>(data)) ++bad_iova;
     if (i < kBurst) worst = std::max(worst, ++per_set[set_of(rte_pktmbuf_mtod(all[i], void*))]);
   }
   CHECK(bad_iova == 0);
@@ -136,20 +131,68 @@ TEST_CASE("a buffer of no room (indirect buffers) and one larger than a page") {
   CHECK(worst <= 2);
 }
 
-TEST_CASE("a pool that cannot be made: nullptr, the reason in rte_errno, its name free again") {
+TEST_CASE("a pool that cannot be made: nullptr, the reason in rte_errno, its names free again") {
   rte_mempool* first = create_packet_pool("t_pool_twice", 63, 0, 2176, SOCKET_ID_ANY);
   REQUIRE(first != nullptr);
   rte_errno = 0;
   CHECK(create_packet_pool("t_pool_twice", 63, 0, 2176, SOCKET_ID_ANY) == nullptr);
   CHECK(rte_errno == EEXIST);
 
-  // More than the EAL's 512 MB: the memory zone cannot be had, and nothing is left behind.
+  // Freed, a pool gives back its memory zone (the populate callback's work) and its names.
+  rte_mempool_free(first);
+  CHECK(rte_mempool_lookup("t_pool_twice") == nullptr);
+  CHECK(rte_memzone_lookup("MP_t_pool_twice_0") == nullptr);
+  CHECK(create_packet_pool("t_pool_twice", 63, 0, 2176, SOCKET_ID_ANY) != nullptr);
+
+  // Its memory zone's name taken: refused, and the pool's name free again.
+  const rte_memzone* squatter = rte_memzone_reserve("MP_t_pool_zone_0", 4096, SOCKET_ID_ANY, 0);
+  REQUIRE(squatter != nullptr);
+  rte_errno = 0;
+  CHECK(create_packet_pool("t_pool_zone", 63, 0, 2176, SOCKET_ID_ANY) == nullptr);
+  CHECK(rte_errno == EEXIST);
+  CHECK(rte_mempool_lookup("t_pool_zone") == nullptr);
+  rte_memzone_free(squatter);
+  CHECK(create_packet_pool("t_pool_zone", 63, 0, 2176, SOCKET_ID_ANY) != nullptr);
+
+  // 2.4 GB against the EAL's 512 MB (eal_file_mode_args' -m 512): no memory, nothing left behind.
   rte_errno = 0;
   CHECK(create_packet_pool("t_pool_huge", 1u << 20, 0, 2176, SOCKET_ID_ANY) == nullptr);
-  CHECK(rte_errno != 0);
+  CHECK(rte_errno == ENOMEM);
   CHECK(rte_mempool_lookup("t_pool_huge") == nullptr);
-  rte_mempool* again = create_packet_pool("t_pool_huge", 63, 0, 2176, SOCKET_ID_ANY);
-  CHECK(again != nullptr);
+  CHECK(rte_memzone_lookup("MP_t_pool_huge_0") == nullptr);
+  CHECK(create_packet_pool("t_pool_huge", 63, 0, 2176, SOCKET_ID_ANY) != nullptr);
+}
+
+// Last: it fragments the EAL's memory while it runs.
+TEST_CASE("no contiguous room for a packed pool: DPDK's layout instead, every buffer there") {
+  // Memory taken a megabyte at a time, then every other megabyte given back: room in plenty,
+  // none of it contiguous beyond a megabyte.
+  std::vector<const rte_memzone*> zones;
+  for (unsigned i = 0; i < 4096; ++i) {
+    const std::string name = "t_frag_" + std::to_string(i);
+    const rte_memzone* z = rte_memzone_reserve(name.c_str(), 1u << 20, SOCKET_ID_ANY, 0);
+    if (!z) break;
+    zones.push_back(z);
+  }
+  REQUIRE(zones.size() >= 64);
+  for (size_t i = 0; i < zones.size(); i += 2) rte_memzone_free(zones[i]);
+
+  // 1024 buffers packed would need 2.3 MB in one piece; a buffer a page, 4 KiB pieces.
+  rte_mempool* mp = create_packet_pool("t_pool_fallback", 1024, 0, 2176, SOCKET_ID_ANY);
+  REQUIRE(mp != nullptr);
+  CHECK(rte_mempool_avail_count(mp) == 1024);
+  const std::vector<rte_mbuf*> all = buffers_in_memory_order(mp);
+  REQUIRE(all.size() == 1024);
+  // DPDK's layout: each buffer within one 4 KiB page (packed, most would cross one).
+  unsigned within_a_page = 0;
+  for (rte_mbuf* m : all) {
+    const uintptr_t first = reinterpret_cast<uintptr_t>(m);
+    const uintptr_t last = reinterpret_cast<uintptr_t>(m->buf_addr) + m->buf_len - 1;
+    if (first / 4096 == last / 4096) ++within_a_page;
+    if (rte_mbuf_iova_get(m) != reinterpret_cast<rte_iova_t>(m->buf_addr)) FAIL("a buffer's IO address");
+  }
+  CHECK(within_a_page == all.size());
+  for (size_t i = 1; i < zones.size(); i += 2) rte_memzone_free(zones[i]);
 }
 
 int main(int argc, char** argv) {
